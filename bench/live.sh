@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# live.sh — what live capture costs the application: nginx + wrk on loopback
+# in a fresh network namespace, with no capture, with tcpdump -i any -w
+# /dev/null, and with sniffer (entries to a file).
+#
+#   sudo bench/live.sh            # ROUNDS=5 CONNS=50 THREADS=2 DURATION=10s
+#
+# Needs root, ip, nginx, wrk, tcpdump and GNU time (apt-get install -y nginx
+# wrk tcpdump time). Prints requests/s (median of ROUNDS, the three ways
+# interleaved in a rotating order), the sniffer/tcpdump ratio, entries logged
+# against requests completed, and the sniffer's CPU seconds per 100 000
+# requests and peak RSS. Traffic stays on the namespace's loopback.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+rounds=${ROUNDS:-5}
+conns=${CONNS:-50}
+threads=${THREADS:-2}
+duration=${DURATION:-10s}
+size=${SIZE:-612}
+sniffer_args=${SNIFFER_ARGS:-}
+
+for tool in ip nginx wrk tcpdump /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "live.sh: $tool is missing (apt-get install -y nginx wrk tcpdump time)" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "live.sh: needs root (network namespaces, capture)" >&2; exit 1; }
+
+work=$(mktemp -d)
+chmod 755 "$work" # nginx's worker is not root
+ns=sniffer-bench-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
+nginx_pid=
+cleanup() {
+    [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+(cd "$here/.." && CGO_ENABLED=0 go build -trimpath -o "$work/sniffer" ./cmd/sniffer)
+
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+inns() { ip netns exec "$ns" "$@"; }
+
+mkdir -p "$work/www" "$work/nginx"
+head -c "$size" /dev/zero | tr '\0' x >"$work/www/small.txt"
+chmod -R a+rX "$work/www"
+cat >"$work/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx;
+    proxy_temp_path $work/nginx;
+    fastcgi_temp_path $work/nginx;
+    uwsgi_temp_path $work/nginx;
+    scgi_temp_path $work/nginx;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:8080;
+        root $work/www;
+    }
+}
+EOF
+ip netns exec "$ns" nginx -c "$work/nginx.conf" -p "$work/nginx" &
+nginx_pid=$!
+for _ in $(seq 50); do
+    inns bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080' 2>/dev/null && break
+    sleep 0.1
+done
+
+url=http://127.0.0.1:8080/small.txt
+# wrk_run OUT — run wrk, append "reqs/s requests" to OUT.
+wrk_run() {
+    inns wrk -c "$conns" -t "$threads" -d "$duration" "$url" >"$work/wrk.out"
+    local rps reqs
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out")
+    reqs=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+    grep -q 'Non-2xx\|Socket errors' "$work/wrk.out" && { echo "live.sh: wrk saw errors:" >&2; cat "$work/wrk.out" >&2; }
+    echo "$rps $reqs" >>"$1"
+}
+# wait_line FILE TEXT — wait until FILE contains TEXT (10 s at most).
+wait_line() {
+    for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    echo "live.sh: no \"$2\" in $1:" >&2; cat "$1" >&2; exit 1
+}
+# stop_timed PID — SIGINT the command GNU time (PID; ip netns exec execs it)
+# runs, and wait for both.
+stop_timed() {
+    local child
+    child=$(cat "/proc/$1/task/$1/children")
+    kill -INT $child
+    wait "$1"
+}
+# tv FILE KEY — a value of time -v's report.
+tv() { awk -F': ' -v k="$2" '$1 ~ k {print $2}' "$1"; }
+
+run_none() { wrk_run "$work/rps.none"; }
+run_tcpdump() {
+    rm -f "$work/tcpdump.err" # wait_line must not see the last round's
+    ip netns exec "$ns" /usr/bin/time -v -o "$work/time.tcpdump" tcpdump -i any -w /dev/null 2>"$work/tcpdump.err" &
+    local pid=$!
+    wait_line "$work/tcpdump.err" "listening on"
+    wrk_run "$work/rps.tcpdump"
+    stop_timed "$pid"
+    local drops
+    drops=$(awk '/dropped by kernel/ {print $1}' "$work/tcpdump.err")
+    echo "$(tv "$work/time.tcpdump" 'User time') $(tv "$work/time.tcpdump" 'System time') $(tv "$work/time.tcpdump" 'Maximum resident') $drops" >>"$work/tcpdump.res"
+}
+run_sniffer() {
+    rm -f "$work/sniffer.err"
+    # shellcheck disable=SC2086
+    ip netns exec "$ns" /usr/bin/time -v -o "$work/time.sniffer" "$work/sniffer" $sniffer_args >"$work/entries" 2>"$work/sniffer.err" &
+    local pid=$!
+    wait_line "$work/sniffer.err" "listening on"
+    wrk_run "$work/rps.sniffer"
+    stop_timed "$pid"
+    local entries reqs line
+    entries=$(wc -l <"$work/entries")
+    reqs=$(tail -1 "$work/rps.sniffer" | cut -d' ' -f2)
+    line=$(grep 'packets captured' "$work/sniffer.err")
+    echo "$(tv "$work/time.sniffer" 'User time') $(tv "$work/time.sniffer" 'System time') $(tv "$work/time.sniffer" 'Maximum resident') $entries $reqs $(echo "$line" | awk '{print $2, $5}')" >>"$work/sniffer.res"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+modes=(none tcpdump sniffer)
+for r in $(seq "$rounds"); do
+    for i in 0 1 2; do
+        m=${modes[$(((r + i) % 3))]}
+        "run_$m"
+    done
+    printf 'round %d: none %s  tcpdump %s  sniffer %s req/s\n' "$r" \
+        "$(tail -1 "$work/rps.none" | cut -d' ' -f1)" "$(tail -1 "$work/rps.tcpdump" | cut -d' ' -f1)" "$(tail -1 "$work/rps.sniffer" | cut -d' ' -f1)" >&2
+done
+
+rn=$(cut -d' ' -f1 "$work/rps.none" | median)
+rt=$(cut -d' ' -f1 "$work/rps.tcpdump" | median)
+rs=$(cut -d' ' -f1 "$work/rps.sniffer" | median)
+ratios=$(paste -d' ' "$work/rps.sniffer" "$work/rps.tcpdump" | awk '{printf "%.3f\n", $1/$3}')
+echo "command: CONNS=$conns THREADS=$threads DURATION=$duration ROUNDS=$rounds SIZE=$size bench/live.sh ($(nproc) CPUs, $(uname -r))"
+echo "wrk -c $conns -t $threads -d $duration $url  (nginx $(nginx -v 2>&1 | sed 's/.*\///'), $size-byte file, keep-alive)"
+printf 'requests/s, median of %d: none %.0f, tcpdump %.0f, sniffer %.0f\n' "$rounds" "$rn" "$rt" "$rs"
+printf 'tcpdump/none %.3f, sniffer/none %.3f, sniffer/tcpdump %.3f (median of per-round ratios %.3f; per round: %s)\n' \
+    "$(echo "$rt / $rn" | bc -l)" "$(echo "$rs / $rn" | bc -l)" "$(echo "$rs / $rt" | bc -l)" \
+    "$(echo "$ratios" | median)" "$(echo $ratios)"
+echo "sniffer rounds (user s, sys s, peak RSS KiB, entries, wrk requests, packets captured, dropped):"
+sed 's/^/  /' "$work/sniffer.res"
+awk '{
+    cpu = $1 + $2; per = cpu / $5 * 100000
+    printf "  entries - requests: %+d;  CPU %.2f s = %.3f s per 100000 requests;  peak RSS %.1f MiB\n", $4 - $5, cpu, per, $3 / 1024
+}' "$work/sniffer.res"
+echo "tcpdump rounds (user s, sys s, peak RSS KiB, dropped):"
+sed 's/^/  /' "$work/tcpdump.res"

@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sniffer/sniffer/nsenter"
+	"github.com/sniffer/sniffer/sniff"
+	"github.com/sniffer/sniffer/sniff/live"
+)
+
+const attachUsage = `Usage:
+  sniffer attach NAME|ID|PREFIX [--follow] [flags]
+
+Captures in the network namespace of a running Docker container, found through
+the Docker API (DOCKER_HOST, DOCKER_CONTEXT or the docker CLI's current
+context). It follows the container: after a restart it captures in the new
+namespace; when the container stops or is removed it prints what is pending
+and a summary, and exits 0. --follow waits for it to start again instead.
+
+Needs root (CAP_SYS_ADMIN to enter the namespace, CAP_NET_RAW to capture) and
+access to the engine's socket. From a container:
+  docker run --rm --pid host --cap-add SYS_ADMIN \
+    -v /var/run/docker.sock:/var/run/docker.sock sniffer attach app
+
+The other flags are sniffer's (see sniffer --help); -f does not apply.
+`
+
+// restartGrace is how long attach waits, after the container stopped, for
+// the start that follows a "docker restart" before it exits.
+const restartGrace = 3 * time.Second
+
+// runAttach is "sniffer attach NAME [flags]".
+func runAttach(args []string, stdout, stderr io.Writer) int {
+	var rest []string
+	follow := false
+	for _, a := range args {
+		switch a {
+		case "--follow", "-follow", "--follow=true":
+			follow = true
+		case "--follow=false":
+			follow = false
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if len(rest) > 0 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help") {
+		io.WriteString(stdout, attachUsage)
+		return 0
+	}
+	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+		fmt.Fprintln(stderr, "sniffer: attach: name the container first: sniffer attach NAME [flags] (see sniffer attach --help)")
+		return 2
+	}
+	ref := rest[0]
+	o, err := parseOptions(rest[1:], stdout)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "sniffer: attach: %v (see sniffer attach --help)\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
+		return 1
+	}
+	if o.help {
+		return 0
+	}
+	if o.file != "" {
+		fmt.Fprintln(stderr, "sniffer: attach: -f does not apply: attach captures live (see sniffer attach --help)")
+		return 2
+	}
+	cfg, out, status := setup(o, stdout, stderr)
+	if out == nil {
+		return status
+	}
+	cfg.FlushAfter = o.flushAfter
+
+	ctx, stop := stopContext(o, out)
+	defer stop()
+
+	eng, err := nsenter.Connect(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
+		return 1
+	}
+	defer eng.Close()
+	c, err := eng.Find(ctx, ref)
+	if err != nil {
+		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
+		return 1
+	}
+	// Watch before looking at the state, so that no start or stop is
+	// missed in between.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	events := eng.Watch(watchCtx, c.ID)
+	if c, err = eng.Inspect(ctx, c.ID); err != nil {
+		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
+		return 1
+	}
+	if !c.Running {
+		if !follow {
+			fmt.Fprintf(stderr, "sniffer: attach: %v: %s: start it (docker start %s), or use --follow to wait for it\n", nsenter.ErrNotRunning, c.Short(), c.Name)
+			return 1
+		}
+	}
+
+	a := &attacher{o: o, eng: eng, events: events, follow: follow, stderr: stderr}
+	a.h = &liveHandler{eng: sniff.New(cfg), out: out, stop: stop}
+	status = a.loop(ctx, c)
+	if !a.attached {
+		return status // the error said it all; nothing was captured
+	}
+	a.h.eng.Finish()
+	if err := out.close(); err != nil && a.h.writeErr == nil {
+		a.h.writeErr = err
+	}
+	if a.h.writeErr != nil {
+		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", a.h.writeErr)
+		status = 1
+	}
+	fmt.Fprintf(stderr, "sniffer: %d packets captured, %d packets dropped by kernel, %d entries, %d connections\n",
+		a.packets, a.dropped, out.printed, a.h.eng.Stats().Connections)
+	return out.finish(status, stderr) // -w, --summary, --expect-reuse
+}
+
+// attacher captures in a container's network namespace, one namespace
+// after another as the container restarts.
+type attacher struct {
+	o      *options
+	eng    *nsenter.Engine
+	events <-chan nsenter.Event
+	follow bool
+	stderr io.Writer
+	h      *liveHandler
+	// attached is set once a capture was opened.
+	attached bool
+	packets  uint64
+	dropped  uint64
+}
+
+// loop captures while c runs, and across its restarts, until ctx is done
+// or the container is gone for good. It returns the exit status.
+func (a *attacher) loop(ctx context.Context, c nsenter.Container) int {
+	first := true
+	for {
+		if !c.Running {
+			var ok bool
+			c, ok = a.waitStart(ctx, c, a.follow)
+			if !ok {
+				return 0
+			}
+		}
+		src, err := openInContainer(c.Pid, live.Config{Interface: a.o.iface, Filter: a.o.filter})
+		if err != nil {
+			// The container may have stopped between the inspect and
+			// the setns: look again before giving up.
+			if c2, err2 := a.eng.Inspect(ctx, c.ID); err2 == nil && (!c2.Running || c2.Pid != c.Pid) {
+				c = c2
+				continue
+			}
+			var fe *live.FilterError
+			if errors.As(err, &fe) {
+				fmt.Fprintf(a.stderr, "sniffer: %v\n", err)
+				return 2
+			}
+			if errors.Is(err, os.ErrPermission) && !errors.Is(err, nsenter.ErrSetns) {
+				fmt.Fprintln(a.stderr, capNetRawMessage)
+				return 1
+			}
+			fmt.Fprintf(a.stderr, "sniffer: attach: %v\n", err)
+			return 1
+		}
+		a.attached = true
+		if first {
+			fmt.Fprintf(a.stderr, "sniffer: attached to %s, listening on %s\n", c.Short(), src)
+			first = false
+		} else {
+			fmt.Fprintf(a.stderr, "sniffer: %s restarted: attached to its new network namespace\n", c.Short())
+		}
+		gone, err := a.capture(ctx, src)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "sniffer: %v\n", err)
+			return 1
+		}
+		// The namespace is gone with its connections: print them.
+		a.h.eng.Finish()
+		a.h.Tick(time.Now())
+		if ctx.Err() != nil {
+			return 0
+		}
+		if gone == "destroy" {
+			fmt.Fprintf(a.stderr, "sniffer: %s was removed\n", c.Short())
+			return 0
+		}
+		c.Running = false
+	}
+}
+
+// capture runs src until ctx is done or the container's process dies. It
+// returns the event that ended it ("die", "destroy"; "" when ctx did).
+func (a *attacher) capture(ctx context.Context, src *live.Source) (string, error) {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ended string
+	var evErr error
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		for {
+			select {
+			case ev, ok := <-a.events:
+				if !ok {
+					return
+				}
+				if ev.Err != nil {
+					evErr = ev.Err
+					cancel()
+					return
+				}
+				switch ev.Action {
+				case "die", "destroy":
+					ended = ev.Action
+					cancel()
+					return
+				}
+			case <-runCtx.Done():
+				return
+			}
+		}
+	}()
+	runErr := src.Run(runCtx, a.h)
+	cancel()
+	<-watching
+	if st, err := src.Stats(); err == nil {
+		a.packets += st.Packets
+		a.dropped += st.Dropped
+	}
+	src.Close()
+	if runErr != nil {
+		return "", runErr
+	}
+	if evErr != nil {
+		return "", evErr
+	}
+	return ended, nil
+}
+
+// waitStart waits for the stopped container c to start: for restartGrace
+// (the start of a "docker restart", or of a restart policy), or for good
+// with follow. It returns the started container, or false when it will not
+// start or ctx is done.
+func (a *attacher) waitStart(ctx context.Context, c nsenter.Container, follow bool) (nsenter.Container, bool) {
+	t := time.NewTimer(restartGrace)
+	defer t.Stop()
+	timeout := t.C
+	// The state may have changed before the events were watched.
+	if c2, err := a.eng.Inspect(ctx, c.ID); err == nil && c2.Running {
+		return c2, true
+	} else if errors.Is(err, nsenter.ErrNotFound) {
+		fmt.Fprintf(a.stderr, "sniffer: %s was removed\n", c.Short())
+		return c, false
+	}
+	for {
+		select {
+		case ev, ok := <-a.events:
+			if !ok {
+				return c, false
+			}
+			if ev.Err != nil {
+				fmt.Fprintf(a.stderr, "sniffer: %v\n", ev.Err)
+				return c, false
+			}
+			switch ev.Action {
+			case "start", "restart":
+				c2, err := a.eng.Inspect(ctx, c.ID)
+				if err == nil && c2.Running {
+					return c2, true
+				}
+			case "destroy":
+				fmt.Fprintf(a.stderr, "sniffer: %s was removed\n", c.Short())
+				return c, false
+			}
+		case <-timeout:
+			if c2, err := a.eng.Inspect(ctx, c.ID); err == nil && c2.Running {
+				return c2, true
+			}
+			if follow {
+				fmt.Fprintf(a.stderr, "sniffer: %s is not running: waiting for it to start (--follow)\n", c.Short())
+				timeout = nil
+				continue
+			}
+			fmt.Fprintf(a.stderr, "sniffer: %s stopped\n", c.Short())
+			return c, false
+		case <-ctx.Done():
+			return c, false
+		}
+	}
+}
+
+// openInContainer opens the capture inside the network namespace of the
+// container's process pid: the socket and the interface list are the
+// container's, and the socket keeps capturing there afterwards.
+func openInContainer(pid int, cfg live.Config) (*live.Source, error) {
+	var src *live.Source
+	err := nsenter.Do(pid, func() error {
+		var err error
+		src, err = live.Open(cfg)
+		return err
+	})
+	if err != nil && src != nil {
+		src.Close()
+		src = nil
+	}
+	return src, err
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sniffer/sniffer/sniff"
+	"github.com/sniffer/sniffer/sniff/live"
+)
+
+// capNetRawMessage is the whole error for a capture without CAP_NET_RAW.
+const capNetRawMessage = "sniffer: capture needs CAP_NET_RAW (in Docker it is in the default capability set; after --cap-drop ALL add --cap-add NET_RAW)"
+
+// runLive captures in the current network namespace until a signal,
+// --duration or --count, then prints what is pending and a summary.
+func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
+	src, err := live.Open(live.Config{Interface: o.iface, Filter: o.filter})
+	if err != nil {
+		var fe *live.FilterError
+		switch {
+		case errors.As(err, &fe):
+			fmt.Fprintf(stderr, "sniffer: %v\n", err)
+			return 2
+		case errors.Is(err, os.ErrPermission):
+			fmt.Fprintln(stderr, capNetRawMessage)
+			return 1
+		}
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		return 1
+	}
+	defer src.Close()
+
+	stopCtx, stop := stopContext(o, out)
+	defer stop()
+
+	cfg.FlushAfter = o.flushAfter
+	h := &liveHandler{eng: sniff.New(cfg), out: out, stop: stop}
+	fmt.Fprintf(stderr, "sniffer: listening on %s\n", src)
+
+	status := 0
+	if err := src.Run(stopCtx, h); err != nil {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		status = 1
+	}
+	h.eng.Finish()
+	if err := out.close(); err != nil && h.writeErr == nil {
+		h.writeErr = err
+	}
+	if h.writeErr != nil {
+		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", h.writeErr)
+		status = 1
+	}
+	st, err := src.Stats()
+	if err != nil {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+	}
+	es := h.eng.Stats()
+	fmt.Fprintf(stderr, "sniffer: %d packets captured, %d packets dropped by kernel, %d entries, %d connections\n",
+		st.Packets, st.Dropped, out.printed, es.Connections)
+	return out.finish(status, stderr) // -w, --summary, --expect-reuse
+}
+
+// liveHandler feeds the engine from the capture goroutine, which owns both
+// the engine and the output buffer: no locks.
+type liveHandler struct {
+	eng      *sniff.Engine
+	out      *printer
+	stop     context.CancelFunc
+	writeErr error
+}
+
+// Packet hands one captured packet to the engine.
+func (h *liveHandler) Packet(ts time.Time, frame []byte) {
+	h.eng.Packet(live.LinkType, ts, frame)
+}
+
+// Tick applies the engine's timers (--flush-after, --idle-timeout) and
+// writes out the buffered entries. The capture calls it every 25 ms while
+// packets flow and every 50 ms without traffic, so an entry reaches a pipe
+// or docker logs within 50 ms of being printed, while under load one write
+// carries many entries.
+func (h *liveHandler) Tick(now time.Time) {
+	h.eng.Tick(now)
+	if h.out.w.Buffered() == 0 || h.writeErr != nil {
+		return
+	}
+	if err := h.out.flush(); err != nil {
+		h.writeErr = err
+		h.stop()
+	}
+}
+
+// stopContext returns the context a live capture runs under: it ends on
+// SIGINT or SIGTERM, after --duration, or when --count entries were printed.
+func stopContext(o *options, out *printer) (context.Context, context.CancelFunc) {
+	ctx, cancelSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	cancelTimeout := context.CancelFunc(func() {})
+	if o.duration > 0 {
+		ctx, cancelTimeout = context.WithTimeout(ctx, o.duration)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	out.stop = stop // --count reached
+	return ctx, func() { stop(); cancelTimeout(); cancelSignals() }
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/sniffer/sniffer/sniff"
+	"github.com/sniffer/sniffer/sniff/jsonlog"
+	"github.com/sniffer/sniffer/sniff/live"
+	"github.com/sniffer/sniffer/sniff/reuse"
+)
+
+// extras are the outputs beside the entries: --json's options, -w's pcap
+// writer, the reuse aggregator of --summary and --expect-reuse.
+type extras struct {
+	json     bool
+	jsonOpts jsonlog.Options
+	pcap     *pcapWriter
+	agg      *reuse.Aggregator
+	verdict  bool // --expect-reuse
+	bodies   bool // --json-body
+}
+
+// errBinaryTerminal is -w - with standard output a terminal.
+var errBinaryTerminal = &usageError{"-w -: refusing to write a binary pcap to a terminal (redirect standard output, or use -w FILE)"}
+
+// setupExtras prepares the extras from the options. It returns where the
+// entries go: stdout, or standard error with -w - (standard output then
+// carries the pcap).
+func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
+	x := &extras{json: o.json, bodies: o.jsonBody, verdict: o.expectReuse}
+	x.jsonOpts = jsonlog.Options{Location: time.Local, Bodies: o.jsonBody}
+	if o.summary || o.expectReuse {
+		x.agg = reuse.New()
+	}
+	entries := stdout
+	switch o.write {
+	case "":
+	case "-":
+		if isTerminal(stdout) {
+			return nil, nil, errBinaryTerminal
+		}
+		x.pcap = newPcapWriter(stdout, nil, o.file == "")
+		entries = os.Stderr
+	default:
+		f, err := os.Create(o.write)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-w: %w", err)
+		}
+		x.pcap = newPcapWriter(f, f, o.file == "")
+	}
+	return x, entries, nil
+}
+
+// configure sets the engine's hooks the extras need: the pcap tap, and
+// bodies for --json-body. Call it on the Config whose Emit is p.emit.
+func (p *printer) configure(cfg *sniff.Config) {
+	x := p.extras
+	if x == nil {
+		return
+	}
+	if x.bodies && cfg.BodyCap > 0 {
+		cfg.KeepBodies = true
+	}
+	if x.pcap != nil {
+		cfg.Tap = x.pcap.packet
+	}
+}
+
+// finish ends the extras at exit: it closes the pcap file, prints the
+// summary (--summary, --expect-reuse) and applies the verdict. It returns
+// the exit status: status, or 1 when -w failed or the verdict did.
+func (p *printer) finish(status int, stderr io.Writer) int {
+	x := p.extras
+	if x == nil {
+		return status
+	}
+	if x.pcap != nil {
+		if err := x.pcap.close(); err != nil {
+			fmt.Fprintf(stderr, "sniffer: -w: %v\n", err)
+			status = 1
+		}
+		if x.pcap.skipped > 0 {
+			fmt.Fprintf(stderr, "sniffer: -w: %d packets of a link type other than the file's (%v) were not written\n", x.pcap.skipped, x.pcap.link)
+		}
+	}
+	if x.agg != nil {
+		x.agg.WriteSummary(stderr, "sniffer: summary: ")
+		if x.verdict {
+			if ok, _ := x.agg.WriteVerdict(stderr, "sniffer: reuse: "); !ok && status == 0 {
+				status = 1
+			}
+		}
+	}
+	return status
+}
+
+// setPcapLink sets the link type written in the header of a pcap file
+// that gets no packet (the capture file's).
+func (p *printer) setPcapLink(link layers.LinkType) {
+	if p.extras != nil && p.extras.pcap != nil && !p.extras.pcap.started {
+		p.extras.pcap.link = link
+	}
+}
+
+// pcapWriter writes classic pcap (microsecond timestamps, little endian):
+// the header with the link type of the first packet, then each packet.
+type pcapWriter struct {
+	w       *bufio.Writer
+	closer  io.Closer
+	live    bool // flush after each packet
+	started bool
+	link    layers.LinkType
+	skipped int
+	err     error
+	rec     [16]byte
+}
+
+// liveLink is the link type of live captures.
+const liveLink = live.LinkType
+
+// pcapSnaplen is the snapshot length written in the file header: the
+// capture's (live.Open's default) and capfile's limit.
+const pcapSnaplen = 262144
+
+func newPcapWriter(w io.Writer, c io.Closer, live bool) *pcapWriter {
+	pw := &pcapWriter{w: bufio.NewWriterSize(w, 64<<10), closer: c, live: live}
+	if live {
+		pw.link = liveLink
+	}
+	return pw
+}
+
+// packet is the engine's Tap.
+func (pw *pcapWriter) packet(link layers.LinkType, ts time.Time, frame []byte) {
+	if pw.err != nil {
+		return
+	}
+	if !pw.started {
+		pw.started = true
+		pw.link = link
+		var h [24]byte
+		binary.LittleEndian.PutUint32(h[0:], 0xa1b2c3d4)
+		binary.LittleEndian.PutUint16(h[4:], 2)
+		binary.LittleEndian.PutUint16(h[6:], 4)
+		binary.LittleEndian.PutUint32(h[16:], pcapSnaplen)
+		binary.LittleEndian.PutUint32(h[20:], uint32(link))
+		pw.w.Write(h[:])
+	}
+	if link != pw.link {
+		pw.skipped++
+		return
+	}
+	us := ts.UnixMicro()
+	n := len(frame)
+	if n > pcapSnaplen {
+		n = pcapSnaplen
+	}
+	binary.LittleEndian.PutUint32(pw.rec[0:], uint32(us/1e6))
+	binary.LittleEndian.PutUint32(pw.rec[4:], uint32(us%1e6))
+	binary.LittleEndian.PutUint32(pw.rec[8:], uint32(n))
+	binary.LittleEndian.PutUint32(pw.rec[12:], uint32(len(frame)))
+	pw.w.Write(pw.rec[:])
+	if _, err := pw.w.Write(frame[:n]); err != nil {
+		pw.err = err
+		return
+	}
+	if pw.live {
+		pw.err = pw.w.Flush()
+	}
+}
+
+// close flushes and closes the file. A capture that passed no packet still
+// gets its header (with the capture's link type) so that readers accept it.
+func (pw *pcapWriter) close() error {
+	if !pw.started && pw.err == nil {
+		pw.started = true
+		var h [24]byte
+		binary.LittleEndian.PutUint32(h[0:], 0xa1b2c3d4)
+		binary.LittleEndian.PutUint16(h[4:], 2)
+		binary.LittleEndian.PutUint16(h[6:], 4)
+		binary.LittleEndian.PutUint32(h[16:], pcapSnaplen)
+		binary.LittleEndian.PutUint32(h[20:], uint32(pw.link))
+		pw.w.Write(h[:])
+	}
+	err := pw.err
+	if ferr := pw.w.Flush(); err == nil {
+		err = ferr
+	}
+	if pw.closer != nil {
+		if cerr := pw.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

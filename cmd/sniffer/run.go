@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/sniffer/sniffer/sniff"
+	"github.com/sniffer/sniffer/sniff/capfile"
+	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/filter"
+	"github.com/sniffer/sniffer/sniff/jsonlog"
+	"github.com/sniffer/sniffer/sniff/logformat"
+	"github.com/sniffer/sniffer/sniff/redact"
+)
+
+// run is the whole command; it returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "attach" {
+		return runAttach(args[1:], stdout, stderr)
+	}
+	o, err := parseOptions(args, stdout)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "sniffer: %v (see sniffer --help)\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		return 1
+	}
+	if o.help {
+		return 0
+	}
+	if o.version {
+		fmt.Fprintf(stdout, "sniffer %s\n", version)
+		return 0
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "sniffer: %v\n", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "sniffer: cpu profile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cfg, out, status := setup(o, stdout, stderr)
+	if out == nil {
+		return status
+	}
+	if o.file == "" {
+		return runLive(o, cfg, out, stderr)
+	}
+	return runFile(o, cfg, out, stdin, stderr)
+}
+
+// setup builds the printer and the engine's configuration the options ask
+// for, for every mode (file, live, attach). On failure it reports the error
+// and returns a nil printer and the exit status. FlushAfter is left to the
+// live modes.
+func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
+	format, err := buildFormat(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		return sniff.Config{}, nil, 2
+	}
+	out, err := newPrinter(o, format, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return sniff.Config{}, nil, 2
+		}
+		return sniff.Config{}, nil, 1
+	}
+	cfg := sniff.Config{
+		MaxConns:    o.maxStreams,
+		IdleTimeout: o.idleTimeout,
+		HeaderCap:   o.headerCap,
+		BodyCap:     o.maxBody,
+		KeepBodies:  format.NeedsBodies() && o.maxBody > 0,
+		Emit:        out.emit,
+
+		MaxPendingPerConn: o.maxPending,
+		MaxPendingTotal:   o.maxPendingTotal,
+		MaxKept:           o.maxKept,
+	}
+	if o.idleTimeout == 0 {
+		cfg.IdleTimeout = -1
+	}
+	out.configure(&cfg) // -w, --json-body
+	return cfg, out, 0
+}
+
+// buildFormat parses the log format the options ask for.
+func buildFormat(o *options) (*logformat.Format, error) {
+	text := defaultFormat
+	switch {
+	case o.set["log-format"]:
+		text = o.logFormat
+	case o.set["append-log-format"]:
+		text = defaultFormat + o.appendFmt
+	case o.raw:
+		text = "%request%response"
+	}
+	return logformat.Parse(text)
+}
+
+// runFile reads a capture file (or standard input) through the engine.
+func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr io.Writer) int {
+	var in io.Reader = stdin
+	name := "standard input"
+	if o.file != "-" {
+		f, err := os.Open(o.file)
+		if err != nil {
+			fmt.Fprintf(stderr, "sniffer: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		in, name = f, o.file
+	}
+	r, err := capfile.NewReader(in)
+	if err != nil {
+		fmt.Fprintf(stderr, "sniffer: %s: %v\n", name, err)
+		return 1
+	}
+	if o.filter != "" {
+		insns, err := filter.Compile(o.filter, r.LinkType(), 262144)
+		if err != nil {
+			fmt.Fprintf(stderr, "sniffer: %v\n", err)
+			return 2
+		}
+		prog, err := filter.NewProgram(insns)
+		if err != nil {
+			fmt.Fprintf(stderr, "sniffer: %v\n", err)
+			return 2
+		}
+		cfg.Filter = prog
+	}
+	out.setPcapLink(r.LinkType())
+	eng := sniff.New(cfg)
+	out.stop = func() {}
+	status := 0
+	for !out.done() {
+		p, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				fmt.Fprintf(stderr, "sniffer: warning: %s: %v (the capture was cut short; entries up to the cut are printed)\n", name, err)
+			} else {
+				fmt.Fprintf(stderr, "sniffer: %s: %v\n", name, err)
+				status = 1
+			}
+			break
+		}
+		eng.Packet(p.LinkType, p.Timestamp, p.Data)
+	}
+	eng.Finish()
+	if err := out.close(); err != nil {
+		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", err)
+		return out.finish(1, stderr)
+	}
+	if s := eng.Stats(); s.UnsupportedLink > 0 && s.UnsupportedLink == s.Packets {
+		fmt.Fprintf(stderr, "sniffer: %s: link type %v is not supported\n", name, r.LinkType())
+		return out.finish(1, stderr)
+	}
+	return out.finish(status, stderr)
+}
+
+// printer renders entries and writes them out (or to a command).
+type printer struct {
+	format  *logformat.Format
+	opts    logformat.Options
+	newline bool
+	w       *bufio.Writer
+	buf     []byte
+	execute string
+	count   int
+	printed int
+	execErr error
+	redact  *redact.Redactor
+	scratch entry.Entry
+	// extras: --json, -w, --summary, --expect-reuse (output.go).
+	extras *extras
+	// stop is called once --count is reached.
+	stop func()
+}
+
+func newPrinter(o *options, f *logformat.Format, stdout io.Writer) (*printer, error) {
+	x, stdout, err := setupExtras(o, stdout)
+	if err != nil {
+		return nil, err
+	}
+	p := &printer{
+		extras:  x,
+		format:  f,
+		newline: !o.noNewline,
+		w:       bufio.NewWriterSize(stdout, 64<<10),
+		execute: o.execute,
+		count:   o.count,
+	}
+	p.opts.NotFound = o.notFound
+	p.opts.Location = time.Local
+	switch {
+	case o.hexEncode:
+		p.opts.Encoding = logformat.Hex
+	case o.unprintable:
+		p.opts.Encoding = logformat.Dots
+	case !o.rawBytes && o.execute == "" && isTerminal(stdout):
+		// Captured bytes are untrusted: escape what could act on the
+		// operator's terminal.
+		p.opts.Encoding = logformat.Escaped
+	}
+	if o.redact.on {
+		p.redact = redact.New(append(append([]string(nil), redact.Default...), o.redact.names...))
+	}
+	return p, nil
+}
+
+func (p *printer) emit(e *entry.Entry) {
+	if p.done() {
+		return
+	}
+	if p.redact != nil {
+		e = p.redact.Entry(e, &p.scratch)
+	}
+	if x := p.extras; x != nil {
+		if x.agg != nil {
+			x.agg.Add(e)
+		}
+		if x.json {
+			p.buf = jsonlog.Append(p.buf[:0], e, &x.jsonOpts)
+		} else {
+			p.buf = p.format.Append(p.buf[:0], e, &p.opts)
+		}
+	} else {
+		p.buf = p.format.Append(p.buf[:0], e, &p.opts)
+	}
+	if p.newline || p.extras != nil && p.extras.json {
+		p.buf = append(p.buf, '\n')
+	}
+	if p.execute != "" {
+		p.runCommand(p.buf)
+	} else {
+		p.w.Write(p.buf)
+	}
+	p.printed++
+	if p.done() && p.stop != nil {
+		p.stop()
+	}
+}
+
+// done reports whether --count entries were printed.
+func (p *printer) done() bool { return p.count > 0 && p.printed >= p.count }
+
+// runCommand runs the -e command with the entry on its standard input, the
+// way justniffer does (through /bin/sh when there is one).
+func (p *printer) runCommand(b []byte) {
+	var cmd *exec.Cmd
+	if _, err := os.Stat("/bin/sh"); err == nil {
+		cmd = exec.Command("/bin/sh", "-c", p.execute)
+	} else {
+		f := strings.Fields(p.execute)
+		cmd = exec.Command(f[0], f[1:]...)
+	}
+	cmd.Stdin = strings.NewReader(string(b))
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil && p.execErr == nil {
+		p.execErr = err
+		fmt.Fprintf(os.Stderr, "sniffer: -e %q: %v\n", p.execute, err)
+	}
+}
+
+func (p *printer) flush() error { return p.w.Flush() }
+
+func (p *printer) close() error { return p.w.Flush() }

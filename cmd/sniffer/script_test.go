@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the scripts run "sniffer" in-process, the way
+// FiloSottile/age tests its commands.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"sniffer": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the command-line behaviour described in
+// testdata/script/*.txtar. $ORACLE is the directory of the oracle captures.
+func TestScripts(t *testing.T) {
+	oracle, err := filepath.Abs("../../testdata/oracle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("ORACLE", oracle)
+			env.Setenv("TZ", "UTC")
+			return nil
+		},
+	})
+}

@@ -1,0 +1,590 @@
+package sniff
+
+import (
+	"bytes"
+	"net/netip"
+	"time"
+
+	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/httpframe"
+	"github.com/sniffer/sniffer/sniff/reassembly"
+)
+
+// conn is one tracked TCP connection. Direction 0 is client to server,
+// direction 1 server to client.
+type conn struct {
+	e              *Engine
+	key            connKey
+	client, server netip.AddrPort
+
+	half [2]reassembly.Half
+	recv [2]receiver
+
+	synSeen, synAckSeen bool
+	clientISN           uint32
+	serverISN           uint32
+	synTime, hsDone     time.Time
+	pickup              bool // the handshake was not captured
+	finDir              int8 // direction of the first FIN, -1 if none
+	finTime             [2]time.Time
+	lastSeen            time.Time
+
+	// raw is set once the client side is not HTTP (or after an upgrade):
+	// client bytes until the server answers are a request, server bytes
+	// until the client speaks again a response.
+	raw       bool
+	req, resp httpframe.Parser
+	skipped   int64 // client bytes skipped looking for a request line
+
+	queue []*exchange // exchanges not yet emitted, oldest first
+	spare []*exchange // recycled exchanges
+	index int         // exchanges started
+	shown int         // entries emitted
+
+	prev, next *conn // LRU list
+}
+
+// exchange is an entry being built.
+type exchange struct {
+	x        entry.Entry
+	req      side
+	resp     side
+	reqDone  bool
+	respDone bool
+	rawEx    bool // built by the non-HTTP rules
+	// method is the request's method, which decides how its response is
+	// framed.
+	method httpframe.Method
+}
+
+// side accumulates one message of an exchange.
+type side struct {
+	buf     []byte
+	inHead  bool // the current message's head is not complete
+	headEnd int  // offset in buf where the head ended, -1 while in head
+	// newHead: the next bytes start a new message head (after a 1xx).
+	newHead bool
+}
+
+// receiver delivers one direction's reassembled bytes to its connection.
+type receiver struct {
+	c   *conn
+	dir int
+}
+
+func (r *receiver) Data(b []byte, ts time.Time) {
+	if r.dir == 0 {
+		r.c.clientData(b, ts)
+	} else {
+		r.c.serverData(b, ts)
+	}
+}
+
+func (r *receiver) Gap(n int64, ts time.Time) {
+	if r.dir == 0 {
+		r.c.clientGap(n, ts)
+	} else {
+		r.c.serverGap(n, ts)
+	}
+}
+
+func (c *conn) init(e *Engine, key connKey, client, server netip.AddrPort) {
+	queue, spare := c.queue[:0], c.spare
+	*c = conn{e: e, key: key, client: client, server: server, queue: queue, spare: spare, finDir: -1}
+	for d := range c.half {
+		c.half[d].MaxPending = e.cfg.MaxPendingPerConn
+		c.half[d].Budget = &e.budget
+		c.recv[d] = receiver{c: c, dir: d}
+	}
+	c.req.Init(httpframe.Request)
+	c.resp.Init(httpframe.Response)
+}
+
+// release returns held memory; large buffers are dropped rather than kept
+// for the next connection.
+func (c *conn) release() {
+	c.half[0].Reset()
+	c.half[1].Reset()
+	for _, x := range c.queue {
+		c.recycle(x)
+	}
+	c.queue = c.queue[:0]
+	c.e = nil
+}
+
+func (c *conn) isClient(a netip.Addr, port uint16) bool {
+	return c.client.Port() == port && c.client.Addr() == a
+}
+
+// closer is who sent the first FIN.
+func (c *conn) closer() entry.Originator {
+	switch c.finDir {
+	case 0:
+		return entry.Client
+	case 1:
+		return entry.Server
+	}
+	return entry.None
+}
+
+func (c *conn) flushHalves(ts time.Time) {
+	c.half[0].Flush(ts, &c.recv[0])
+	c.half[1].Flush(ts, &c.recv[1])
+}
+
+// halfClosed is called when every byte of a direction up to its FIN was
+// delivered.
+func (c *conn) halfClosed(dir int, ts time.Time) {
+	if dir == 1 {
+		c.endResponse(ts)
+	}
+}
+
+// endResponse ends what only a close can end: a close-delimited response.
+func (c *conn) endResponse(ts time.Time) {
+	if c.resp.Close() {
+		if x := c.respTarget(); x != nil {
+			x.respDone = true
+			c.headDone(&x.resp, &x.x.Response)
+		}
+	}
+}
+
+// newExchange starts an entry at the end of the queue.
+func (c *conn) newExchange() *exchange {
+	var x *exchange
+	if n := len(c.spare); n > 0 {
+		x = c.spare[n-1]
+		c.spare = c.spare[:n-1]
+	} else {
+		x = new(exchange)
+	}
+	reqBuf, respBuf := x.req.buf[:0], x.resp.buf[:0]
+	*x = exchange{}
+	x.req = side{buf: reqBuf, inHead: true, headEnd: -1}
+	x.resp = side{buf: respBuf, inHead: true, headEnd: -1}
+	c.index++
+	x.x.Index = c.index
+	x.x.Request.HeaderLen = -1
+	x.x.Response.HeaderLen = -1
+	c.queue = append(c.queue, x)
+	if len(c.queue) > maxQueue {
+		c.emitHead(c.lastSeen, time.Time{}, entry.None, false)
+	}
+	return x
+}
+
+func (c *conn) recycle(x *exchange) {
+	// Buffers that grew large are let go rather than kept for the next
+	// exchange; all kept capacity counts against Config.MaxKept.
+	const keep = 16 << 10
+	if cap(x.req.buf) > keep {
+		c.e.keptCap -= int64(cap(x.req.buf))
+		x.req.buf = nil
+	}
+	if cap(x.resp.buf) > keep {
+		c.e.keptCap -= int64(cap(x.resp.buf))
+		x.resp.buf = nil
+	}
+	x.x = entry.Entry{}
+	if len(c.spare) < 2 {
+		c.spare = append(c.spare, x)
+		return
+	}
+	c.e.keptCap -= int64(cap(x.req.buf) + cap(x.resp.buf))
+}
+
+// dropSpares lets the recycled exchanges' buffers go (e is c's engine: a
+// released connection no longer points at it).
+func (c *conn) dropSpares(e *Engine) {
+	for _, x := range c.spare {
+		e.keptCap -= int64(cap(x.req.buf) + cap(x.resp.buf))
+	}
+	clear(c.spare)
+	c.spare = c.spare[:0]
+}
+
+// reqTarget is the exchange whose request is being received, if any.
+func (c *conn) reqTarget() *exchange {
+	if n := len(c.queue); n > 0 {
+		if x := c.queue[n-1]; !x.reqDone && !x.rawEx {
+			return x
+		}
+	}
+	return nil
+}
+
+// respTarget is the oldest HTTP exchange still waiting for its response.
+func (c *conn) respTarget() *exchange {
+	for _, x := range c.queue {
+		if !x.respDone && !x.rawEx {
+			return x
+		}
+	}
+	return nil
+}
+
+// keep appends b to a side's bytes within the caps.
+func (c *conn) keep(s *side, m *entry.Message, b []byte) {
+	var room int
+	if s.inHead {
+		room = m.Head + c.e.cfg.HeaderCap - len(s.buf)
+	} else if c.e.cfg.KeepBodies {
+		room = s.headEnd + c.e.cfg.BodyCap - len(s.buf)
+	}
+	c.appendKept(s, m, b, room)
+}
+
+// appendKept appends up to room bytes of b to a side's bytes, within what
+// Config.MaxKept still allows all connections to hold, and marks the message
+// truncated when not all of b fits.
+func (c *conn) appendKept(s *side, m *entry.Message, b []byte, room int) {
+	room = max(room, 0)
+	if grow := len(s.buf) + min(room, len(b)) - cap(s.buf); grow > 0 {
+		e := c.e
+		avail := e.cfg.MaxKept - e.keptCap
+		if int64(grow)*2 > avail && len(e.free) > 0 {
+			e.trimFree()
+			avail = e.cfg.MaxKept - e.keptCap
+		}
+		// append may double the capacity: stay within the budget.
+		if int64(grow)*2 > avail {
+			room = min(room, cap(s.buf)-len(s.buf)+int(max(avail/2, 0)))
+		}
+	}
+	if room < len(b) {
+		m.BytesTruncated = true
+		b = b[:room]
+	}
+	before := cap(s.buf)
+	s.buf = append(s.buf, b...)
+	c.e.keptCap += int64(cap(s.buf) - before)
+	m.Bytes = s.buf
+}
+
+// account records that n bytes of a message were seen at ts.
+func account(m *entry.Message, n int, ts time.Time) {
+	if n == 0 {
+		return
+	}
+	m.Size += int64(n)
+	if m.First.IsZero() {
+		m.First = ts
+	}
+	m.Last = ts
+}
+
+// headDone records the end of a message head.
+func (c *conn) headDone(s *side, m *entry.Message) {
+	if !s.inHead {
+		return
+	}
+	s.inHead = false
+	s.headEnd = len(s.buf)
+	m.HTTP = true
+	if !m.BytesTruncated {
+		m.HeaderLen = len(s.buf) - m.Head
+	}
+}
+
+// clientData handles reassembled client bytes.
+func (c *conn) clientData(b []byte, ts time.Time) {
+	for len(b) > 0 {
+		if c.raw {
+			c.rawClient(b, ts)
+			return
+		}
+		x := c.reqTarget()
+		n, ev := c.req.Feed(b)
+		if ev == httpframe.Skipped {
+			c.skipped += int64(n)
+			b = b[n:]
+			continue
+		}
+		if x == nil {
+			x = c.newExchange()
+		}
+		c.keep(&x.req, &x.x.Request, b[:n])
+		account(&x.x.Request, n, ts)
+		b = b[n:]
+		switch ev {
+		case httpframe.HeadDone:
+			c.headDone(&x.req, &x.x.Request)
+			x.method = c.req.Method()
+		case httpframe.Done:
+			if x.req.inHead {
+				x.method = c.req.Method()
+			}
+			c.headDone(&x.req, &x.x.Request)
+			x.reqDone = true
+		case httpframe.Upgrade, httpframe.NotHTTP:
+			// Not HTTP: this exchange and all that follow are raw.
+			x.x.Request.HTTP = false
+			x.rawEx = true
+			c.goRaw()
+		}
+	}
+	c.advance(ts)
+}
+
+// goRaw switches the connection's client side to the non-HTTP rules.
+func (c *conn) goRaw() {
+	c.raw = true
+	if n := len(c.queue); n > 0 {
+		last := c.queue[n-1]
+		if !last.reqDone {
+			last.rawEx = true
+			last.x.Request.HTTP = false
+		}
+	}
+}
+
+// rawClient appends client bytes by the non-HTTP rules.
+func (c *conn) rawClient(b []byte, ts time.Time) {
+	var x *exchange
+	if n := len(c.queue); n > 0 && c.queue[n-1].rawEx && c.queue[n-1].x.Response.Size == 0 {
+		x = c.queue[n-1]
+	} else {
+		x = c.newExchange()
+		x.rawEx = true
+	}
+	c.keepRaw(&x.req, &x.x.Request, b)
+	account(&x.x.Request, len(b), ts)
+}
+
+// rawServer appends server bytes by the non-HTTP rules.
+func (c *conn) rawServer(b []byte, ts time.Time) {
+	var x *exchange
+	if n := len(c.queue); n > 0 && c.queue[n-1].rawEx {
+		x = c.queue[n-1]
+	} else {
+		x = c.newExchange()
+		x.rawEx = true
+	}
+	c.keepRaw(&x.resp, &x.x.Response, b)
+	account(&x.x.Response, len(b), ts)
+}
+
+// keepRaw keeps raw bytes: a head's worth, or a body's worth more when
+// bodies are kept.
+func (c *conn) keepRaw(s *side, m *entry.Message, b []byte) {
+	limit := c.e.cfg.HeaderCap
+	if c.e.cfg.KeepBodies {
+		limit += c.e.cfg.BodyCap
+	}
+	c.appendKept(s, m, b, limit-len(s.buf))
+}
+
+// serverData handles reassembled server bytes.
+func (c *conn) serverData(b []byte, ts time.Time) {
+	for len(b) > 0 {
+		if c.resp.Stopped() {
+			c.rawServer(b, ts)
+			break
+		}
+		x := c.respTarget()
+		if x == nil && c.raw {
+			c.rawServer(b, ts)
+			break
+		}
+		if x != nil && !c.resp.InMessage() {
+			c.resp.SetRequestMethod(x.method)
+		}
+		n, ev := c.resp.Feed(b)
+		if ev == httpframe.Skipped {
+			b = b[n:]
+			continue
+		}
+		if x == nil {
+			// An answer with no request seen (picked up mid-exchange).
+			x = c.newExchange()
+			x.reqDone = true
+		}
+		m := &x.x.Response
+		if x.resp.newHead {
+			x.resp.newHead = false
+			x.resp.inHead = true
+			m.Head = len(x.resp.buf)
+			m.HeaderLen = -1
+			m.First = time.Time{}
+		}
+		c.keep(&x.resp, m, b[:n])
+		account(m, n, ts)
+		b = b[n:]
+		switch ev {
+		case httpframe.HeadDone:
+			c.headDone(&x.resp, m)
+		case httpframe.Done:
+			c.headDone(&x.resp, m)
+			x.respDone = true
+		case httpframe.Interim:
+			c.headDone(&x.resp, m)
+			x.resp.newHead = true
+		case httpframe.Upgrade:
+			c.headDone(&x.resp, m)
+			x.respDone = true
+			c.raw = true
+		case httpframe.NotHTTP:
+			m.HTTP = false
+			x.respDone = true
+			x.rawEx = true
+			c.raw = true
+		}
+	}
+	c.advance(ts)
+}
+
+func (c *conn) clientGap(n int64, ts time.Time) {
+	if c.raw {
+		if k := len(c.queue); k > 0 {
+			x := c.queue[k-1]
+			x.x.Gap = true
+			x.x.Request.Size += n
+		}
+		return
+	}
+	x := c.reqTarget()
+	if x != nil && c.req.InMessage() {
+		// The missing bytes follow this request's: they count in its
+		// size whether or not its framing survives.
+		x.x.Gap = true
+		x.x.Request.Size += n
+		if c.req.StartLineRead() {
+			x.x.Request.HTTP = true
+		}
+		if !c.req.Skip(n) {
+			// The framing is lost: the request ends here; parsing
+			// resumes at the next request line.
+			x.reqDone = true
+		}
+		return
+	}
+	c.req.Skip(n)
+}
+
+func (c *conn) serverGap(n int64, ts time.Time) {
+	x := c.respTarget()
+	if c.raw && (x == nil || c.resp.Stopped()) {
+		if k := len(c.queue); k > 0 {
+			x := c.queue[k-1]
+			x.x.Gap = true
+			x.x.Response.Size += n
+		}
+		return
+	}
+	if x != nil && c.resp.InMessage() {
+		x.x.Gap = true
+		x.x.Response.Size += n
+		if c.resp.StartLineRead() {
+			x.x.Response.HTTP = true
+		}
+		if !c.resp.Skip(n) {
+			x.respDone = true
+		}
+		return
+	}
+	c.resp.Skip(n)
+}
+
+// advance emits the exchanges whose annotation is now known: complete ones
+// followed by another.
+func (c *conn) advance(ts time.Time) {
+	for len(c.queue) > 1 {
+		x := c.queue[0]
+		if !x.rawEx && !(x.reqDone && x.respDone) {
+			return
+		}
+		next := c.queue[1]
+		flushed := next.x.Request.First
+		if flushed.IsZero() {
+			flushed = next.x.Response.First
+		}
+		if last := x.x.LastEvent(); flushed.Before(last) {
+			flushed = last // pipelined: the next request came first
+		}
+		c.emitHead(flushed, time.Time{}, entry.None, false)
+	}
+}
+
+// flushIdle prints a complete exchange of an idle connection without waiting
+// for its annotation (FlushAfter).
+func (c *conn) flushIdle(now time.Time) {
+	if len(c.queue) == 0 {
+		return
+	}
+	x := c.queue[0]
+	if x.rawEx || (x.reqDone && x.respDone) {
+		c.emitHead(now, time.Time{}, entry.None, false)
+	}
+}
+
+// emitAll emits every exchange left; the last one ends the connection.
+// closeTS is the close time (zero unless closed).
+func (c *conn) emitAll(flushed, closeTS time.Time, origin entry.Originator, closed bool) {
+	if len(c.queue) == 0 && c.shown == 0 {
+		// A connection that carried no payload still makes one entry.
+		x := c.newExchange()
+		c.index = 0
+		x.x.Index = 0
+	}
+	for len(c.queue) > 0 {
+		if len(c.queue) == 1 {
+			c.emitHead(flushed, closeTS, origin, closed)
+			return
+		}
+		c.emitHead(flushed, time.Time{}, entry.None, false)
+	}
+}
+
+// emitHead emits the oldest exchange. final marks the connection's end by a
+// close; origin is set on the connection's last entry (close, timeout or
+// truncation).
+func (c *conn) emitHead(flushed, closeTS time.Time, origin entry.Originator, final bool) {
+	x := c.queue[0]
+	c.queue = c.queue[:copy(c.queue, c.queue[1:])]
+	en := &x.x
+	en.Client, en.Server = c.client, c.server
+	first := c.shown == 0 && !c.pickup
+	switch {
+	case first && final:
+		en.Annotation = entry.Unique
+	case first:
+		en.Annotation = entry.Start
+	case final:
+		en.Annotation = entry.Last
+	default:
+		en.Annotation = entry.Continue
+	}
+	if first && c.synSeen {
+		en.SYN = c.synTime
+		en.HandshakeDone = c.hsDone
+	}
+	if c.synSeen {
+		en.ConnStart = c.synTime
+	}
+	en.Flushed = flushed
+	if final {
+		en.Close = closeTS
+	}
+	en.Originator = origin
+	rawHead(&en.Request)
+	rawHead(&en.Response)
+	if en.Response.First.IsZero() && !en.Response.Last.IsZero() {
+		en.Response.First = en.Response.Last
+	}
+	c.shown++
+	c.e.emit(en)
+	c.recycle(x)
+}
+
+// rawHead sets the header length of a message that was not parsed as HTTP:
+// the bytes up to the first blank line, as justniffer reads them.
+func rawHead(m *entry.Message) {
+	if m.HTTP || m.HeaderLen >= 0 {
+		return
+	}
+	m.Head = 0
+	if i := bytes.Index(m.Bytes, []byte("\r\n\r\n")); i >= 0 {
+		m.HeaderLen = i + 4
+	}
+}

@@ -1,0 +1,509 @@
+// Package sniff turns captured packets into log entries: it decodes each
+// frame, tracks TCP connections, puts each direction back in order, frames
+// the HTTP messages and pairs every request with its response, and hands out
+// one entry.Entry per exchange, annotated with its place in the connection.
+//
+// The Engine runs in one goroutine, in one pass over the packets. It keeps no
+// goroutine per connection and, once warmed up, allocates nothing per packet
+// for in-order traffic; every table and buffer it keeps is bounded (see
+// Config).
+package sniff
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/sniffer/sniffer/sniff/decode"
+	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/reassembly"
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultMaxConns          = 16384
+	DefaultIdleTimeout       = 5 * time.Minute
+	DefaultHeaderCap         = 64 << 10
+	DefaultBodyCap           = 1 << 20
+	DefaultMaxPendingPerConn = 1 << 20
+	DefaultMaxPendingTotal   = 64 << 20
+	DefaultMaxKept           = 128 << 20
+	// maxQueue bounds the exchanges waiting in one connection (pipelined
+	// requests not yet answered); past it the oldest is printed as it is.
+	maxQueue = 256
+	// pickupGiveUp is how many client bytes a connection picked up in the
+	// middle may skip looking for an HTTP request line before it is taken
+	// to be another protocol.
+	pickupGiveUp = 16 << 10
+)
+
+// Config sets the Engine's bounds and behaviour. Zero values take the
+// defaults above.
+type Config struct {
+	// MaxConns bounds the connection table; past it the longest-idle
+	// connection is flushed as timed out.
+	MaxConns int
+	// IdleTimeout forgets a connection idle for that long, flushing its
+	// entry as timed out. Negative disables it.
+	IdleTimeout time.Duration
+	// FlushAfter prints a complete entry whose connection stays idle that
+	// long without waiting to know whether it is the last (live capture).
+	// Zero disables it.
+	FlushAfter time.Duration
+	// HeaderCap bounds the bytes kept of each message head.
+	HeaderCap int
+	// KeepBodies keeps message bodies (up to BodyCap each) for log formats
+	// that print them. Sizes are counted exactly either way.
+	KeepBodies bool
+	// BodyCap bounds the body bytes kept per message.
+	BodyCap int
+	// MaxPendingPerConn and MaxPendingTotal bound the out-of-order bytes
+	// waiting for a gap to fill, per connection and in all.
+	MaxPendingPerConn, MaxPendingTotal int64
+	// MaxKept bounds the capacity of the buffers that hold message bytes,
+	// in all connections together; past it bytes are counted but not kept
+	// (the entry says it was truncated).
+	MaxKept int64
+	// Filter, if set, is applied to each frame before it is decoded
+	// (a compiled -p expression: filter.Program).
+	Filter interface{ Match(frame []byte) bool }
+	// Tap, if set, receives every frame the filter passed (all frames when
+	// there is no filter), before it is decoded: -w writes them out. The
+	// frame is only valid during the call.
+	Tap func(link layers.LinkType, ts time.Time, frame []byte)
+	// Emit receives each entry. The entry and its byte slices are only
+	// valid during the call.
+	Emit func(*entry.Entry)
+}
+
+// Stats counts what the Engine saw.
+type Stats struct {
+	Packets         uint64 // frames given to Packet
+	Filtered        uint64 // frames the filter rejected
+	UnsupportedLink uint64 // frames of a link type that is not decoded
+	NotIP           uint64 // frames that carry no IP
+	NotTCP          uint64 // IP packets that carry no TCP
+	Fragments       uint64 // IP fragments (not reassembled)
+	Malformed       uint64 // frames whose headers make no sense
+	Stray           uint64 // segments of unknown connections carrying no data
+	Connections     uint64 // connections tracked
+	Entries         uint64 // entries emitted
+	Evicted         uint64 // connections flushed because the table was full
+	IdleExpired     uint64 // connections flushed after IdleTimeout
+	Retransmitted   uint64 // segments whose bytes had all been seen
+	OutOfOrder      uint64 // segments that waited for earlier bytes
+	GapBytes        uint64 // bytes never captured
+}
+
+// Engine is the packet-to-entry pipeline. It is not safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	table  map[connKey]*conn
+	lru    conn // sentinel of the list of connections, most recent first
+	free   []*conn
+	budget reassembly.Budget
+	pkt    decode.Packet
+	stats  Stats
+	now    time.Time
+	// keptCap is the capacity of the message buffers held.
+	keptCap int64
+	// lastTick is when timeouts were last checked.
+	lastTick time.Time
+	// reset holds the tuples of connections closed by a RST, and when:
+	// segments captured after the RST (the other side's data in flight, or
+	// captured out of order on another CPU) are not picked up as a new
+	// connection for resetLinger.
+	reset map[connKey]time.Time
+}
+
+// resetLinger is how long segments of a connection closed by a RST are
+// ignored; maxReset bounds the tuples remembered.
+const (
+	resetLinger = 2 * time.Second
+	maxReset    = 4096
+)
+
+// rememberReset records that the connection of key was closed by a RST at ts.
+func (e *Engine) rememberReset(key connKey, ts time.Time) {
+	if e.reset == nil {
+		e.reset = make(map[connKey]time.Time)
+	}
+	if len(e.reset) >= maxReset {
+		for k, at := range e.reset {
+			if ts.Sub(at) >= resetLinger {
+				delete(e.reset, k)
+			}
+		}
+		if len(e.reset) >= maxReset {
+			clear(e.reset)
+		}
+	}
+	e.reset[key] = ts
+}
+
+// New returns an Engine.
+func New(cfg Config) *Engine {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.HeaderCap <= 0 {
+		cfg.HeaderCap = DefaultHeaderCap
+	}
+	if cfg.BodyCap <= 0 {
+		cfg.BodyCap = DefaultBodyCap
+	}
+	if cfg.MaxPendingPerConn <= 0 {
+		cfg.MaxPendingPerConn = DefaultMaxPendingPerConn
+	}
+	if cfg.MaxPendingTotal <= 0 {
+		cfg.MaxPendingTotal = DefaultMaxPendingTotal
+	}
+	if cfg.MaxKept <= 0 {
+		cfg.MaxKept = DefaultMaxKept
+	}
+	if cfg.Emit == nil {
+		cfg.Emit = func(*entry.Entry) {}
+	}
+	e := &Engine{cfg: cfg, table: make(map[connKey]*conn)}
+	e.budget.Max = cfg.MaxPendingTotal
+	e.lru.next, e.lru.prev = &e.lru, &e.lru
+	return e
+}
+
+// Stats returns the counters so far. The reassembly counters
+// (Retransmitted, OutOfOrder, GapBytes) count connections that have ended.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// Conns returns the number of connections tracked now.
+func (e *Engine) Conns() int { return len(e.table) }
+
+// Packet processes one captured frame of the given link type.
+func (e *Engine) Packet(link layers.LinkType, ts time.Time, frame []byte) {
+	e.stats.Packets++
+	if e.cfg.Filter != nil && !e.cfg.Filter.Match(frame) {
+		e.stats.Filtered++
+		return
+	}
+	if e.cfg.Tap != nil {
+		e.cfg.Tap(link, ts, frame)
+	}
+	if ts.After(e.now) {
+		e.now = ts
+	}
+	if err := decode.Decode(link, frame, &e.pkt); err != nil {
+		switch err {
+		case decode.ErrUnsupportedLink:
+			e.stats.UnsupportedLink++
+		case decode.ErrNotIP:
+			e.stats.NotIP++
+		case decode.ErrNotTCP:
+			e.stats.NotTCP++
+		case decode.ErrFragment:
+			e.stats.Fragments++
+		default:
+			e.stats.Malformed++
+		}
+		return
+	}
+	e.segment(&e.pkt, ts)
+	if e.now.Sub(e.lastTick) >= time.Second/10 {
+		e.Tick(e.now)
+	}
+}
+
+// Tick applies the time-based rules (idle timeout, flush-after) as of now.
+// Packet calls it as capture time passes; a live capture also calls it on a
+// timer so that idle connections are handled without traffic.
+func (e *Engine) Tick(now time.Time) {
+	e.lastTick = now
+	if e.cfg.IdleTimeout > 0 {
+		for c := e.lru.prev; c != &e.lru; {
+			if now.Sub(c.lastSeen) < e.cfg.IdleTimeout {
+				break
+			}
+			prev := c.prev
+			e.stats.IdleExpired++
+			e.end(c, now, entry.TimedOut)
+			c = prev
+		}
+	}
+	if e.cfg.FlushAfter > 0 {
+		for c := e.lru.prev; c != &e.lru; c = c.prev {
+			if now.Sub(c.lastSeen) < e.cfg.FlushAfter {
+				break
+			}
+			c.flushIdle(now)
+		}
+	}
+}
+
+// Finish ends the input: every connection still open is flushed, its last
+// entry marked truncated (or closed, if both FINs were seen). Connections are
+// flushed from the least recently active.
+func (e *Engine) Finish() {
+	for e.lru.prev != &e.lru {
+		c := e.lru.prev
+		if c.half[0].FinSeen() && c.half[1].FinSeen() {
+			// Both FINs, no final ACK: closed at the second FIN.
+			at := c.finTime[0]
+			if c.finTime[1].After(at) {
+				at = c.finTime[1]
+			}
+			e.close(c, at, c.closer())
+			continue
+		}
+		e.end(c, time.Time{}, entry.Truncated)
+	}
+}
+
+type connKey struct {
+	a, b   [16]byte
+	pa, pb uint16
+}
+
+func makeKey(src, dst netip.Addr, sp, dp uint16) connKey {
+	a, b := src.As16(), dst.As16()
+	if less(a, sp, b, dp) {
+		return connKey{a, b, sp, dp}
+	}
+	return connKey{b, a, dp, sp}
+}
+
+func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return pa < pb
+}
+
+// segment handles one decoded TCP segment.
+func (e *Engine) segment(p *decode.Packet, ts time.Time) {
+	key := makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+	c := e.table[key]
+	syn, ack, fin, rst := p.Flags.Has(decode.SYN), p.Flags.Has(decode.ACK), p.Flags.Has(decode.FIN), p.Flags.Has(decode.RST)
+
+	if syn && !ack {
+		if c != nil {
+			if c.synSeen && c.isClient(p.Src, p.SrcPort) && c.clientISN == p.Seq {
+				e.touch(c, ts)
+				return // retransmitted SYN
+			}
+			// A new connection on a tuple still tracked: the old one is
+			// gone without a close we saw.
+			e.end(c, ts, entry.TimedOut)
+		}
+		c = e.open(key, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), ts)
+		c.synSeen = true
+		c.synTime = ts
+		c.clientISN = p.Seq
+		c.half[0].Start(p.Seq)
+		return
+	}
+	if c == nil {
+		if rst || (len(p.Payload) == 0 && !syn) {
+			e.stats.Stray++
+			return
+		}
+		if at, ok := e.reset[key]; ok {
+			if ts.Sub(at) < resetLinger {
+				e.stats.Stray++
+				return
+			}
+			delete(e.reset, key)
+		}
+		// Picked up in the middle: the handshake was not captured.
+		var client, server netip.AddrPort
+		src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
+		if syn || senderIsServer(p) {
+			client, server = dst, src
+		} else {
+			client, server = src, dst
+		}
+		c = e.open(key, client, server, ts)
+		c.pickup = true
+		c.req.Resync()
+		c.resp.Resync()
+	}
+	e.touch(c, ts)
+	dir := 0
+	if !c.isClient(p.Src, p.SrcPort) {
+		dir = 1
+	}
+
+	if syn { // SYN-ACK from the server
+		if dir == 1 && !c.half[1].Started() {
+			c.half[1].Start(p.Seq)
+			c.serverISN = p.Seq
+			c.synAckSeen = true
+		}
+		return
+	}
+	if rst {
+		c.flushHalves(ts)
+		origin := entry.Client
+		if dir == 1 {
+			origin = entry.Server
+		}
+		if c.finDir >= 0 {
+			origin = c.closer()
+		}
+		e.close(c, ts, origin)
+		e.rememberReset(key, ts)
+		return
+	}
+	if dir == 0 && ack && c.synSeen && c.synAckSeen && c.hsDone.IsZero() && p.Ack == c.serverISN+1 {
+		c.hsDone = ts
+	}
+	if fin {
+		if c.finDir < 0 {
+			c.finDir = int8(dir)
+		}
+		if c.finTime[dir].IsZero() {
+			c.finTime[dir] = ts
+		}
+	}
+	h := &c.half[dir]
+	h.Segment(p.Seq, p.Payload, fin, ts, &c.recv[dir])
+	if ack {
+		c.half[1-dir].Ack(p.Ack, ts, &c.recv[1-dir])
+	}
+	if h.Finished() {
+		c.halfClosed(dir, ts)
+	}
+	if c.half[1-dir].Finished() {
+		c.halfClosed(1-dir, ts)
+	}
+	if c.pickup && !c.raw && c.skipped > pickupGiveUp {
+		c.goRaw()
+	}
+	c.advance(ts)
+	// The close completes with the ACK of the second FIN, sent by the side
+	// that closed first.
+	if c.half[0].FinSeen() && c.half[1].FinSeen() && ack && int(c.finDir) == dir && p.Ack == c.half[1-dir].FinSeq()+1 {
+		e.close(c, ts, c.closer())
+	}
+}
+
+// senderIsServer guesses, for a connection whose handshake was not captured,
+// whether the sender of p is the server: a status line says so, a request
+// line says not, and otherwise the lower port is the server's.
+func senderIsServer(p *decode.Packet) bool {
+	b := p.Payload
+	if len(b) >= 7 && string(b[:7]) == "HTTP/1." {
+		return true
+	}
+	if looksLikeRequest(b) {
+		return false
+	}
+	return p.SrcPort < p.DstPort
+}
+
+func looksLikeRequest(b []byte) bool {
+	for _, m := range [...]string{"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "} {
+		if len(b) >= len(m) && string(b[:len(m)]) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// open starts tracking a connection, evicting the longest-idle one if the
+// table is full.
+func (e *Engine) open(key connKey, client, server netip.AddrPort, ts time.Time) *conn {
+	for len(e.table) >= e.cfg.MaxConns && e.lru.prev != &e.lru {
+		e.stats.Evicted++
+		e.end(e.lru.prev, ts, entry.TimedOut)
+	}
+	var c *conn
+	if n := len(e.free); n > 0 {
+		c = e.free[n-1]
+		e.free = e.free[:n-1]
+	} else {
+		c = new(conn)
+	}
+	c.init(e, key, client, server)
+	e.table[key] = c
+	e.stats.Connections++
+	// Link at the front.
+	c.next, c.prev = e.lru.next, &e.lru
+	e.lru.next.prev = c
+	e.lru.next = c
+	c.lastSeen = ts
+	return c
+}
+
+// touch marks c as the most recently active.
+func (e *Engine) touch(c *conn, ts time.Time) {
+	if ts.After(c.lastSeen) {
+		c.lastSeen = ts
+	}
+	if e.lru.next == c {
+		return
+	}
+	c.prev.next, c.next.prev = c.next, c.prev
+	c.next, c.prev = e.lru.next, &e.lru
+	e.lru.next.prev = c
+	e.lru.next = c
+}
+
+// close ends a connection that closed (FIN handshake or RST).
+func (e *Engine) close(c *conn, ts time.Time, origin entry.Originator) {
+	c.flushHalves(ts)
+	c.endResponse(ts)
+	c.emitAll(ts, ts, origin, true)
+	e.remove(c)
+}
+
+// end flushes a connection that did not close: evicted, timed out or
+// truncated. at is the flush time (zero when input ended).
+func (e *Engine) end(c *conn, at time.Time, origin entry.Originator) {
+	flushTS := at
+	if flushTS.IsZero() {
+		flushTS = c.lastSeen
+	}
+	c.flushHalves(flushTS)
+	c.emitAll(at, time.Time{}, origin, false)
+	e.remove(c)
+}
+
+func (e *Engine) remove(c *conn) {
+	for d := range c.half {
+		s := c.half[d].Stats
+		e.stats.Retransmitted += uint64(s.Retransmitted)
+		e.stats.OutOfOrder += uint64(s.OutOfOrder)
+		e.stats.GapBytes += uint64(s.GapBytes)
+	}
+	delete(e.table, c.key)
+	c.prev.next, c.next.prev = c.next, c.prev
+	c.prev, c.next = nil, nil
+	c.release()
+	if len(e.free) < 1024 {
+		e.free = append(e.free, c)
+	} else {
+		c.dropSpares(e)
+	}
+}
+
+// trimFree lets go of the connections kept for reuse, and their buffers.
+func (e *Engine) trimFree() {
+	for _, c := range e.free {
+		c.dropSpares(e)
+	}
+	clear(e.free)
+	e.free = e.free[:0]
+}
+
+// KeptBytes returns the capacity of the buffers holding message bytes now.
+func (e *Engine) KeptBytes() int64 { return e.keptCap }
+
+func (e *Engine) emit(x *entry.Entry) {
+	e.stats.Entries++
+	x.Streams = len(e.table)
+	e.cfg.Emit(x)
+}

@@ -1,0 +1,144 @@
+// Package entry defines the log entry: one HTTP request/response exchange (or,
+// for protocols that are not HTTP, one client turn and the server's answer)
+// together with the annotation of its TCP connection.
+//
+// The engine fills entries; the log format renders them. An Entry and the
+// byte slices it points to are only valid during the call that hands it out:
+// the engine reuses their storage.
+package entry
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Annotation is an entry's place in its connection, as justniffer's
+// %connection prints it.
+type Annotation uint8
+
+// The annotations. Start and Continue are entries of a connection that goes
+// on; Last and Unique are the final entry of a closed connection (Unique when
+// it was also the first).
+const (
+	Start Annotation = iota
+	Continue
+	Last
+	Unique
+)
+
+var annotationNames = [...]string{"start", "continue", "last", "unique"}
+
+// String returns the name %connection prints.
+func (a Annotation) String() string {
+	if int(a) < len(annotationNames) {
+		return annotationNames[a]
+	}
+	return "?"
+}
+
+// Final reports whether the entry is the last of its connection.
+func (a Annotation) Final() bool { return a == Last || a == Unique }
+
+// Originator says how a connection ended, as %close.originator prints it.
+type Originator uint8
+
+// The originators. None is for entries that are not the final one of their
+// connection (%close.originator prints the not-found value).
+const (
+	None      Originator = iota
+	Client               // the client sent the first FIN, or a RST
+	Server               // the server did
+	TimedOut             // evicted from the connection table, or idle too long
+	Truncated            // still open at the end of input or at shutdown
+)
+
+var originatorNames = [...]string{"", "client", "server", "timedout", "truncated"}
+
+// String returns the name %close.originator prints ("" for None).
+func (o Originator) String() string {
+	if int(o) < len(originatorNames) {
+		return originatorNames[o]
+	}
+	return "?"
+}
+
+// Message is one side of an entry: the request (client bytes) or the response
+// (server bytes).
+type Message struct {
+	// Bytes holds the bytes kept of this side, exactly as they were sent
+	// (chunked bodies are not de-chunked). It may be shorter than Size when
+	// bodies are not kept or a cap was reached.
+	Bytes []byte
+	// Size is the exact number of payload bytes of this side, kept or not,
+	// including bytes lost to a capture gap when their count is known.
+	Size int64
+	// Head is the offset in Bytes of the message whose first line and
+	// headers %…line, %…code, %…header… read. It is 0 but for responses
+	// preceded by 1xx interim responses, where it points at the final one.
+	Head int
+	// HeaderLen is the length of the header block starting at Head,
+	// including the final blank line (CRLF CRLF). It is -1 when the header
+	// block is not complete in Bytes.
+	HeaderLen int
+	// HTTP reports whether the first line at Head is an HTTP request line
+	// (requests) or status line (responses). Fields of the first line print
+	// the not-found value when it is false.
+	HTTP bool
+	// First and Last are the capture times of the first and last packet
+	// that carried bytes of this side; zero when it has none.
+	First, Last time.Time
+	// BytesTruncated reports that Bytes holds less than the message because
+	// a cap was reached or bodies are not kept.
+	BytesTruncated bool
+}
+
+// Entry is one log entry.
+type Entry struct {
+	// Client is the connection's client (the SYN sender), Server its server.
+	Client, Server netip.AddrPort
+	// Annotation is start, continue, last or unique.
+	Annotation Annotation
+	// Index is the entry's position in its connection, from 1; 0 for a
+	// connection that carried no payload.
+	Index int
+	// Streams is the number of connections tracked when the entry was
+	// printed, its own included.
+	Streams int
+
+	// SYN is the time of the connection's SYN and HandshakeDone the time of
+	// the client's ACK that completed the handshake. Both are set only on
+	// the first entry of a connection whose handshake was captured.
+	SYN, HandshakeDone time.Time
+	// ConnStart is the time of the connection's SYN on every entry of the
+	// connection; zero when the handshake was not captured.
+	ConnStart time.Time
+
+	// Request is what the client sent, Response what the server answered.
+	Request, Response Message
+
+	// Flushed is the time of the event that completed the entry (the next
+	// request, the close, the eviction); zero when the entry was flushed
+	// because input ended (truncated).
+	Flushed time.Time
+	// Close is the time the connection closed (the final ACK of the second
+	// FIN, or the RST); set on final entries only.
+	Close time.Time
+	// Originator says who closed the connection; None on entries that are
+	// not final (Truncated and TimedOut entries keep their start/continue
+	// annotation).
+	Originator Originator
+
+	// Gap reports that bytes of this entry were never captured.
+	Gap bool
+}
+
+// LastEvent returns the time of the entry's last packet: the last response
+// packet, or the last request packet when that came later or there was no
+// response. It is zero for an entry with no payload.
+func (e *Entry) LastEvent() time.Time {
+	t := e.Request.Last
+	if e.Response.Last.After(t) {
+		t = e.Response.Last
+	}
+	return t
+}

@@ -1,0 +1,719 @@
+// Package httpframe finds the boundaries of HTTP/1.0 and HTTP/1.1 messages in
+// one direction of a TCP stream, incrementally, without copying the stream.
+//
+// A Parser is fed the bytes of one direction as they are reassembled, in
+// pieces of any size. It reports where each message's head ends and where the
+// message ends, following RFC 9112's framing rules: Content-Length, chunked
+// transfer coding (with trailers), close-delimited responses, and the
+// responses that have no body (HEAD, 1xx, 204, 304). It keeps no message bytes:
+// only a short prefix of each line, enough to read the start line and the
+// framing headers, so a hostile peer cannot make it grow.
+package httpframe
+
+import (
+	"bytes"
+)
+
+// Kind says which direction a Parser reads.
+type Kind uint8
+
+// The kinds.
+const (
+	Request  Kind = iota // client to server
+	Response             // server to client
+)
+
+// Event is what Feed found at the end of the bytes it consumed.
+type Event uint8
+
+// The events.
+const (
+	// More: every byte was consumed and the current message goes on (or no
+	// message has started yet).
+	More Event = iota
+	// HeadDone: the message's head (start line and headers, through the
+	// blank line) ended at the last consumed byte.
+	HeadDone
+	// Done: the message ended at the last consumed byte.
+	Done
+	// Interim: a 1xx interim response (not 101) ended at the last consumed
+	// byte; the final response follows.
+	Interim
+	// Upgrade: the message ended and the connection stops speaking HTTP
+	// (101 Switching Protocols, or a 2xx answer to CONNECT). Feed will not
+	// consume any more bytes.
+	Upgrade
+	// Skipped: the bytes consumed belong to no message: they were skipped
+	// while resynchronising (see Resync). A message may start right after.
+	Skipped
+	// NotHTTP: the message that started at the last message boundary does
+	// not begin with an HTTP start line. The bytes consumed belong to it, as
+	// do all that follow: Feed will not consume any more bytes.
+	NotHTTP
+)
+
+// Method is the request method as far as framing a response needs it.
+type Method uint8
+
+// The methods that change how a response is framed.
+const (
+	OtherMethod Method = iota
+	HEAD
+	CONNECT
+)
+
+// Limits.
+const (
+	// maxLinePrefix is how much of each line is kept to be read: enough
+	// for any start line prefix and framing header we act on. The rest of
+	// a longer line is skipped, not stored.
+	maxLinePrefix = 256
+	// maxMethod bounds a request method's length.
+	maxMethod = 24
+)
+
+type state uint8
+
+const (
+	stStart      state = iota // at the start of a message (may skip CRLFs)
+	stStartLine               // in the start line
+	stHeader                  // in a header line (or at the start of one)
+	stBody                    // in a Content-Length body
+	stChunkSize               // in a chunk-size line
+	stChunkData               // in chunk data
+	stChunkCRLF               // after chunk data, expecting CRLF
+	stTrailer                 // in the trailer section
+	stUntilClose              // close-delimited body: everything until close
+	stHunt                    // resynchronising: looking for a start line
+	stStopped                 // not HTTP, or upgraded
+)
+
+// Parser frames the messages of one direction. The zero value is not ready:
+// call Init.
+type Parser struct {
+	kind  Kind
+	state state
+
+	line    [maxLinePrefix]byte
+	lineLen int  // bytes kept of the current line (at most maxLinePrefix)
+	lineCR  bool // the current line's last byte was CR
+	lineAny bool // the current line has at least one byte (kept or not)
+	// ext, when not nil, is the current line (without its LF) in the data
+	// being fed: a line complete within one piece is read in place rather
+	// than copied to line.
+	ext []byte
+
+	// Framing of the current message.
+	contentLength int64 // -1 if none
+	chunked       bool
+	teOther       bool  // a Transfer-Encoding other than chunked
+	remaining     int64 // bytes left in a body or chunk
+	status        int
+	method        Method
+	reqMethod     Method // for responses: the method of the request answered
+	messages      int    // messages completed
+}
+
+// Init readies p for a new stream of the given kind.
+func (p *Parser) Init(k Kind) {
+	*p = Parser{kind: k}
+	p.reset()
+}
+
+func (p *Parser) reset() {
+	p.state = stStart
+	p.lineLen, p.lineCR, p.lineAny = 0, false, false
+	p.contentLength = -1
+	p.chunked, p.teOther = false, false
+	p.remaining = 0
+	p.status = 0
+}
+
+// SetRequestMethod tells a response parser which method the request it is
+// about to answer used (HEAD responses have no body; a 2xx answer to CONNECT
+// starts a tunnel). Call it before the response's first byte.
+func (p *Parser) SetRequestMethod(m Method) { p.reqMethod = m }
+
+// Method returns the method of the request being parsed or last parsed,
+// valid once its start line was read.
+func (p *Parser) Method() Method { return p.method }
+
+// Status returns the status code of the response being parsed, valid once
+// its start line was read.
+func (p *Parser) Status() int { return p.status }
+
+// Messages returns how many messages were completed.
+func (p *Parser) Messages() int { return p.messages }
+
+// InMessage reports whether a message has started and not ended.
+func (p *Parser) InMessage() bool {
+	switch p.state {
+	case stStart, stHunt, stStopped:
+		return false
+	}
+	return true
+}
+
+// StartLineRead reports whether the current message's start line was read
+// and accepted (its head is not complete yet, or it is in its body).
+func (p *Parser) StartLineRead() bool {
+	switch p.state {
+	case stStart, stStartLine, stHunt, stStopped:
+		return false
+	}
+	return true
+}
+
+// Stopped reports whether the parser stopped for good (NotHTTP or Upgrade).
+func (p *Parser) Stopped() bool { return p.state == stStopped }
+
+// CloseDelimited reports whether the current message ends only when the
+// connection closes.
+func (p *Parser) CloseDelimited() bool { return p.state == stUntilClose }
+
+// Skip tells the parser that n bytes of the stream were never captured. It
+// returns true when the framing survives (the bytes fell inside a body of
+// known length, or a close-delimited body); otherwise the parser starts
+// hunting for the next start line and returns false.
+func (p *Parser) Skip(n int64) bool {
+	switch p.state {
+	case stBody, stChunkData:
+		if n < p.remaining {
+			p.remaining -= n
+			return true
+		}
+		if n == p.remaining && p.state == stBody {
+			p.remaining = 0
+			return true
+		}
+	case stUntilClose, stStopped:
+		return true
+	case stHunt:
+		return false
+	}
+	p.Resync()
+	return false
+}
+
+// Resync makes the parser look for the next line that starts a message,
+// skipping everything before it. Use it when the stream is picked up in the
+// middle (the capture started while the connection was open), or after a
+// gap that the framing cannot cross.
+func (p *Parser) Resync() {
+	if p.state == stStopped {
+		return
+	}
+	p.reset()
+	p.state = stHunt
+}
+
+// RemainingKnown returns the number of body bytes still expected when the
+// parser is in a body of known length (Content-Length), else -1.
+func (p *Parser) RemainingKnown() int64 {
+	if p.state == stBody {
+		return p.remaining
+	}
+	return -1
+}
+
+// Feed consumes a prefix of data and returns how many bytes it consumed and
+// the event that stopped it. Feed stops after each event other than More so
+// that the caller can attribute the bytes before and after the event to
+// different messages; call it again with the rest.
+func (p *Parser) Feed(data []byte) (int, Event) {
+	i := 0
+	for i < len(data) {
+		switch p.state {
+		case stStopped:
+			return i, NotHTTP
+
+		case stStart:
+			// Tolerate CRLFs between messages (RFC 9112 2.2).
+			c := data[i]
+			if c == '\r' || c == '\n' {
+				i++
+				continue
+			}
+			if !p.plausibleStart(c) {
+				p.state = stStopped
+				return i, NotHTTP
+			}
+			p.state = stStartLine
+			p.lineLen, p.lineCR, p.lineAny = 0, false, false
+
+		case stHunt:
+			// Look for a line that begins like a start line; the bytes
+			// before it are reported as skipped.
+			n, found := p.hunt(data[i:])
+			i += n
+			if found {
+				p.state = stStart
+				p.lineAny = false
+			}
+			if n > 0 {
+				return i, Skipped
+			}
+
+		case stStartLine, stHeader, stTrailer, stChunkSize:
+			n, complete := p.readLine(data[i:])
+			i += n
+			if !complete {
+				if p.state == stStartLine && !p.startLineOK(false) {
+					p.state = stStopped
+					return i, NotHTTP
+				}
+				continue
+			}
+			ev, stop := p.endLine()
+			if stop {
+				return i, ev
+			}
+
+		case stBody:
+			n := int64(len(data) - i)
+			if n > p.remaining {
+				n = p.remaining
+			}
+			i += int(n)
+			p.remaining -= n
+			if p.remaining == 0 {
+				return i, p.finish()
+			}
+
+		case stChunkData:
+			n := int64(len(data) - i)
+			if n > p.remaining {
+				n = p.remaining
+			}
+			i += int(n)
+			p.remaining -= n
+			if p.remaining == 0 {
+				p.state = stChunkCRLF
+				p.lineLen, p.lineCR, p.lineAny = 0, false, false
+			}
+
+		case stChunkCRLF:
+			// Expect CRLF (tolerate a bare LF).
+			c := data[i]
+			i++
+			if c == '\n' {
+				p.state = stChunkSize
+				p.lineLen, p.lineCR, p.lineAny = 0, false, false
+			} else if c != '\r' {
+				// Malformed: treat as the start of the next size line.
+				p.state = stChunkSize
+				p.lineLen, p.lineCR, p.lineAny = 0, false, false
+				i--
+			}
+
+		case stUntilClose:
+			return len(data), More
+		}
+	}
+	return i, More
+}
+
+// Close tells the parser the stream ended. It returns true when that ended a
+// close-delimited message.
+func (p *Parser) Close() bool {
+	if p.state == stUntilClose {
+		p.messages++
+		p.reset()
+		return true
+	}
+	return false
+}
+
+// plausibleStart reports whether c can begin a start line.
+func (p *Parser) plausibleStart(c byte) bool {
+	if p.kind == Response {
+		return c == 'H'
+	}
+	return isMethodChar(c)
+}
+
+func isMethodChar(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c == '-' || c == '_'
+}
+
+// readLine consumes bytes up to and including LF, keeping a prefix of the
+// line. It returns the bytes consumed and whether the line is complete.
+func (p *Parser) readLine(data []byte) (int, bool) {
+	j := bytes.IndexByte(data, '\n')
+	if j >= 0 && !p.lineAny {
+		p.ext = data[:j]
+		return j + 1, true
+	}
+	end := len(data)
+	if j >= 0 {
+		end = j
+	}
+	seg := data[:end]
+	if len(seg) > 0 {
+		p.lineAny = true
+		if p.lineLen < maxLinePrefix {
+			p.lineLen += copy(p.line[p.lineLen:], seg)
+		}
+		p.lineCR = seg[len(seg)-1] == '\r'
+	}
+	if j < 0 {
+		return len(data), false
+	}
+	return j + 1, true
+}
+
+// kept returns what is known of the current line: all of it when it was read
+// in place, else its kept prefix.
+func (p *Parser) kept() []byte {
+	if p.ext != nil {
+		return p.ext
+	}
+	return p.line[:p.lineLen]
+}
+
+// lineBytes returns the kept prefix of the current line without its CR.
+func (p *Parser) lineBytes() []byte {
+	if b := p.ext; b != nil {
+		if len(b) > 0 && b[len(b)-1] == '\r' {
+			b = b[:len(b)-1]
+		}
+		return b
+	}
+	b := p.line[:p.lineLen]
+	if p.lineCR && len(b) > 0 && b[len(b)-1] == '\r' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// startLineOK checks what is known of the start line. With complete false it
+// only rejects prefixes that cannot become a start line.
+func (p *Parser) startLineOK(complete bool) bool {
+	b := p.kept()
+	if p.kind == Response {
+		const proto = "HTTP/1."
+		n := len(b)
+		if n > len(proto) {
+			n = len(proto)
+		}
+		if string(b[:n]) != proto[:n] {
+			return false
+		}
+		if !complete {
+			return true
+		}
+		b = p.lineBytes()
+		// HTTP/1.x SP 3DIGIT [SP reason]
+		if len(b) < 12 || b[7] < '0' || b[7] > '9' || b[8] != ' ' {
+			return false
+		}
+		for _, c := range b[9:12] {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return len(b) == 12 || b[12] == ' '
+	}
+	// Request: METHOD SP target SP HTTP/1.x
+	sp := bytes.IndexByte(b, ' ')
+	if sp < 0 {
+		if len(b) > maxMethod {
+			return false
+		}
+		for _, c := range b {
+			if !isMethodChar(c) {
+				return false
+			}
+		}
+		return !complete
+	}
+	if sp == 0 || sp > maxMethod {
+		return false
+	}
+	for _, c := range b[:sp] {
+		if !isMethodChar(c) {
+			return false
+		}
+	}
+	if !complete {
+		return true
+	}
+	if p.ext == nil && p.lineLen >= maxLinePrefix {
+		// The line is longer than what was kept (a long target): the
+		// protocol is beyond it, so accept on the method alone.
+		return true
+	}
+	b = p.lineBytes()
+	if len(b) < sp+1+1+9 {
+		return false
+	}
+	tail := b[len(b)-9:]
+	return string(tail[:8]) == " HTTP/1." && tail[8] >= '0' && tail[8] <= '9'
+}
+
+// endLine acts on a complete line. stop reports that Feed must return ev.
+func (p *Parser) endLine() (ev Event, stop bool) {
+	defer func() { p.lineLen, p.lineCR, p.lineAny, p.ext = 0, false, false, nil }()
+	switch p.state {
+	case stStartLine:
+		if !p.startLineOK(true) {
+			p.state = stStopped
+			return NotHTTP, true
+		}
+		b := p.lineBytes()
+		if p.kind == Response {
+			p.status = int(b[9]-'0')*100 + int(b[10]-'0')*10 + int(b[11]-'0')
+		} else {
+			sp := bytes.IndexByte(b, ' ')
+			p.method = OtherMethod
+			switch string(b[:sp]) {
+			case "HEAD":
+				p.method = HEAD
+			case "CONNECT":
+				p.method = CONNECT
+			}
+		}
+		p.state = stHeader
+		return More, false
+
+	case stHeader:
+		b := p.lineBytes()
+		if len(b) == 0 {
+			return p.headDone()
+		}
+		p.header(b)
+		return More, false
+
+	case stTrailer:
+		if len(p.lineBytes()) == 0 {
+			return p.finish(), true
+		}
+		return More, false
+
+	case stChunkSize:
+		b := p.lineBytes()
+		size, ok := parseChunkSize(b)
+		if !ok {
+			// Unreadable chunk size: framing is lost. Look for the next
+			// message.
+			p.Resync()
+			p.messages++
+			return Done, true
+		}
+		if size == 0 {
+			p.state = stTrailer
+			return More, false
+		}
+		p.remaining = size
+		p.state = stChunkData
+		return More, false
+	}
+	return More, false
+}
+
+// header records the framing headers. Only Content-Length and
+// Transfer-Encoding matter; other lines are passed over on their first byte
+// or their length, since every header line of every message comes here.
+func (p *Parser) header(b []byte) {
+	if len(b) < len("content-length:") {
+		return
+	}
+	switch b[0] | 0x20 {
+	case 'c', 't':
+	default:
+		return
+	}
+	colon := bytes.IndexByte(b, ':')
+	if colon <= 0 {
+		return
+	}
+	name := b[:colon]
+	switch {
+	case asciiEqualFold(name, "content-length"):
+		n, ok := parseDecimal(bytes.TrimSpace(b[colon+1:]))
+		if ok {
+			p.contentLength = n
+		}
+	case asciiEqualFold(name, "transfer-encoding"):
+		// The final coding decides: chunked only if it is last.
+		val := bytes.TrimSpace(b[colon+1:])
+		last := val
+		if k := bytes.LastIndexByte(val, ','); k >= 0 {
+			last = bytes.TrimSpace(val[k+1:])
+		}
+		if asciiEqualFold(last, "chunked") {
+			p.chunked, p.teOther = true, false
+		} else {
+			p.chunked, p.teOther = false, true
+		}
+	}
+}
+
+// headDone decides the body's framing once the head ended.
+func (p *Parser) headDone() (Event, bool) {
+	if p.kind == Request {
+		switch {
+		case p.chunked:
+			p.state = stChunkSize
+		case p.contentLength > 0:
+			p.state, p.remaining = stBody, p.contentLength
+		default:
+			// No body: the head is the whole message.
+			return p.finish(), true
+		}
+		return HeadDone, true
+	}
+	s := p.status
+	switch {
+	case s == 101:
+		p.messages++
+		p.state = stStopped
+		return Upgrade, true
+	case s >= 100 && s < 200:
+		p.messages++
+		p.reset()
+		return Interim, true
+	case p.reqMethod == CONNECT && s >= 200 && s < 300:
+		p.messages++
+		p.state = stStopped
+		return Upgrade, true
+	case p.reqMethod == HEAD || s == 204 || s == 304:
+		return p.finish(), true
+	case p.chunked:
+		p.state = stChunkSize
+	case p.teOther:
+		p.state = stUntilClose
+	case p.contentLength >= 0:
+		if p.contentLength == 0 {
+			return p.finish(), true
+		}
+		p.state, p.remaining = stBody, p.contentLength
+	default:
+		p.state = stUntilClose
+	}
+	return HeadDone, true
+}
+
+func (p *Parser) finish() Event {
+	p.messages++
+	p.reset()
+	if p.kind == Response {
+		p.reqMethod = OtherMethod
+	}
+	return Done
+}
+
+// hunt looks for the start of a line that begins a message and returns the
+// number of bytes before it. A candidate must show its first bytes (a known
+// method, a space and the target's first byte; or "HTTP/1.x ") within data: one
+// cut by the end of data is skipped, so a message whose start line is split
+// right after a gap is lost. In practice messages after a gap start at a
+// segment boundary.
+func (p *Parser) hunt(data []byte) (int, bool) {
+	// The start of a piece is a line start too: after a gap, messages
+	// usually begin at a segment boundary, while the bytes before the gap
+	// (a body) need not end with a newline.
+	if p.candidate(data) {
+		return 0, true
+	}
+	i := 0
+	for i < len(data) {
+		if !p.lineAny && i > 0 {
+			if p.candidate(data[i:]) {
+				return i, true
+			}
+		}
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			p.lineAny = true // inside a line that is not a candidate
+			return len(data), false
+		}
+		i += j + 1
+		p.lineAny = false
+	}
+	return i, false
+}
+
+// candidate reports whether b begins like a start line.
+func (p *Parser) candidate(b []byte) bool {
+	if p.kind == Response {
+		return len(b) >= 9 && string(b[:7]) == "HTTP/1." && b[7] >= '0' && b[7] <= '9' && b[8] == ' '
+	}
+	sp := bytes.IndexByte(b[:min(len(b), maxMethod+1)], ' ')
+	return sp > 0 && len(b) > sp+1 && isKnownMethod(b[:sp])
+}
+
+var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "PURGE"}
+
+func isKnownMethod(b []byte) bool {
+	for _, m := range knownMethods {
+		if string(b) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDecimal parses a Content-Length value. Values with a sign, spaces or
+// more than 18 digits are rejected.
+func parseDecimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// parseChunkSize parses a chunk-size line: hex digits, optionally followed
+// by chunk extensions.
+func parseChunkSize(b []byte) (int64, bool) {
+	b = bytes.TrimLeft(b, " \t")
+	var n int64
+	digits := 0
+	for _, c := range b {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			if digits == 0 || (c != ';' && c != ' ' && c != '\t') {
+				return 0, false
+			}
+			return n, true
+		}
+		digits++
+		if digits > 15 {
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, digits > 0
+}
+
+// asciiEqualFold reports whether b equals the lower-case ASCII string s,
+// ignoring case.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,124 @@
+package logformat
+
+import (
+	"github.com/sniffer/sniffer/sniff/entry"
+)
+
+// Duration names one of the durations the keywords print, for renderers
+// other than Format (sniff/jsonlog) that must compute the same values.
+type Duration uint8
+
+// The durations, in the order of their keywords.
+const (
+	ConnectionTime    Duration = Duration(durConnection)    // %connection.time
+	IdleTime0         Duration = Duration(durIdle0)         // %idle.time.0
+	RequestTime       Duration = Duration(durRequest)       // %request.time
+	ResponseTimeBegin Duration = Duration(durResponseBegin) // %response.time.begin
+	ResponseTimeEnd   Duration = Duration(durResponseEnd)   // %response.time.end
+	ResponseTime      Duration = Duration(durResponse)      // %response.time
+	IdleTime1         Duration = Duration(durIdle1)         // %idle.time.1
+	CloseTime         Duration = Duration(durClose)         // %close.time
+	SessionTime       Duration = Duration(durSession)       // %session.time
+)
+
+// EntryDuration returns the duration d of e in microseconds, never negative,
+// as the keyword prints it; ok is false when the keyword would print the
+// not-found value.
+func EntryDuration(e *entry.Entry, d Duration) (us int64, ok bool) {
+	from, to := durationBounds(e, uint8(d))
+	if from.IsZero() || to.IsZero() {
+		return 0, false
+	}
+	us = to.UnixMicro() - from.UnixMicro()
+	if us < 0 {
+		us = 0
+	}
+	return us, true
+}
+
+// HeaderText returns what %request.header / %response.header print: the
+// header block at m.Head without its final blank line.
+func HeaderText(m *entry.Message) []byte { return headerText(m) }
+
+// Body returns what %request.body / %response.body print: the bytes after
+// the header block (nil when the block is not complete).
+func Body(m *entry.Message) []byte { return body(m) }
+
+// FirstLine returns what %request.line / %response.line print.
+func FirstLine(m *entry.Message) []byte { return firstLine(m) }
+
+// LineParts returns the three parts of an HTTP first line as the keywords
+// print them: method, URL and protocol of a request, or protocol, status
+// code and reason phrase of a response (response true). All are nil when m
+// is not HTTP; an empty part is missing.
+func LineParts(m *entry.Message, response bool) (a, b, c []byte) {
+	if !m.HTTP {
+		return nil, nil, nil
+	}
+	s := request
+	if response {
+		s = side(1)
+	}
+	line := firstLine(m)
+	return lineField(line, 0, s), lineField(line, 1, s), lineField(line, 2, s)
+}
+
+// HeaderLines returns the header lines of m's header block (after its
+// first line), for NextHeader; nil when m is not HTTP.
+func HeaderLines(m *entry.Message) []byte {
+	if !m.HTTP {
+		return nil
+	}
+	block := headerBlock(m)
+	i := indexByte(block, '\n')
+	if i < 0 {
+		return nil
+	}
+	return block[i+1:]
+}
+
+// NextHeader reads the next header of lines (from HeaderLines) the way
+// %…header.NAME finds headers: name and value trimmed of blanks, lines
+// without a colon skipped, continuation lines not joined. ok is false at
+// the blank line or the end.
+func NextHeader(lines []byte) (name, value, rest []byte, ok bool) {
+	rest = lines
+	for len(rest) > 0 {
+		line := rest
+		if i := indexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) == 0 {
+			return nil, nil, nil, false
+		}
+		colon := indexByte(line, ':')
+		if colon < 0 {
+			continue
+		}
+		return trimBlanks(line[:colon]), trimBlanks(line[colon+1:]), rest, true
+	}
+	return nil, nil, nil, false
+}
+
+// Header returns the value of the first header of the given name, as
+// %…header.NAME finds it.
+func Header(m *entry.Message, name string) ([]byte, bool) {
+	if !m.HTTP {
+		return nil, false
+	}
+	return findHeader(headerBlock(m), name)
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}

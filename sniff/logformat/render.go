@@ -1,0 +1,385 @@
+package logformat
+
+import (
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/lestrrat-go/strftime"
+
+	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/tlshello"
+)
+
+// opKind is what an op prints.
+type opKind uint8
+
+const (
+	opLiteral     opKind = iota // text
+	opNothing                   // %- (never stored)
+	opIP                        // side: request = source, response = dest
+	opPort                      // likewise
+	opConnection                // the annotation
+	opDuration                  // sel: a dur… constant
+	opTimestamp                 // sel: a ts… constant; tf
+	opTimestamp2                // sel: a ts… constant
+	opOriginator                // %close.originator
+	opIndex                     // %session.requests
+	opStreams                   // %streams
+	opSize                      // Message.Size
+	opMessage                   // Message.Bytes
+	opHeaderBlock               // %…header
+	opBody                      // %…body
+	opLine                      // %…line
+	opLinePart                  // sel: the part of the first line
+	opHeaderNamed               // %…header.NAME; text: NAME
+	opHeaderValue               // %…header.value(NAME); text: NAME
+	opGrep                      // re over the message
+	opHeaderGrep                // re over the header block
+	opTLSSNI                    // %tls.sni
+	opTLSVersion                // %tls.version
+)
+
+// side is the message an op reads.
+type side uint8
+
+const (
+	request side = iota
+	response
+)
+
+// The durations (spec.sel of opDuration).
+const (
+	durConnection uint8 = iota
+	durIdle0
+	durRequest
+	durResponseBegin
+	durResponseEnd
+	durResponse
+	durIdle1
+	durClose
+	durSession
+)
+
+// The times of the timestamps (spec.sel of opTimestamp, opTimestamp2).
+const (
+	tsSYN uint8 = iota
+	tsClose
+	tsRequest
+	tsResponse
+)
+
+// op is one step of a Format.
+type op struct {
+	kind  opKind
+	side  side
+	sel   uint8
+	hasNF bool   // nf replaces the not-found string
+	nf    string // the keyword's own not-found string
+	text  string // literal text, or a header name
+	tf    *strftime.Strftime
+	re    *regexp.Regexp
+	// perSecond: tf prints nothing finer than seconds.
+	perSecond bool
+}
+
+// Append renders the entry e with the format and appends it to dst. It adds
+// no newline. A nil o means the default options (not-found "-", Verbatim,
+// local time). Append does not allocate when dst has room, but for the grep
+// keywords.
+func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
+	if o == nil {
+		d := defaultOptions
+		o = &d
+	}
+	loc := o.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	for i := range f.ops {
+		p := &f.ops[i]
+		switch p.kind {
+		case opLiteral:
+			dst = append(dst, p.text...)
+
+		case opIP:
+			ap := e.Client
+			if p.side == response {
+				ap = e.Server
+			}
+			if !ap.Addr().IsValid() {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = ap.Addr().AppendTo(dst)
+		case opPort:
+			ap := e.Client
+			if p.side == response {
+				ap = e.Server
+			}
+			if !ap.IsValid() {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = strconv.AppendUint(dst, uint64(ap.Port()), 10)
+
+		case opConnection:
+			dst = append(dst, e.Annotation.String()...)
+		case opDuration:
+			from, to := durationBounds(e, p.sel)
+			if from.IsZero() || to.IsZero() {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendSeconds(dst, to.UnixMicro()-from.UnixMicro())
+		case opTimestamp:
+			t := timestamp(e, p.sel)
+			if t.IsZero() {
+				dst = p.missing(dst, o)
+				break
+			}
+			if p.perSecond {
+				dst = appendStamp(dst, &o.stamps[i&1], p.tf, t, loc)
+				break
+			}
+			dst = p.tf.FormatBuffer(dst, t.In(loc))
+		case opTimestamp2:
+			t := timestamp(e, p.sel)
+			if t.IsZero() {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendUnixMicro(dst, t.UnixMicro())
+		case opOriginator:
+			if e.Originator == entry.None {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = append(dst, e.Originator.String()...)
+		case opIndex:
+			dst = strconv.AppendInt(dst, int64(e.Index), 10)
+		case opStreams:
+			dst = strconv.AppendInt(dst, int64(e.Streams), 10)
+
+		case opSize:
+			dst = strconv.AppendInt(dst, message(e, p.side).Size, 10)
+		case opMessage:
+			dst = appendEncoded(dst, message(e, p.side).Bytes, o.Encoding)
+		case opHeaderBlock:
+			dst = appendEncoded(dst, headerText(message(e, p.side)), o.Encoding)
+		case opBody:
+			dst = appendEncoded(dst, body(message(e, p.side)), o.Encoding)
+		case opLine:
+			dst = appendEncoded(dst, firstLine(message(e, p.side)), o.Encoding)
+		case opLinePart:
+			m := message(e, p.side)
+			var part []byte
+			if m.HTTP {
+				part = lineField(firstLine(m), p.sel, p.side)
+			}
+			if len(part) == 0 {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendEncoded(dst, part, o.Encoding)
+		case opHeaderNamed, opHeaderValue:
+			m := message(e, p.side)
+			v, ok := []byte(nil), false
+			if m.HTTP {
+				v, ok = findHeader(headerBlock(m), p.text)
+			}
+			if !ok {
+				if p.kind == opHeaderNamed {
+					dst = p.missing(dst, o)
+				}
+				break
+			}
+			dst = appendEncoded(dst, v, o.Encoding)
+		case opGrep, opHeaderGrep:
+			m := message(e, p.side)
+			b := m.Bytes
+			if p.kind == opHeaderGrep {
+				b = headerBlock(m)
+			}
+			v, ok := grep(p.re, b)
+			if !ok {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendEncoded(dst, v, o.Encoding)
+
+		case opTLSSNI:
+			h, ok := tlshello.Parse(e.Request.Bytes)
+			if !ok || h.SNI == nil {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendEncoded(dst, h.SNI, o.Encoding)
+		case opTLSVersion:
+			h, ok := tlshello.Parse(e.Request.Bytes)
+			if !ok {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = tlshello.AppendVersion(dst, h.Version)
+		}
+	}
+	return dst
+}
+
+// missing appends the not-found value of the op.
+func (p *op) missing(dst []byte, o *Options) []byte {
+	if p.hasNF {
+		return append(dst, p.nf...)
+	}
+	return append(dst, o.NotFound...)
+}
+
+func message(e *entry.Entry, s side) *entry.Message {
+	if s == response {
+		return &e.Response
+	}
+	return &e.Request
+}
+
+// durationBounds returns the start and end of a duration; a zero time means
+// it is missing.
+func durationBounds(e *entry.Entry, d uint8) (from, to time.Time) {
+	var zero time.Time
+	req, resp := &e.Request, &e.Response
+	switch d {
+	case durConnection:
+		return e.SYN, e.HandshakeDone
+	case durIdle0:
+		return e.HandshakeDone, req.First
+	case durRequest:
+		return req.First, req.Last
+	case durResponseBegin:
+		if req.Last.IsZero() {
+			return zero, zero
+		}
+		return req.Last, resp.First
+	case durResponseEnd:
+		return resp.First, resp.Last
+	case durResponse:
+		if req.Last.IsZero() {
+			return zero, zero
+		}
+		return req.Last, resp.Last
+	case durIdle1:
+		if resp.Last.IsZero() {
+			return zero, zero
+		}
+		return resp.Last, e.Flushed
+	case durClose:
+		if !e.Annotation.Final() {
+			return zero, zero
+		}
+		return e.LastEvent(), e.Close
+	case durSession:
+		end := e.LastEvent()
+		if e.Annotation.Final() && !e.Close.IsZero() {
+			end = e.Close
+		}
+		return e.ConnStart, end
+	}
+	return zero, zero
+}
+
+// timestamp returns the time a timestamp keyword prints; zero if missing.
+func timestamp(e *entry.Entry, ts uint8) time.Time {
+	switch ts {
+	case tsSYN:
+		return e.SYN
+	case tsClose:
+		return e.Close
+	case tsRequest:
+		return e.Request.Last
+	case tsResponse:
+		return e.Response.Last
+	}
+	return time.Time{}
+}
+
+// appendSeconds appends a duration in microseconds as seconds with six
+// decimals; a negative duration prints as 0.000000.
+func appendSeconds(dst []byte, us int64) []byte {
+	if us < 0 {
+		us = 0
+	}
+	dst = strconv.AppendInt(dst, us/1e6, 10)
+	dst = append(dst, '.')
+	return appendPadded(dst, us%1e6, 6)
+}
+
+// appendUnixMicro appends microseconds since the epoch as seconds, '.', and
+// six zero-padded digits.
+func appendUnixMicro(dst []byte, us int64) []byte {
+	sec, frac := us/1e6, us%1e6
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e6
+	}
+	dst = strconv.AppendInt(dst, sec, 10)
+	dst = append(dst, '.')
+	return appendPadded(dst, frac, 6)
+}
+
+// appendPadded appends 0 <= v < 10^width in width digits.
+func appendPadded(dst []byte, v int64, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for ; width > 0 || v > 0; width-- {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, buf[i:]...)
+}
+
+// appendStamp renders t with tf through a one-entry cache keyed by the
+// second: under load most entries share their second with the previous one,
+// and strftime is the costliest part of the default format.
+func appendStamp(dst []byte, c *stampCache, tf *strftime.Strftime, t time.Time, loc *time.Location) []byte {
+	sec := t.Unix()
+	if c.n > 0 && c.tf == tf && c.loc == loc && c.sec == sec {
+		return append(dst, c.buf[:c.n]...)
+	}
+	start := len(dst)
+	dst = tf.FormatBuffer(dst, t.In(loc))
+	if n := len(dst) - start; n <= len(c.buf) {
+		c.tf, c.loc, c.sec, c.n = tf, loc, sec, n
+		copy(c.buf[:], dst[start:])
+	} else {
+		c.n = 0
+	}
+	return dst
+}
+
+// appendMicroseconds is the strftime %f: six-digit zero-padded microseconds.
+func appendMicroseconds(dst []byte, t time.Time) []byte {
+	return appendPadded(dst, int64(t.Nanosecond()/1e3), 6)
+}
+
+// appendUnixSeconds is the strftime %s: seconds since the epoch.
+func appendUnixSeconds(dst []byte, t time.Time) []byte {
+	return strconv.AppendInt(dst, t.Unix(), 10)
+}
+
+// grep returns the last capture group that took part in the first match of
+// re in b, or the whole match if there is none. An empty b (no message)
+// matches nothing.
+func grep(re *regexp.Regexp, b []byte) ([]byte, bool) {
+	if len(b) == 0 {
+		return nil, false // no message: nothing to search
+	}
+	m := re.FindSubmatchIndex(b)
+	if m == nil {
+		return nil, false
+	}
+	for g := len(m)/2 - 1; g > 0; g-- {
+		if m[2*g] >= 0 {
+			return b[m[2*g]:m[2*g+1]], true
+		}
+	}
+	return b[m[0]:m[1]], true
+}
