@@ -171,7 +171,7 @@ func TestGigabyteChunkedBody(t *testing.T) {
 
 func TestHeaderThatNeverEnds(t *testing.T) {
 	got := entries{fmt: func(e *entry.Entry) string {
-		return fmt.Sprintf("%s %d %d %d %v", e.Annotation, e.Response.Size, len(e.Response.Bytes), e.Response.HeaderLen, e.Response.BytesTruncated)
+		return fmt.Sprintf("%s %d %d %d %v", e.Annotation, e.Response.Size, len(e.Response.Bytes), e.Response.HeaderLen, e.Response.HeadTruncated)
 	}}
 	eng := sniff.New(sniff.Config{Emit: got.emit})
 	var h heap

@@ -233,6 +233,10 @@ func (c *conn) keep(s *side, m *entry.Message, b []byte) {
 		room = s.headEnd + c.e.cfg.BodyCap - len(s.buf)
 	}
 	c.appendKept(s, m, b, room)
+	if s.inHead && m.BytesTruncated && !m.HeadTruncated {
+		m.HeadTruncated = true
+		c.e.stats.HeadsTruncated++
+	}
 }
 
 // appendKept appends up to room bytes of b to a side's bytes, within what

@@ -94,6 +94,7 @@ type Stats struct {
 	Retransmitted   uint64 // segments whose bytes had all been seen
 	OutOfOrder      uint64 // segments that waited for earlier bytes
 	GapBytes        uint64 // bytes never captured
+	HeadsTruncated  uint64 // header blocks cut at the header cap
 }
 
 // Engine is the packet-to-entry pipeline. It is not safe for concurrent use.

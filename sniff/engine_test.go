@@ -13,7 +13,9 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sniffer/sniffer/sniff"
+	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/decode"
+	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
 )
 
@@ -587,6 +589,42 @@ func TestKeptBytesAreBounded(t *testing.T) {
 	raw := play(t, c, "%request%response", cfg)
 	if len(raw) != 1000+43+2000+1 {
 		t.Errorf("kept %d bytes, want %d", len(raw), 1000+43+2000+1)
+	}
+	// The entry says what was cut: the request's header block, and the
+	// response body only when the format prints bodies.
+	check(t, play(t, c, "%request.truncated %response.truncated %request.header.x-long", cfg), "header - -\n")
+	check(t, play(t, c, "%request.truncated %response.truncated(whole) %response.body", cfg),
+		"header body "+strings.Repeat("b", 2000)+"\n")
+	check(t, play(t, c, "%request.truncated %response.truncated %request.header.x-long", sniff.Config{}),
+		"- - "+strings.Repeat("a", 5000)+"\n")
+}
+
+// A header line cut by the header cap is not printed as a whole value.
+func TestHeaderCutMidLine(t *testing.T) {
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	f := c.Flow(cli4, srv4, t0)
+	f.Handshake()
+	req := "GET /h HTTP/1.1\r\nHost: hh\r\nX-Token: 0123456789\r\n\r\n"
+	f.ClientSend([]byte(req))
+	f.ServerSend(ok("x"))
+	f.Close(true)
+	cut := strings.Index(req, "0123") + 4 // cut inside X-Token's value
+	cfg := sniff.Config{HeaderCap: cut}
+	check(t, play(t, c, "%request.truncated|%request.header.host|%request.header.x-token|%request.header", cfg),
+		"header|hh|-|"+req[:cut]+"\n")
+	cfg.Emit = func(*entry.Entry) {}
+	eng := sniff.New(cfg)
+	r, _ := capfile.NewReader(bytes.NewReader(c.Pcap()))
+	for {
+		p, err := r.Next()
+		if err != nil {
+			break
+		}
+		eng.Packet(p.LinkType, p.Timestamp, p.Data)
+	}
+	eng.Finish()
+	if st := eng.Stats(); st.HeadsTruncated != 1 {
+		t.Errorf("HeadsTruncated = %d, want 1", st.HeadsTruncated)
 	}
 }
 

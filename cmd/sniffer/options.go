@@ -83,11 +83,11 @@ Log format keywords (justniffer's; see README.md for what each prints):
   %request.time %response.time %response.time.begin %response.time.end
   %close.time %close.timestamp[(strftime)] %close.timestamp2 %close.originator
   %session.time %session.requests %streams
-  %request %request.size %request.line %request.method %request.url %request.protocol
+  %request %request.size %request.truncated %request.line %request.method %request.url %request.protocol
   %request.header %request.body %request.timestamp[(strftime)] %request.timestamp2
   %request.header.NAME[(not-found)] %request.header.value(NAME) %request.grep(re)
   %request.header.grep(re)
-  %response %response.size %response.line %response.protocol %response.code
+  %response %response.size %response.truncated %response.line %response.protocol %response.code
   %response.message %response.header %response.body %response.timestamp[(strftime)]
   %response.timestamp2 %response.header.NAME[(not-found)] %response.header.value(NAME)
   %response.grep(re) %response.header.grep(re)

@@ -75,6 +75,9 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		return sniff.Config{}, nil, 2
 	}
 	out, err := newPrinter(o, format, stdout)
+	if err == nil {
+		out.warn, out.headerCap = stderr, o.headerCap
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
 		var ue *usageError
@@ -196,6 +199,11 @@ type printer struct {
 	extras *extras
 	// stop is called once --count is reached.
 	stop func()
+	// warn receives the one-time notice that a header block was cut at
+	// --max-header (headerCap); warned records that it was given.
+	warn      io.Writer
+	headerCap int
+	warned    bool
 }
 
 func newPrinter(o *options, f *logformat.Format, stdout io.Writer) (*printer, error) {
@@ -236,6 +244,9 @@ func (p *printer) emit(e *entry.Entry) {
 	if p.redact != nil {
 		e = p.redact.Entry(e, &p.scratch)
 	}
+	if !p.warned && p.warn != nil && (e.Request.HeadTruncated || e.Response.HeadTruncated) {
+		p.warnHeadTruncated(e)
+	}
 	if x := p.extras; x != nil {
 		if x.agg != nil {
 			x.agg.Add(e)
@@ -260,6 +271,18 @@ func (p *printer) emit(e *entry.Entry) {
 	if p.done() && p.stop != nil {
 		p.stop()
 	}
+}
+
+// warnHeadTruncated tells, once, that an entry's header block was longer
+// than --max-header and how to see which entries were cut.
+func (p *printer) warnHeadTruncated(e *entry.Entry) {
+	p.warned = true
+	which, from, to := "request", e.Client, e.Server
+	if !e.Request.HeadTruncated {
+		which, from, to = "response", e.Server, e.Client
+	}
+	fmt.Fprintf(p.warn, "sniffer: warning: a %s header block (%v -> %v) is longer than --max-header (%d bytes): entries print what fits; %%%s.truncated prints \"header\" for them\n",
+		which, from, to, p.headerCap, which)
 }
 
 // done reports whether --count entries were printed.

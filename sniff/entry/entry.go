@@ -90,6 +90,11 @@ type Message struct {
 	// BytesTruncated reports that Bytes holds less than the message because
 	// a cap was reached or bodies are not kept.
 	BytesTruncated bool
+	// HeadTruncated reports that the message's header block was longer
+	// than the header cap (Config.HeaderCap, --max-header) or the kept-bytes
+	// budget allowed: Bytes holds its first bytes only, and headers past
+	// the cut are not found.
+	HeadTruncated bool
 }
 
 // Entry is one log entry.

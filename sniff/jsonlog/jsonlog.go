@@ -40,6 +40,8 @@
 //	method url protocol   strings (request)    %request.method, .url, .protocol
 //	protocol code message (response)           %response.protocol; code is a number
 //	                                           (omitted when not one), message a string
+//	header_truncated bool  true when the header block was longer than the header
+//	                       cap (--max-header): headers lists what fits; else omitted
 //	headers        array   [{"name": string, "value": string}, ...] in order, as
 //	                       %….header.NAME reads them (lines without ':' skipped)
 //	body           string  with Options.Bodies only: %….body (the whole bytes of
@@ -162,6 +164,9 @@ func appendMessage(dst []byte, e *entry.Entry, m *entry.Message, response bool, 
 		dst = appendField(dst, `,"method":`, a)
 		dst = appendField(dst, `,"url":`, b)
 		dst = appendField(dst, `,"protocol":`, c)
+	}
+	if m.HeadTruncated {
+		dst = append(dst, `,"header_truncated":true`...)
 	}
 	lines := logformat.HeaderLines(m)
 	for n := 0; ; n++ {

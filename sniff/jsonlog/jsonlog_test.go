@@ -442,3 +442,29 @@ func BenchmarkAppend(b *testing.B) {
 		buf = Append(buf[:0], &es[i%len(es)], o)
 	}
 }
+
+// TestHeaderTruncated: a head cut at the header cap says so, with or
+// without bodies, and lists only its complete header lines.
+func TestHeaderTruncated(t *testing.T) {
+	b := []byte("GET / HTTP/1.1\r\nHost: a\r\nX-Cut: abc")
+	e := &entry.Entry{Request: entry.Message{Bytes: b, Size: 500, HeaderLen: -1, HTTP: true, BytesTruncated: true, HeadTruncated: true}}
+	for _, o := range []*Options{nil, {Bodies: true}} {
+		var obj struct {
+			Request struct {
+				HeaderTruncated bool `json:"header_truncated"`
+				Headers         []struct{ Name, Value string }
+			} `json:"request"`
+			Response map[string]any `json:"response"`
+		}
+		out := Append(nil, e, o)
+		if err := json.Unmarshal(out, &obj); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if !obj.Request.HeaderTruncated || len(obj.Request.Headers) != 1 || obj.Request.Headers[0].Name != "Host" {
+			t.Errorf("got %s", out)
+		}
+		if _, ok := obj.Response["header_truncated"]; ok {
+			t.Errorf("response not cut, but says so: %s", out)
+		}
+	}
+}

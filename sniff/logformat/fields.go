@@ -69,7 +69,7 @@ func HeaderLines(m *entry.Message) []byte {
 	if !m.HTTP {
 		return nil
 	}
-	block := headerBlock(m)
+	block := headerLinesBlock(m)
 	i := indexByte(block, '\n')
 	if i < 0 {
 		return nil
@@ -111,7 +111,7 @@ func Header(m *entry.Message, name string) ([]byte, bool) {
 	if !m.HTTP {
 		return nil, false
 	}
-	return findHeader(headerBlock(m), name)
+	return findHeader(headerLinesBlock(m), name)
 }
 
 func indexByte(b []byte, c byte) int {

@@ -21,6 +21,21 @@ func headerBlock(m *entry.Message) []byte {
 	return b
 }
 
+// headerLinesBlock is the header block that header lookups read: for a head
+// cut at the header cap (HeadTruncated), only its complete lines, so that
+// a value cut short is not printed as if it were whole.
+func headerLinesBlock(m *entry.Message) []byte {
+	b := headerBlock(m)
+	if m.HeadTruncated {
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			b = b[:i+1]
+		} else {
+			b = b[:0]
+		}
+	}
+	return b
+}
+
 // headerComplete reports whether m's header block is complete and in range.
 func headerComplete(m *entry.Message) bool {
 	return m.HeaderLen >= 0 && m.Head >= 0 && m.Head <= len(m.Bytes) && m.HeaderLen <= len(m.Bytes)-m.Head

@@ -52,6 +52,9 @@
 //	%request.timestamp[(fmt)]    time of the last request packet
 //	%request.timestamp2 [nf]     the same, as seconds.microseconds
 //	%request.size                request payload bytes (0 if none)
+//	%request.truncated [nf]      "header" when the header block was cut at the
+//	                             header cap (--max-header), "body" when a body the
+//	                             format prints was cut (--max-body)
 //	%request                     the request bytes, as sent
 //	%request.header              the header block: the first line and the header
 //	                             lines, each ending in its CRLF, without the blank line
@@ -286,6 +289,8 @@ var keywords = map[string]spec{
 	"response.timestamp2":   {kind: opTimestamp2, sel: tsResponse, arg: argNF},
 	"request.size":          {kind: opSize, side: request},
 	"response.size":         {kind: opSize, side: response},
+	"request.truncated":     {kind: opTruncated, side: request, arg: argNF},
+	"response.truncated":    {kind: opTruncated, side: response, arg: argNF},
 	"request":               {kind: opMessage, side: request},
 	"response":              {kind: opMessage, side: response},
 	"request.header":        {kind: opHeaderBlock, side: request},

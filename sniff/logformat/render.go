@@ -38,6 +38,7 @@ const (
 	opHeaderGrep                // re over the header block
 	opTLSSNI                    // %tls.sni
 	opTLSVersion                // %tls.version
+	opTruncated                 // %…truncated
 )
 
 // side is the message an op reads.
@@ -163,6 +164,20 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 
 		case opSize:
 			dst = strconv.AppendInt(dst, message(e, p.side).Size, 10)
+		case opTruncated:
+			// What of the message the format prints was cut: its header
+			// block (--max-header), or the body it keeps (--max-body).
+			// Bodies that are not kept because nothing prints them are
+			// not a truncation of the entry.
+			m := message(e, p.side)
+			switch {
+			case m.HeadTruncated:
+				dst = append(dst, "header"...)
+			case m.BytesTruncated && f.needsBodies:
+				dst = append(dst, "body"...)
+			default:
+				dst = p.missing(dst, o)
+			}
 		case opMessage:
 			dst = appendEncoded(dst, message(e, p.side).Bytes, o.Encoding)
 		case opHeaderBlock:
@@ -186,7 +201,7 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			m := message(e, p.side)
 			v, ok := []byte(nil), false
 			if m.HTTP {
-				v, ok = findHeader(headerBlock(m), p.text)
+				v, ok = findHeader(headerLinesBlock(m), p.text)
 			}
 			if !ok {
 				if p.kind == opHeaderNamed {
