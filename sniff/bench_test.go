@@ -1,6 +1,7 @@
 package sniff_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/capfile"
@@ -192,4 +195,28 @@ func TestGenerateMemoryCaptures(t *testing.T) {
 		f.Ack(true)
 	}
 	idle.WriteFile(t, filepath.Join(dir, "idle10k.pcap"))
+
+	// worst.pcap: every budget at once (worstTraffic), streamed to the file.
+	wf, err := os.Create(filepath.Join(dir, "worst.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Close()
+	bw := bufio.NewWriterSize(wf, 1<<20)
+	w := pcapgo.NewWriter(bw)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	worstTraffic(func(ts time.Time, fr []byte) {
+		ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(fr), Length: len(fr)}
+		if err == nil {
+			err = w.WritePacket(ci, fr)
+		}
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -267,3 +267,87 @@ func TestKeptBytesBoundedAcrossConnections(t *testing.T) {
 		}
 	}
 }
+
+// worstTraffic yields traffic that presses on every budget of the engine's
+// defaults at once, on a full connection table (DefaultMaxConns
+// connections, all left open), a quarter of the connections each:
+//   - a header that never ends (70 000 bytes and counting): kept bytes;
+//   - 200 pipelined requests no server answers: waiting exchanges;
+//   - 100 one-byte segments behind a one-byte gap: out-of-order bytes;
+//   - a 64 KiB upload, kept when the format prints bodies: kept bytes.
+//
+// Frames are built one connection at a time and yielded with their
+// timestamps, so that a caller can stream them into an engine or a file
+// without holding them.
+func worstTraffic(yield func(ts time.Time, frame []byte)) {
+	srv := netip.MustParseAddrPort("10.0.0.2:80")
+	endless := []byte("GET /endless HTTP/1.1\r\nX-Endless: " + strings.Repeat("a", 35000))
+	more := []byte(strings.Repeat("a", 35000))
+	pipelined := []byte(strings.Repeat("GET /p HTTP/1.1\r\n\r\n", 200))
+	upload := []byte("POST /up HTTP/1.1\r\nContent-Length: 65536\r\n\r\n")
+	half := []byte(strings.Repeat("u", 32768))
+	one := []byte{'o'}
+	ts := t0
+	for i := 0; i < sniff.DefaultMaxConns; i++ {
+		c := pcaptest.New(layers.LinkTypeEthernet)
+		cl := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 3, byte(i >> 8), byte(i)}), uint16(1024+i))
+		f := c.Flow(cl, srv, ts)
+		f.Step = time.Microsecond
+		f.Handshake()
+		switch i % 4 {
+		case 0:
+			f.ClientSend(endless)
+			f.ClientSend(more)
+		case 1:
+			f.ClientSend(pipelined)
+		case 2:
+			for k := uint32(0); k < 100; k++ {
+				f.Segment(true, 1+2*k, one, decode.PSH|decode.ACK)
+			}
+		case 3:
+			f.ClientSend(upload)
+			f.ClientSend(half)
+			f.ClientSend(half)
+		}
+		for _, fr := range c.Frames() {
+			yield(ts, fr)
+			ts = ts.Add(time.Microsecond)
+		}
+	}
+}
+
+// TestEveryBudgetAtOnce: with every default bound and a format that keeps
+// bodies, traffic that fills every budget at once keeps the heap within
+// what the bounds add up to (about 150 MiB: the connections, 64 MiB of
+// kept bytes, 32 MiB of early segments, the waiting exchanges), and every
+// connection gets its entries.
+func TestEveryBudgetAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	var got entries
+	eng := sniff.New(sniff.Config{Emit: got.emit, KeepBodies: true})
+	var h heap
+	n := 0
+	worstTraffic(func(ts time.Time, fr []byte) {
+		eng.Packet(layers.LinkTypeEthernet, ts, fr)
+		if n++; n%50000 == 0 {
+			h.sample()
+		}
+	})
+	h.sample()
+	st := eng.Stats()
+	t.Logf("%d frames, kept %d MiB, %d entries so far, stats %+v", n, eng.KeptBytes()>>20, got.n, st)
+	if kept := eng.KeptBytes(); kept > sniff.DefaultMaxKept {
+		t.Errorf("kept %d bytes, over the %d budget", kept, sniff.DefaultMaxKept)
+	}
+	eng.Finish()
+	h.check(t, 192<<20)
+	// Each connection prints at least one entry; the pipelined ones 200.
+	if want := sniff.DefaultMaxConns / 4 * (3 + 200); got.n != want {
+		t.Errorf("%d entries, want %d", got.n, want)
+	}
+	if st.Connections != sniff.DefaultMaxConns || st.Evicted != 0 {
+		t.Errorf("connections %d, evicted %d", st.Connections, st.Evicted)
+	}
+}

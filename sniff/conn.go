@@ -37,9 +37,13 @@ type conn struct {
 	skipped   int64 // client bytes skipped looking for a request line
 
 	queue []*exchange // exchanges not yet emitted, oldest first
-	spare []*exchange // recycled exchanges
-	index int         // exchanges started
-	shown int         // entries emitted
+	// orphans are the methods of requests printed before their response
+	// came (a queue past its bound), oldest first: their responses are
+	// framed and let go, so that later responses meet their own requests.
+	orphans []httpframe.Method
+	spare   []*exchange // recycled exchanges
+	index   int         // exchanges started
+	shown   int         // entries emitted
 
 	prev, next *conn // LRU list
 }
@@ -108,6 +112,10 @@ func (c *conn) release() {
 	for _, x := range c.queue {
 		c.recycle(x)
 	}
+	c.e.queued -= len(c.queue)
+	if cap(c.queue) > 16 {
+		c.queue = nil // a deep pipeline grew it: let it go with the connection
+	}
 	c.queue = c.queue[:0]
 	c.e = nil
 }
@@ -143,6 +151,10 @@ func (c *conn) halfClosed(dir int, ts time.Time) {
 // endResponse ends what only a close can end: a close-delimited response.
 func (c *conn) endResponse(ts time.Time) {
 	if c.resp.Close() {
+		if len(c.orphans) > 0 {
+			c.popOrphan() // it was a response already let go
+			return
+		}
 		if x := c.respTarget(); x != nil {
 			x.respDone = true
 			c.headDone(&x.resp, &x.x.Response)
@@ -168,8 +180,9 @@ func (c *conn) newExchange() *exchange {
 	x.x.Request.HeaderLen = -1
 	x.x.Response.HeaderLen = -1
 	c.queue = append(c.queue, x)
-	if len(c.queue) > maxQueue {
-		c.emitHead(c.lastSeen, time.Time{}, entry.None, false)
+	c.e.queued++
+	if len(c.queue) > maxQueue || len(c.queue) > 1 && c.e.queued > queuedPerConn*c.e.cfg.MaxConns {
+		c.emitEarly()
 	}
 	return x
 }
@@ -187,7 +200,9 @@ func (c *conn) recycle(x *exchange) {
 		x.resp.buf = nil
 	}
 	x.x = entry.Entry{}
-	if len(c.spare) < 2 {
+	// One spare serves the usual one exchange at a time; more would hold
+	// a few hundred bytes per connection for nothing.
+	if len(c.spare) < 1 {
 		c.spare = append(c.spare, x)
 		return
 	}
@@ -239,21 +254,22 @@ func (c *conn) keep(s *side, m *entry.Message, b []byte) {
 	}
 }
 
+// headStart is the part of each message head that may draw on the reserve
+// of the kept-bytes budget (a quarter of Config.MaxKept): when long heads
+// and bodies have taken the rest, the first lines of other messages are
+// still kept and printed.
+const headStart = 1024
+
 // appendKept appends up to room bytes of b to a side's bytes, within what
 // Config.MaxKept still allows all connections to hold, and marks the message
 // truncated when not all of b fits.
 func (c *conn) appendKept(s *side, m *entry.Message, b []byte, room int) {
-	room = max(room, 0)
-	if grow := len(s.buf) + min(room, len(b)) - cap(s.buf); grow > 0 {
-		e := c.e
-		avail := e.cfg.MaxKept - e.keptCap
-		if int64(grow)*2 > avail && len(e.free) > 0 {
-			e.trimFree()
-			avail = e.cfg.MaxKept - e.keptCap
-		}
-		// append may double the capacity: stay within the budget.
-		if int64(grow)*2 > avail {
-			room = min(room, cap(s.buf)-len(s.buf)+int(max(avail/2, 0)))
+	want := min(max(room, 0), len(b))
+	limit := c.e.cfg.MaxKept
+	room = c.within(s, want, limit-limit/4)
+	if s.inHead {
+		if start := m.Head + headStart - len(s.buf); start > room {
+			room = max(room, c.within(s, min(want, start), limit))
 		}
 	}
 	if room < len(b) {
@@ -264,6 +280,26 @@ func (c *conn) appendKept(s *side, m *entry.Message, b []byte, room int) {
 	s.buf = append(s.buf, b...)
 	c.e.keptCap += int64(cap(s.buf) - before)
 	m.Bytes = s.buf
+}
+
+// within returns how many of want more bytes a side's buffer may take
+// without the capacity of all kept buffers passing limit.
+func (c *conn) within(s *side, want int, limit int64) int {
+	grow := len(s.buf) + want - cap(s.buf)
+	if grow <= 0 {
+		return want
+	}
+	e := c.e
+	avail := limit - e.keptCap
+	if int64(grow)*2 > avail && len(e.free) > 0 {
+		e.trimFree()
+		avail = limit - e.keptCap
+	}
+	// append may double the capacity: stay within the budget.
+	if int64(grow)*2 > avail {
+		return min(want, cap(s.buf)-len(s.buf)+int(max(avail/2, 0)))
+	}
+	return want
 }
 
 // account records that n bytes of a message were seen at ts.
@@ -385,6 +421,10 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 		if c.resp.Stopped() {
 			c.rawServer(b, ts)
 			break
+		}
+		if len(c.orphans) > 0 && !c.raw {
+			b = b[c.orphanData(b):]
+			continue
 		}
 		x := c.respTarget()
 		if x == nil && c.raw {
@@ -545,7 +585,10 @@ func (c *conn) emitAll(flushed, closeTS time.Time, origin entry.Originator, clos
 // truncation).
 func (c *conn) emitHead(flushed, closeTS time.Time, origin entry.Originator, final bool) {
 	x := c.queue[0]
-	c.queue = c.queue[:copy(c.queue, c.queue[1:])]
+	n := copy(c.queue, c.queue[1:])
+	c.queue[n] = nil
+	c.queue = c.queue[:n]
+	c.e.queued--
 	en := &x.x
 	en.Client, en.Server = c.client, c.server
 	first := c.shown == 0 && !c.pickup
@@ -580,6 +623,38 @@ func (c *conn) emitHead(flushed, closeTS time.Time, origin entry.Originator, fin
 	c.e.emit(en)
 	c.recycle(x)
 }
+
+// emitEarly prints the oldest exchange before its response is complete, to
+// bound the queue. Its response, when it comes, is skipped.
+func (c *conn) emitEarly() {
+	x := c.queue[0]
+	if !x.respDone && !x.rawEx && !c.raw {
+		if len(c.orphans) >= maxQueue {
+			c.orphans = c.orphans[:copy(c.orphans, c.orphans[1:])]
+		}
+		c.orphans = append(c.orphans, x.method)
+	}
+	c.emitHead(c.lastSeen, time.Time{}, entry.None, false)
+}
+
+// orphanData frames bytes of a response whose request was already printed
+// (emitEarly) and lets them go. It returns how many bytes it took.
+func (c *conn) orphanData(b []byte) int {
+	if !c.resp.InMessage() {
+		c.resp.SetRequestMethod(c.orphans[0])
+	}
+	n, ev := c.resp.Feed(b)
+	switch ev {
+	case httpframe.Done:
+		c.popOrphan()
+	case httpframe.Upgrade, httpframe.NotHTTP:
+		c.popOrphan()
+		c.raw = true
+	}
+	return n
+}
+
+func (c *conn) popOrphan() { c.orphans = c.orphans[:copy(c.orphans, c.orphans[1:])] }
 
 // rawHead sets the header length of a message that was not parsed as HTTP:
 // the bytes up to the first blank line, as justniffer reads them.

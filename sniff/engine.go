@@ -27,11 +27,18 @@ const (
 	DefaultHeaderCap         = 64 << 10
 	DefaultBodyCap           = 1 << 20
 	DefaultMaxPendingPerConn = 1 << 20
-	DefaultMaxPendingTotal   = 64 << 20
-	DefaultMaxKept           = 128 << 20
+	DefaultMaxPendingTotal   = 32 << 20
+	DefaultMaxKept           = 64 << 20
 	// maxQueue bounds the exchanges waiting in one connection (pipelined
 	// requests not yet answered); past it the oldest is printed as it is.
 	maxQueue = 256
+	// queuedPerConn is how many exchanges all connections may have waiting,
+	// on average, beyond the one each may always have: past
+	// queuedPerConn×MaxConns in all, a connection with more than one
+	// waiting prints its oldest as it is. Without it, pipelined requests
+	// no server answers would hold maxQueue exchanges (a few hundred bytes
+	// each, outside the kept-bytes budget) on every connection.
+	queuedPerConn = 2
 	// pickupGiveUp is how many client bytes a connection picked up in the
 	// middle may skip looking for an HTTP request line before it is taken
 	// to be another protocol.
@@ -109,6 +116,8 @@ type Engine struct {
 	now    time.Time
 	// keptCap is the capacity of the message buffers held.
 	keptCap int64
+	// queued is the number of exchanges waiting in all connections.
+	queued int
 	// lastTick is when timeouts were last checked.
 	lastTick time.Time
 	// reset holds the tuples of connections closed by a RST, and when:

@@ -644,3 +644,32 @@ func TestSegmentsAfterResetAreNotANewConnection(t *testing.T) {
 		"unique 1 GET /a HTTP/1.1|200|29 39|client\n"+
 			"continue 1 |200|0 49|truncated\n") // past the linger: picked up
 }
+
+// Pipelined requests past the bound on waiting exchanges are printed
+// early, without their response; the responses that come later still meet
+// their own requests.
+func TestQueueBoundKeepsResponsesWithTheirRequests(t *testing.T) {
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	f := c.Flow(cli4, srv4, t0)
+	f.Handshake()
+	for _, p := range []string{"/1", "/2", "/3", "/4"} {
+		f.ClientSend(get(p))
+	}
+	f.ServerSend([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"))
+	f.ServerSend(ok("bb"))
+	f.ServerSend(ok("ccc"))
+	f.ServerSend(ok("dddd"))
+	f.Close(true)
+	// MaxConns 1: at most 2 exchanges wait in all.
+	check(t, play(t, c, "%connection %request.url %response.code %response.size", sniff.Config{MaxConns: 1}),
+		"start /1 - 0\n"+
+			"continue /2 - 0\n"+
+			"continue /3 200 41\n"+
+			"last /4 200 42\n")
+	// With room, every response is printed with its request.
+	check(t, play(t, c, "%connection %request.url %response.code %response.size", sniff.Config{}),
+		"start /1 200 58\n"+
+			"continue /2 200 40\n"+
+			"continue /3 200 41\n"+
+			"last /4 200 42\n")
+}

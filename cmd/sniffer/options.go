@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sniffer/sniffer/sniff"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
@@ -153,8 +155,8 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "forget a connection idle this long, flushing its entry as timedout")
 	fs.DurationVar(&o.flushAfter, "flush-after", time.Second, "live: print an idle connection's complete entry after this long")
 	fs.Int64Var(&o.maxPending, "max-pending", 1<<20, "out-of-order `bytes` held per connection waiting for a gap to fill; past it the gap is declared lost")
-	fs.Int64Var(&o.maxPendingTotal, "max-pending-total", 64<<20, "out-of-order `bytes` held in all connections")
-	fs.Int64Var(&o.maxKept, "max-kept", 128<<20, "message `bytes` all connections may hold together; past it bytes are counted, not kept")
+	fs.Int64Var(&o.maxPendingTotal, "max-pending-total", sniff.DefaultMaxPendingTotal, "out-of-order `bytes` held in all connections")
+	fs.Int64Var(&o.maxKept, "max-kept", sniff.DefaultMaxKept, "message `bytes` all connections may hold together; past it bytes are counted, not kept")
 	fs.IntVar(&o.count, "count", 0, "stop after this many entries (0: no limit)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: no limit)")
 	fs.BoolVar(&o.rawBytes, "raw-bytes", false, "print captured bytes as they are even to a terminal (by default control characters are escaped there)")

@@ -28,15 +28,32 @@ type Receiver interface {
 	Gap(n int64, ts time.Time)
 }
 
-// Budget bounds the bytes that all Halves sharing it may hold while they wait
-// for earlier data. The zero value is unlimited; set Max.
+// Budget bounds the memory that all Halves sharing it may hold while they
+// wait for earlier data. The zero value is unlimited; set Max.
+//
+// A held segment is charged what it costs, not only its payload: a flood of
+// 1-byte segments would otherwise hold many times the budget in
+// bookkeeping (see SegmentCost).
 type Budget struct {
 	// Max is the most bytes held at once by all Halves using the Budget;
 	// 0 means no limit.
 	Max int64
-	// Used is the number of bytes held now.
+	// Used is the number of bytes charged now.
 	Used int64
 }
+
+// SegmentCost is what holding a segment of n payload bytes is charged: the
+// copy of its payload rounded up the way the allocator's size classes do
+// (at most 1/8 more), and a fixed part for its slot in the sorted list
+// (32 bytes, up to twice that while the list grows) and the allocation's
+// smallest size.
+func SegmentCost(n int) int64 { return int64(n) + int64(n)/8 + segmentOverhead }
+
+const segmentOverhead = 80
+
+// keepSlots is the capacity of a Half's list of held segments kept once it
+// is empty; a larger list (grown by a burst of early segments) is let go.
+const keepSlots = 16
 
 func (b *Budget) fits(n int64) bool { return b == nil || b.Max == 0 || b.Used+n <= b.Max }
 
@@ -75,7 +92,8 @@ type Half struct {
 	started bool
 
 	pending      []segment // waiting segments, sorted by seq
-	pendingBytes int64
+	pendingBytes int64     // their payload bytes
+	charged      int64     // what they are charged to the Budget
 
 	finSeen bool
 	finSeq  uint32 // sequence number of the FIN
@@ -129,9 +147,18 @@ func (h *Half) releaseAll() {
 	for i := range h.pending {
 		h.pending[i].data = nil
 	}
-	h.Budget.add(-h.pendingBytes)
-	h.pendingBytes = 0
+	h.Budget.add(-h.charged)
+	h.pendingBytes, h.charged = 0, 0
 	h.pending = h.pending[:0]
+	h.shrink()
+}
+
+// shrink lets an empty list of held segments go if a burst made it large:
+// idle connections must not keep what a flood grew.
+func (h *Half) shrink() {
+	if len(h.pending) == 0 && cap(h.pending) > keepSlots {
+		h.pending = nil
+	}
 }
 
 // Segment takes one captured segment: its sequence number, payload and
@@ -250,13 +277,18 @@ func (h *Half) drain(ts time.Time, r Receiver) {
 		if d > 0 {
 			return
 		}
-		h.pending = h.pending[:copy(h.pending, h.pending[1:])]
+		n := copy(h.pending, h.pending[1:])
+		h.pending[n] = segment{} // the last slot's copy is stale: let its bytes go
+		h.pending = h.pending[:n]
 		h.pendingBytes -= int64(len(s.data))
-		h.Budget.add(-int64(len(s.data)))
+		cost := SegmentCost(len(s.data))
+		h.charged -= cost
+		h.Budget.add(-cost)
 		if int64(-d) < int64(len(s.data)) {
 			h.deliver(s.data[-d:], ts, r)
 		}
 	}
+	h.shrink()
 }
 
 // hold keeps a copy of an early segment, within the bounds; past them the
@@ -267,7 +299,8 @@ func (h *Half) hold(seq uint32, payload []byte, ts time.Time, r Receiver) {
 	if maxSegs <= 0 {
 		maxSegs = DefaultMaxSegments
 	}
-	for (h.MaxPending > 0 && h.pendingBytes+n > h.MaxPending) || !h.Budget.fits(n) || len(h.pending) >= maxSegs {
+	cost := SegmentCost(len(payload))
+	for (h.MaxPending > 0 && h.pendingBytes+n > h.MaxPending) || !h.Budget.fits(cost) || len(h.pending) >= maxSegs {
 		if len(h.pending) == 0 {
 			// Nothing held to give up: skip straight to this segment.
 			h.skipTo(seq, ts, r)
@@ -300,7 +333,8 @@ func (h *Half) hold(seq uint32, payload []byte, ts time.Time, r Receiver) {
 	copy(h.pending[i+1:], h.pending[i:])
 	h.pending[i] = segment{seq: seq, data: c}
 	h.pendingBytes += n
-	h.Budget.add(n)
+	h.charged += cost
+	h.Budget.add(cost)
 }
 
 // diff returns a-b in sequence space (RFC 1982 serial arithmetic).

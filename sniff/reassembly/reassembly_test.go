@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"math/rand"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -170,7 +171,7 @@ func TestBoundsDeclareGap(t *testing.T) {
 	// "b" is lost; the next segments wait until the bound is passed.
 	h.Segment(3, []byte("cdefg"), false, t0, &r)
 	h.Segment(8, []byte("hijkl"), false, t0, &r)
-	if r.b.String() != "a" || budget.Used != 10 {
+	if r.b.String() != "a" || budget.Used != 2*SegmentCost(5) {
 		t.Fatalf("got %q, budget %d", r.b.String(), budget.Used)
 	}
 	h.Segment(13, []byte("mn"), false, t0, &r)
@@ -183,7 +184,7 @@ func TestBoundsDeclareGap(t *testing.T) {
 }
 
 func TestSharedBudget(t *testing.T) {
-	budget := &Budget{Max: 4}
+	budget := &Budget{Max: 2 * SegmentCost(2)}
 	var a, b Half
 	a.Budget, b.Budget = budget, budget
 	var ra, rb rec
@@ -199,6 +200,51 @@ func TestSharedBudget(t *testing.T) {
 	if budget.Used != 0 {
 		t.Fatalf("budget used %d after reset", budget.Used)
 	}
+}
+
+// TestTinySegmentFloodStaysInBudget: early 1-byte segments on many
+// connections cost their bookkeeping, not one byte each: what the Halves
+// hold stays within the shared Budget, and a drained Half lets its grown
+// list go.
+func TestTinySegmentFloodStaysInBudget(t *testing.T) {
+	const max = 4 << 20
+	budget := &Budget{Max: max}
+	halves := make([]Half, 4096)
+	var r discard
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	one := []byte{'x'}
+	for i := range halves {
+		h := &halves[i]
+		h.Budget = budget
+		h.Start(0)
+		for k := 0; k < DefaultMaxSegments; k++ {
+			h.Segment(uint32(2+2*k), one, false, t0, &r) // every other byte missing
+		}
+	}
+	grown := int64(heap() - before)
+	if budget.Used > max {
+		t.Errorf("budget used %d > %d", budget.Used, max)
+	}
+	// The halves themselves are 4096 × a few hundred bytes.
+	if limit := int64(max + max/4 + len(halves)*512); grown > limit {
+		t.Errorf("holding early segments grew the heap by %d bytes, want ≤ %d (budget %d)", grown, limit, max)
+	}
+	for i := range halves {
+		halves[i].Flush(t0, &r)
+		if halves[i].Pending() != 0 || cap(halves[i].pending) > keepSlots {
+			t.Fatalf("half %d still holds %d bytes in a list of %d slots", i, halves[i].Pending(), cap(halves[i].pending))
+		}
+	}
+	if budget.Used != 0 {
+		t.Errorf("budget used %d after flushing", budget.Used)
+	}
+	runtime.KeepAlive(halves)
 }
 
 func TestInOrderDoesNotAllocate(t *testing.T) {
