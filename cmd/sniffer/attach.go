@@ -157,7 +157,7 @@ func (a *attacher) loop(ctx context.Context, c nsenter.Container) int {
 				return 0
 			}
 		}
-		src, err := openInContainer(c.Pid, live.Config{Interface: a.o.iface, Filter: a.o.filter})
+		src, err := openInContainer(c.Pid, liveConfig(a.o))
 		if err != nil {
 			// The container may have stopped between the inspect and
 			// the setns: look again before giving up.

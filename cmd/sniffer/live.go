@@ -20,7 +20,7 @@ const capNetRawMessage = "sniffer: capture needs CAP_NET_RAW (in Docker it is in
 // runLive captures in the current network namespace until a signal,
 // --duration or --count, then prints what is pending and a summary.
 func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
-	src, err := live.Open(live.Config{Interface: o.iface, Filter: o.filter})
+	src, err := live.Open(liveConfig(o))
 	if err != nil {
 		var fe *live.FilterError
 		switch {
@@ -107,4 +107,15 @@ func stopContext(o *options, out *printer) (context.Context, context.CancelFunc)
 	ctx, stop := context.WithCancel(ctx)
 	out.stop = stop // --count reached
 	return ctx, func() { stop(); cancelTimeout(); cancelSignals() }
+}
+
+// liveConfig is the capture the options ask for: interface, filter and
+// ring size (-B, in KiB, rounded up to whole blocks).
+func liveConfig(o *options) live.Config {
+	return live.Config{
+		Interface: o.iface,
+		Filter:    o.filter,
+		BlockSize: live.DefaultBlockSize,
+		NumBlocks: (o.bufferKiB<<10 + live.DefaultBlockSize - 1) / live.DefaultBlockSize,
+	}
 }

@@ -187,7 +187,7 @@ func (e *liveEnv) testStoryReadIdle(t *testing.T) {
 	t.Parallel()
 	srv, cli, _ := twoNamespaces(t)
 	e.server(t, srv, "10.66.0.1:8080")
-	sn := e.sniffer(t, srv, "-l", storyFormat, "--flush-after", "300ms")
+	sn := e.sniffer(t, srv, "-l", storyFormat, "--flush-after", "300ms", "-B", "2048") // a smaller ring than the default
 	c := e.client(t, cli, "-idle", "read", "5", "http://10.66.0.1:8080/big/read/")
 	c.waitFor(0, "done", 15*time.Second)
 	sn.waitFor(0, "/big/read/5", 3*time.Second)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sniffer/sniffer/sniff"
+	"github.com/sniffer/sniffer/sniff/live"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
@@ -44,6 +45,7 @@ type options struct {
 	duration    time.Duration
 
 	cpuProfile string
+	bufferKiB  int
 
 	maxPending, maxPendingTotal int64
 	maxKept                     int64
@@ -139,6 +141,8 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	boolean(&o.noNewline, "N", "no-newline", "no newline after each entry")
 	str(&o.config, "c", "config", "", "read settings from `file` (lines: long-flag-name = value)")
 	str(&o.execute, "e", "execute", "", "run `command` for each entry, the entry on its standard input")
+	fs.IntVar(&o.bufferKiB, "buffer-size", live.DefaultNumBlocks*live.DefaultBlockSize>>10, "live: the capture ring, in `KiB` (as tcpdump -B); more absorbs longer bursts, and counts in the RSS once filled")
+	fs.IntVar(&o.bufferKiB, "B", live.DefaultNumBlocks*live.DefaultBlockSize>>10, "")
 	fs.IntVar(&o.maxStreams, "max-tcp-streams", 16384, "track at most `n` connections; past it the longest idle is flushed as timedout")
 	fs.IntVar(&o.maxStreams, "s", 16384, "")
 	boolean(&o.middle, "m", "capture-in-the-middle", "accepted for compatibility: connections whose handshake was not captured are always tracked")
@@ -219,6 +223,9 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	if o.maxPending <= 0 || o.maxPendingTotal <= 0 || o.maxKept <= 0 {
 		return nil, &usageError{"--max-pending, --max-pending-total and --max-kept must be positive"}
 	}
+	if o.bufferKiB < 2*live.DefaultBlockSize>>10 {
+		return nil, &usageError{fmt.Sprintf("-B/--buffer-size must be at least %d (KiB)", 2*live.DefaultBlockSize>>10)}
+	}
 	if o.count < 0 || o.duration < 0 {
 		return nil, &usageError{"--count and --duration must not be negative"}
 	}
@@ -232,7 +239,7 @@ var shortToLong = map[string]string{
 	"x": "hex-encode", "N": "no-newline", "c": "config", "e": "execute",
 	"s": "max-tcp-streams", "m": "capture-in-the-middle", "t": "truncated",
 	"F": "force-read-pcap", "d": "max-fragmented-ip", "V": "version", "h": "help",
-	"w": "write",
+	"w": "write", "B": "buffer-size",
 }
 
 func longName(n string) string {
