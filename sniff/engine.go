@@ -10,6 +10,7 @@
 package sniff
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -283,11 +284,17 @@ func makeKey(src, dst netip.Addr, sp, dp uint16) connKey {
 	return connKey{b, a, dp, sp}
 }
 
+// less orders two endpoints. It compares the addresses as two big-endian
+// words each (the same order as byte by byte, in a few instructions rather
+// than a loop: it runs for every packet).
 func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
+	a0, b0 := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
+	if a0 != b0 {
+		return a0 < b0
+	}
+	a1, b1 := binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:])
+	if a1 != b1 {
+		return a1 < b1
 	}
 	return pa < pb
 }
