@@ -255,6 +255,18 @@ func (p *Parser) Feed(data []byte) (int, Event) {
 			}
 
 		case stStartLine, stHeader, stTrailer, stChunkSize:
+			if p.state == stHeader && !p.lineAny {
+				// At the start of a header line: read the lines
+				// complete in data in place.
+				n, ev, stop := p.headerLines(data[i:])
+				i += n
+				if stop {
+					return i, ev
+				}
+				if i == len(data) {
+					break
+				}
+			}
 			n, complete := p.readLine(data[i:])
 			i += n
 			if !complete {
@@ -360,6 +372,34 @@ func (p *Parser) readLine(data []byte) (int, bool) {
 		return len(data), false
 	}
 	return j + 1, true
+}
+
+// headerLines reads the header lines that are complete in data, which
+// starts at the start of a header line, as readLine and endLine would one
+// by one: it returns the bytes consumed (through the LF of the last line
+// read) and, when the blank line ended the head, headDone's event with stop
+// true. The line state is left as at the start of a line.
+//
+// Every header line of every message comes here, so the loop does no more
+// than find the line's end and let header skip the lines that do not
+// matter, rather than going through Feed, readLine and endLine per line.
+func (p *Parser) headerLines(data []byte) (n int, ev Event, stop bool) {
+	for {
+		j := bytes.IndexByte(data[n:], '\n')
+		if j < 0 {
+			return n, More, false
+		}
+		b := data[n : n+j]
+		n += j + 1
+		if len(b) > 0 && b[len(b)-1] == '\r' {
+			b = b[:len(b)-1]
+		}
+		if len(b) == 0 {
+			ev, stop = p.headDone()
+			return n, ev, stop
+		}
+		p.header(b)
+	}
 }
 
 // kept returns what is known of the current line: all of it when it was read
@@ -512,40 +552,47 @@ func (p *Parser) endLine() (ev Event, stop bool) {
 }
 
 // header records the framing headers. Only Content-Length and
-// Transfer-Encoding matter; other lines are passed over on their first byte
-// or their length, since every header line of every message comes here.
+// Transfer-Encoding matter (the name is all that precedes the first colon,
+// blanks included); other lines are passed over on their first byte or
+// their length, since every header line of every message comes here. The
+// colon is looked for only where those two names would put it: neither
+// name holds a colon, so a line has one of them exactly when it starts
+// with it and a colon.
 func (p *Parser) header(b []byte) {
-	if len(b) < len("content-length:") {
+	const (
+		cl = "content-length"
+		te = "transfer-encoding"
+	)
+	if len(b) < len(cl+":") {
 		return
 	}
 	switch b[0] | 0x20 {
-	case 'c', 't':
-	default:
-		return
+	case 'c':
+		if b[len(cl)] == ':' && asciiEqualFold(b[:len(cl)], cl) {
+			n, ok := parseDecimal(bytes.TrimSpace(b[len(cl)+1:]))
+			if ok {
+				p.contentLength = n
+			}
+		}
+	case 't':
+		if len(b) > len(te) && b[len(te)] == ':' && asciiEqualFold(b[:len(te)], te) {
+			p.transferEncoding(b[len(te)+1:])
+		}
 	}
-	colon := bytes.IndexByte(b, ':')
-	if colon <= 0 {
-		return
+}
+
+// transferEncoding records the value of a Transfer-Encoding header.
+func (p *Parser) transferEncoding(v []byte) {
+	// The final coding decides: chunked only if it is last.
+	val := bytes.TrimSpace(v)
+	last := val
+	if k := bytes.LastIndexByte(val, ','); k >= 0 {
+		last = bytes.TrimSpace(val[k+1:])
 	}
-	name := b[:colon]
-	switch {
-	case asciiEqualFold(name, "content-length"):
-		n, ok := parseDecimal(bytes.TrimSpace(b[colon+1:]))
-		if ok {
-			p.contentLength = n
-		}
-	case asciiEqualFold(name, "transfer-encoding"):
-		// The final coding decides: chunked only if it is last.
-		val := bytes.TrimSpace(b[colon+1:])
-		last := val
-		if k := bytes.LastIndexByte(val, ','); k >= 0 {
-			last = bytes.TrimSpace(val[k+1:])
-		}
-		if asciiEqualFold(last, "chunked") {
-			p.chunked, p.teOther = true, false
-		} else {
-			p.chunked, p.teOther = false, true
-		}
+	if asciiEqualFold(last, "chunked") {
+		p.chunked, p.teOther = true, false
+	} else {
+		p.chunked, p.teOther = false, true
 	}
 }
 

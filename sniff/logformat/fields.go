@@ -1,6 +1,8 @@
 package logformat
 
 import (
+	"bytes"
+
 	"github.com/sniffer/sniffer/sniff/entry"
 )
 
@@ -70,7 +72,7 @@ func HeaderLines(m *entry.Message) []byte {
 		return nil
 	}
 	block := headerLinesBlock(m)
-	i := indexByte(block, '\n')
+	i := bytes.IndexByte(block, '\n')
 	if i < 0 {
 		return nil
 	}
@@ -85,7 +87,7 @@ func NextHeader(lines []byte) (name, value, rest []byte, ok bool) {
 	rest = lines
 	for len(rest) > 0 {
 		line := rest
-		if i := indexByte(rest, '\n'); i >= 0 {
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
 			line, rest = rest[:i], rest[i+1:]
 		} else {
 			rest = nil
@@ -96,7 +98,7 @@ func NextHeader(lines []byte) (name, value, rest []byte, ok bool) {
 		if len(line) == 0 {
 			return nil, nil, nil, false
 		}
-		colon := indexByte(line, ':')
+		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
 			continue
 		}
@@ -112,13 +114,4 @@ func Header(m *entry.Message, name string) ([]byte, bool) {
 		return nil, false
 	}
 	return findHeader(headerLinesBlock(m), name)
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }

@@ -2,6 +2,7 @@ package logformat
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/sniffer/sniffer/sniff/entry"
 )
@@ -73,10 +74,17 @@ func body(m *entry.Message) []byte {
 }
 
 // firstLine returns the bytes at m.Head up to the first CR or LF.
-func firstLine(m *entry.Message) []byte {
-	b := headerBlock(m)
-	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
-		return b[:i]
+func firstLine(m *entry.Message) []byte { return cutLine(headerBlock(m)) }
+
+// cutLine returns b up to its first CR or LF.
+func cutLine(b []byte) []byte {
+	// Two bytes.IndexByte rather than one bytes.IndexAny(b, "\r\n"),
+	// which builds a byte set and tests the line byte by byte.
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	if i := bytes.IndexByte(b, '\r'); i >= 0 {
+		b = b[:i]
 	}
 	return b
 }
@@ -107,6 +115,33 @@ func lineField(line []byte, part uint8, s side) []byte {
 	}
 }
 
+// linePart returns lineField(line, part, s) for the first line of the
+// header block b (the line being b up to its first CR or LF), or an empty
+// slice where lineField's is empty. The parts but a reason phrase are read
+// without first looking for the end of the line: %response.code needs
+// only the first bytes of a status line.
+func linePart(b []byte, part uint8, s side) []byte {
+	if part == 2 && s == response {
+		return lineField(cutLine(b), part, s)
+	}
+	for n := uint8(0); ; n++ {
+		for len(b) > 0 && isBlank(b[0]) {
+			b = b[1:]
+		}
+		i := 0
+		for i < len(b) && !isBlank(b[i]) && b[i] != '\r' && b[i] != '\n' {
+			i++
+		}
+		if n == part {
+			return b[:i]
+		}
+		if i < len(b) && !isBlank(b[i]) {
+			return b[i:i] // the line ended before the part
+		}
+		b = b[i:]
+	}
+}
+
 func trimBlanks(b []byte) []byte {
 	for len(b) > 0 && isBlank(b[0]) {
 		b = b[1:]
@@ -122,6 +157,20 @@ func trimBlanks(b []byte) []byte {
 // of blanks. Names compare whole and case-insensitively; continuation lines
 // are not joined.
 func findHeader(block []byte, name string) ([]byte, bool) {
+	if !plainName(name) {
+		return findHeaderSplit(block, name)
+	}
+	var v [1][]byte
+	if findHeaders(block, []headerKey{{name: name}}, v[:]) == 0 {
+		return nil, false
+	}
+	return v[0], true
+}
+
+// findHeaderSplit is findHeader the plain way: each line split at its first
+// colon and the name before it (right-trimmed of blanks) compared with name.
+// It serves the names that are not plainName.
+func findHeaderSplit(block []byte, name string) ([]byte, bool) {
 	i := bytes.IndexByte(block, '\n')
 	if i < 0 {
 		return nil, false
@@ -153,6 +202,104 @@ func findHeader(block []byte, name string) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// plainName reports whether findHeaders can look for name: it is not empty,
+// has no colon or LF and does not end in a blank. Such a name is what is
+// before the first colon of a line, right-trimmed, exactly when the line
+// starts with it followed by blanks and a colon; other names need
+// findHeaderSplit (only the empty one can match at all).
+func plainName(name string) bool {
+	return name != "" && !isBlank(name[len(name)-1]) &&
+		strings.IndexByte(name, ':') < 0 && strings.IndexByte(name, '\n') < 0
+}
+
+// headerKey is a header name that findHeaders looks for.
+type headerKey struct {
+	name string // a plainName
+	slot uint8  // where findHeaders puts its value
+}
+
+// maxLookups bounds the header look-ups that Append resolves together.
+const maxLookups = 8
+
+// findHeaders looks for the plainName headers of keys in a header block as
+// findHeader does, in one pass: the value of keys[k] goes to
+// values[keys[k].slot], and bit slot of the result is set when it was found.
+// Slots must be below len(values).
+//
+// It is the inner loop of every %…header.NAME, hence the one pass for all
+// the names of a message and the way lines are read: rather than splitting
+// each line at its colon, the start of the line is compared with the names
+// (first byte, then the whole name), and bytes.IndexByte jumps to the next
+// line.
+func findHeaders(block []byte, keys []headerKey, values [][]byte) (found uint) {
+	i := bytes.IndexByte(block, '\n')
+	if i < 0 || len(keys) == 0 {
+		return 0
+	}
+	rest := block[i+1:]
+	var want uint // the slots of keys
+	for _, k := range keys {
+		want |= 1 << k.slot
+	}
+	for len(rest) > 0 {
+		c := rest[0]
+		if c == '\n' || c == '\r' && (len(rest) == 1 || rest[1] == '\n') {
+			break // the blank line
+		}
+		c = lower(c)
+		for _, k := range keys {
+			if lower(k.name[0]) != c || found&(1<<k.slot) != 0 {
+				continue
+			}
+			if v, ok := headerValue(rest, k.name); ok {
+				values[k.slot] = v
+				found |= 1 << k.slot
+				if found == want {
+					return found
+				}
+			}
+		}
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
+	}
+	return found
+}
+
+// headerValue returns the value of the header line at the start of b,
+// trimmed of blanks, if its name is name (a plainName): b starts with name,
+// blanks and a colon.
+func headerValue(b []byte, name string) ([]byte, bool) {
+	k := len(name)
+	if len(b) <= k || !equalFoldASCII(b[:k], name) {
+		return nil, false
+	}
+	for k < len(b) && isBlank(b[k]) {
+		k++
+	}
+	if k == len(b) || b[k] != ':' {
+		return nil, false
+	}
+	v := b[k+1:]
+	if i := bytes.IndexByte(v, '\n'); i >= 0 {
+		v = v[:i]
+	}
+	if len(v) > 0 && v[len(v)-1] == '\r' {
+		v = v[:len(v)-1]
+	}
+	return trimBlanks(v), true
+}
+
+// lower returns the ASCII lower case of c.
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		c += 'a' - 'A'
+	}
+	return c
 }
 
 // equalFoldASCII reports whether b and s are equal under ASCII case folding.

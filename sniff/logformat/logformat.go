@@ -218,7 +218,11 @@ const (
 
 // Format is a parsed log format. It is safe for concurrent use.
 type Format struct {
-	ops         []op
+	ops []op
+	// keys are the header names of the look-ups of each side (indexed by
+	// side) that Append resolves in one pass per message: at most
+	// maxLookups in all, each plainName. The ops refer to them by op.slot.
+	keys        [2][]headerKey
 	needsBodies bool
 	needsHello  bool
 }
@@ -494,6 +498,13 @@ func Parse(format string) (*Format, error) {
 		}
 		if sp.kind == opHeaderNamed {
 			o.text = name[strings.IndexByte(name, '.')+len(".header."):]
+		}
+		o.slot = noSlot
+		if sp.kind == opHeaderNamed || sp.kind == opHeaderValue {
+			if n := len(f.keys[request]) + len(f.keys[response]); n < maxLookups && plainName(o.text) {
+				o.slot = uint8(n)
+				f.keys[o.side] = append(f.keys[o.side], headerKey{name: o.text, slot: o.slot})
+			}
 		}
 		switch sp.kind {
 		case opMessage, opBody:

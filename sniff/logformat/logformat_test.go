@@ -650,3 +650,36 @@ func TestEscaped(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAppendNginx renders the default format for an exchange shaped
+// like the nginx+wrk traffic of a live capture: a bare GET and nginx's 200
+// answer for its index page.
+func BenchmarkAppendNginx(b *testing.B) {
+	const (
+		req  = "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+		resp = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 23 Nov 2026 19:00:00 GMT\r\n" +
+			"Content-Type: text/html\r\nContent-Length: 612\r\nLast-Modified: Mon, 23 Nov 2026 18:00:00 GMT\r\n" +
+			"Connection: keep-alive\r\nETag: \"6560a1a0-264\"\r\nAccept-Ranges: bytes\r\n\r\n"
+	)
+	e := &entry.Entry{
+		Client:     netip.MustParseAddrPort("127.0.0.1:51000"),
+		Server:     netip.MustParseAddrPort("127.0.0.1:8080"),
+		Annotation: entry.Continue, Index: 3, Streams: 200,
+		ConnStart: us(0),
+		Request:   httpMessage(req, "", us(1000), us(1000)),
+		Response:  httpMessage(resp, "", us(1100), us(1100)),
+		Flushed:   us(2000),
+	}
+	e.Response.Size += 612
+	e.Response.BytesTruncated = true
+	f, err := Parse(Default)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = f.Append(dst[:0], e, utc)
+	}
+	b.SetBytes(int64(len(dst)))
+}

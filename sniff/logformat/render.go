@@ -82,6 +82,20 @@ type op struct {
 	re    *regexp.Regexp
 	// perSecond: tf prints nothing finer than seconds.
 	perSecond bool
+	// slot is where Append finds the value of a header look-up in its
+	// scratch: see Format.keys. noSlot: findHeader looks it up alone.
+	slot uint8
+}
+
+// noSlot is the op.slot of the ops that are not header look-ups resolved
+// together.
+const noSlot = 0xff
+
+// scratch is what Append computes once per entry for several ops.
+type scratch struct {
+	resolved [2]bool // the header look-ups of a side were resolved
+	found    uint    // bit slot: the header of Format.keys slot was found
+	values   [maxLookups][]byte
 }
 
 // Append renders the entry e with the format and appends it to dst. It adds
@@ -97,6 +111,7 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 	if loc == nil {
 		loc = time.Local
 	}
+	var sc scratch
 	for i := range f.ops {
 		p := &f.ops[i]
 		switch p.kind {
@@ -190,7 +205,7 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			m := message(e, p.side)
 			var part []byte
 			if m.HTTP {
-				part = lineField(firstLine(m), p.sel, p.side)
+				part = linePart(headerBlock(m), p.sel, p.side)
 			}
 			if len(part) == 0 {
 				dst = p.missing(dst, o)
@@ -200,7 +215,15 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 		case opHeaderNamed, opHeaderValue:
 			m := message(e, p.side)
 			v, ok := []byte(nil), false
-			if m.HTTP {
+			switch {
+			case !m.HTTP:
+			case p.slot != noSlot:
+				if !sc.resolved[p.side] {
+					sc.resolved[p.side] = true
+					sc.found |= findHeaders(headerLinesBlock(m), f.keys[p.side], sc.values[:])
+				}
+				v, ok = sc.values[p.slot], sc.found&(1<<p.slot) != 0
+			default:
 				v, ok = findHeader(headerLinesBlock(m), p.text)
 			}
 			if !ok {

@@ -1,0 +1,130 @@
+package logformat
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/sniffer/sniffer/sniff/entry"
+)
+
+// refFindHeader is the plain header look-up that findHeader and
+// findHeaders must agree with: each line split at its first colon.
+func refFindHeader(block []byte, name string) ([]byte, bool) {
+	i := bytes.IndexByte(block, '\n')
+	if i < 0 {
+		return nil, false
+	}
+	rest := block[i+1:]
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			continue
+		}
+		if equalFoldASCII(bytes.TrimRight(line[:colon], " \t"), name) {
+			return trimBlanks(line[colon+1:]), true
+		}
+	}
+	return nil, false
+}
+
+// refFirstLine is firstLine the plain way.
+func refFirstLine(m *entry.Message) []byte {
+	b := headerBlock(m)
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
+// TestHeaderLookups compares the header look-ups (alone and together),
+// firstLine and linePart with their plain versions over random header
+// blocks.
+func TestHeaderLookups(t *testing.T) {
+	names := []string{"", "a", "A", "ab", "aB", "a b", "a:", "a ", " a", "\r", "\ra", "a\r", "a\nb", "b", "-", "ab:c", "x"}
+	pieces := []string{"a", "A", "b", "B", "ab", "Ab", ":", " ", "\t", "\r", "\n", "\r\n", "x", "-", "\n\n", "\r\n\r\n",
+		"\r\na: v", "\nAB :v ", "\r\nb:", "\n\ra:", "\n:x", "\n \t: y", "\nx:a:b", "GET / HTTP/1.1", "HTTP/1.1 200 OK", "HTTP/1.1  404 \t"}
+	r := rand.New(rand.NewPCG(1, 2))
+	var b []byte
+	hits := 0
+	for range 200000 {
+		b = b[:0]
+		for range r.IntN(24) {
+			b = append(b, pieces[r.IntN(len(pieces))]...)
+		}
+		name := names[r.IntN(len(names))]
+		v, ok := findHeader(b, name)
+		wv, wok := refFindHeader(b, name)
+		if ok != wok || !bytes.Equal(v, wv) || ok && v == nil {
+			t.Fatalf("findHeader(%q, %q) = %q, %v; want %q, %v", b, name, v, ok, wv, wok)
+		}
+		if ok {
+			hits++
+		}
+
+		var keys []headerKey
+		for slot := range uint8(r.IntN(maxLookups) + 1) {
+			if n := names[r.IntN(len(names))]; plainName(n) {
+				keys = append(keys, headerKey{name: n, slot: slot})
+			}
+		}
+		var values [maxLookups][]byte
+		found := findHeaders(b, keys, values[:])
+		for _, k := range keys {
+			wv, wok := refFindHeader(b, k.name)
+			if ok := found&(1<<k.slot) != 0; ok != wok || ok && !bytes.Equal(values[k.slot], wv) {
+				t.Fatalf("findHeaders(%q, %q): %q, %v; want %q, %v", b, k.name, values[k.slot], ok, wv, wok)
+			}
+		}
+
+		m := &entry.Message{Bytes: b, Head: r.IntN(4), HeaderLen: r.IntN(len(b)+2) - 1}
+		if got, want := firstLine(m), refFirstLine(m); !bytes.Equal(got, want) {
+			t.Fatalf("firstLine(%q) = %q, want %q", b, got, want)
+		}
+		for part := range uint8(3) {
+			for _, s := range []side{request, response} {
+				if got, want := linePart(headerBlock(m), part, s), lineField(refFirstLine(m), part, s); !bytes.Equal(got, want) {
+					t.Fatalf("linePart(%q, %d, %d) = %q, want %q", b, part, s, got, want)
+				}
+			}
+		}
+	}
+	if hits < 1000 {
+		t.Errorf("only %d look-ups found a header", hits)
+	}
+	t.Logf("%d look-ups found a header", hits)
+}
+
+// TestManyHeaderLookups checks a format with more header look-ups than
+// Append resolves together, and with names it cannot resolve that way.
+func TestManyHeaderLookups(t *testing.T) {
+	format := ""
+	want := ""
+	for _, h := range []struct{ name, value string }{
+		{"host", "example.com"}, {"x-none", "-"}, {"user-agent", "curl/8.0"}, {"x-dup", "one"},
+		{"X-DUP", "one"}, {"content-type", "text/plain"}, {"x-request-id", "abc-123"}, {"x-user-agent", "evil"},
+		{"host", "example.com"}, {"x-request-id", "abc-123"}, {"user-agent", "curl/8.0"},
+	} {
+		format += "%request.header." + h.name + "|"
+		want += h.value + "|"
+	}
+	format += "%request.header.value(x-dup )|%request.header.value(a:b)|%response.header.server|%response.header.value(content-length)"
+	want += "||test|5"
+	f, err := Parse(format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(f.Append(nil, sample(), utc)); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
