@@ -4,6 +4,7 @@
 # /dev/null, and with sniffer (entries to a file).
 #
 #   sudo bench/live.sh            # ROUNDS=5 CONNS=50 THREADS=2 DURATION=10s
+#   SNIFFER_BIN=path uses that binary instead of building ./cmd/sniffer
 #
 # Needs root, ip, nginx, wrk, tcpdump and GNU time (apt-get install -y nginx
 # wrk tcpdump time). Prints requests/s (median of ROUNDS, the three ways
@@ -35,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$here/.." && CGO_ENABLED=0 go build -trimpath -o "$work/sniffer" ./cmd/sniffer)
+if [ -n "${SNIFFER_BIN:-}" ]; then cp "$SNIFFER_BIN" "$work/sniffer"; else (cd "$here/.." && CGO_ENABLED=0 go build -trimpath -o "$work/sniffer" ./cmd/sniffer); fi
 
 ip netns add "$ns"
 ip -n "$ns" link set lo up
