@@ -267,7 +267,7 @@ func (c *conn) appendKept(s *side, m *entry.Message, b []byte, room int) {
 	want := min(max(room, 0), len(b))
 	limit := c.e.cfg.MaxKept
 	room = c.within(s, want, limit-limit/4)
-	if s.inHead {
+	if s.inHead && room < want {
 		if start := m.Head + headStart - len(s.buf); start > room {
 			room = max(room, c.within(s, min(want, start), limit))
 		}
