@@ -9,34 +9,9 @@ import (
 )
 
 // refFindHeader is the plain header look-up that findHeader and
-// findHeaders must agree with: each line split at its first colon.
-func refFindHeader(block []byte, name string) ([]byte, bool) {
-	i := bytes.IndexByte(block, '\n')
-	if i < 0 {
-		return nil, false
-	}
-	rest := block[i+1:]
-	for len(rest) > 0 {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			break
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
-			continue
-		}
-		if equalFoldASCII(bytes.TrimRight(line[:colon], " \t"), name) {
-			return trimBlanks(line[colon+1:]), true
-		}
-	}
-	return nil, false
-}
+// findHeaders must agree with: each line split at its first colon, which is
+// what findHeaderSplit does (the code the fast look-ups replaced).
+func refFindHeader(block []byte, name string) ([]byte, bool) { return findHeaderSplit(block, name) }
 
 // refFirstLine is firstLine the plain way.
 func refFirstLine(m *entry.Message) []byte {
