@@ -644,12 +644,12 @@ func (c *conn) orphanData(b []byte) int {
 		c.resp.SetRequestMethod(c.orphans[0])
 	}
 	n, ev := c.resp.Feed(b)
-	switch ev {
-	case httpframe.Done:
-		c.popOrphan()
-	case httpframe.Upgrade, httpframe.NotHTTP:
+	switch {
+	case ev == httpframe.Upgrade || ev == httpframe.NotHTTP:
 		c.popOrphan()
 		c.raw = true
+	case ev == httpframe.Done || n == 0:
+		c.popOrphan() // n == 0: let it go rather than loop
 	}
 	return n
 }

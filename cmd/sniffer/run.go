@@ -76,9 +76,6 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		return sniff.Config{}, nil, 2
 	}
 	out, err := newPrinter(o, format, stdout)
-	if err == nil {
-		out.warn, out.headerCap = stderr, o.headerCap
-	}
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
 		var ue *usageError
@@ -87,6 +84,7 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		}
 		return sniff.Config{}, nil, 1
 	}
+	out.warn, out.headerCap = stderr, o.headerCap
 	cfg := sniff.Config{
 		MaxConns:    o.maxStreams,
 		IdleTimeout: o.idleTimeout,
