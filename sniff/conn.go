@@ -102,6 +102,8 @@ func (c *conn) init(e *Engine, key connKey, client, server netip.AddrPort) {
 	}
 	c.req.Init(httpframe.Request)
 	c.resp.Init(httpframe.Response)
+	c.req.SetWatch(e.watch[0])
+	c.resp.SetWatch(e.watch[1])
 }
 
 // release returns held memory; large buffers are dropped rather than kept
@@ -157,7 +159,7 @@ func (c *conn) endResponse(ts time.Time) {
 		}
 		if x := c.respTarget(); x != nil {
 			x.respDone = true
-			c.headDone(&x.resp, &x.x.Response)
+			c.headDone(&x.resp, &x.x.Response, &c.resp)
 		}
 	}
 }
@@ -199,7 +201,7 @@ func (c *conn) recycle(x *exchange) {
 		c.e.keptCap -= int64(cap(x.resp.buf))
 		x.resp.buf = nil
 	}
-	x.x = entry.Entry{}
+	// newExchange clears a spare when it takes it.
 	// One spare serves the usual one exchange at a time; more would hold
 	// a few hundred bytes per connection for nothing.
 	if len(c.spare) < 1 {
@@ -314,14 +316,21 @@ func account(m *entry.Message, n int, ts time.Time) {
 	m.Last = ts
 }
 
-// headDone records the end of a message head.
-func (c *conn) headDone(s *side, m *entry.Message) {
+// headDone records the end of a message head, which p framed.
+func (c *conn) headDone(s *side, m *entry.Message, p *httpframe.Parser) {
 	if !s.inHead {
 		return
 	}
 	s.inHead = false
 	s.headEnd = len(s.buf)
 	m.HTTP = true
+	// The index's offsets count from the start line's first byte: they
+	// are offsets in the bytes at Head only if the parser's message and
+	// this head began at the same byte (not so when a request continues
+	// in a new exchange after responses that came early).
+	if idx := p.Index(); idx.Names != nil && p.Consumed() == len(s.buf)-m.Head && !m.BytesTruncated {
+		m.Headers = entry.HeaderIndex(idx)
+	}
 	if !m.BytesTruncated {
 		m.HeaderLen = len(s.buf) - m.Head
 	}
@@ -349,13 +358,13 @@ func (c *conn) clientData(b []byte, ts time.Time) {
 		b = b[n:]
 		switch ev {
 		case httpframe.HeadDone:
-			c.headDone(&x.req, &x.x.Request)
+			c.headDone(&x.req, &x.x.Request, &c.req)
 			x.method = c.req.Method()
 		case httpframe.Done:
 			if x.req.inHead {
 				x.method = c.req.Method()
 			}
-			c.headDone(&x.req, &x.x.Request)
+			c.headDone(&x.req, &x.x.Request, &c.req)
 			x.reqDone = true
 		case httpframe.Upgrade, httpframe.NotHTTP:
 			// Not HTTP: this exchange and all that follow are raw.
@@ -450,6 +459,7 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 			x.resp.inHead = true
 			m.Head = len(x.resp.buf)
 			m.HeaderLen = -1
+			m.Headers = entry.HeaderIndex{}
 			m.First = time.Time{}
 		}
 		c.keep(&x.resp, m, b[:n])
@@ -457,15 +467,15 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 		b = b[n:]
 		switch ev {
 		case httpframe.HeadDone:
-			c.headDone(&x.resp, m)
+			c.headDone(&x.resp, m, &c.resp)
 		case httpframe.Done:
-			c.headDone(&x.resp, m)
+			c.headDone(&x.resp, m, &c.resp)
 			x.respDone = true
 		case httpframe.Interim:
-			c.headDone(&x.resp, m)
+			c.headDone(&x.resp, m, &c.resp)
 			x.resp.newHead = true
 		case httpframe.Upgrade:
-			c.headDone(&x.resp, m)
+			c.headDone(&x.resp, m, &c.resp)
 			x.respDone = true
 			c.raw = true
 		case httpframe.NotHTTP:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/httpframe"
 	"github.com/sniffer/sniffer/sniff/reassembly"
 )
 
@@ -80,6 +81,11 @@ type Config struct {
 	// there is no filter), before it is decoded: -w writes them out. The
 	// frame is only valid during the call.
 	Tap func(link layers.LinkType, ts time.Time, frame []byte)
+	// IndexHeaders are header names (of requests, then of responses)
+	// whose values the HTTP parsers locate while they frame each head
+	// (entry.Message.Headers), so that a log format need not look for
+	// them again: logformat.Format.HeaderNames.
+	IndexHeaders [2][]string
 	// Emit receives each entry. The entry and its byte slices are only
 	// valid during the call.
 	Emit func(*entry.Entry)
@@ -117,6 +123,9 @@ type Engine struct {
 	now    time.Time
 	// keptCap is the capacity of the message buffers held.
 	keptCap int64
+	// watch are the header names the parsers index (Config.IndexHeaders),
+	// for requests and responses.
+	watch [2]*httpframe.Watch
 	// queued is the number of exchanges waiting in all connections.
 	queued int
 	// lastTick is when timeouts were last checked.
@@ -180,6 +189,11 @@ func New(cfg Config) *Engine {
 		cfg.Emit = func(*entry.Entry) {}
 	}
 	e := &Engine{cfg: cfg, table: make(map[connKey]*conn)}
+	for d, names := range cfg.IndexHeaders {
+		if len(names) > 0 {
+			e.watch[d] = httpframe.NewWatch(names)
+		}
+	}
 	e.budget.Max = cfg.MaxPendingTotal
 	e.lru.next, e.lru.prev = &e.lru, &e.lru
 	return e

@@ -32,12 +32,22 @@ var formats = map[string]string{
 // with format, the way the command does (UTC, a newline after each entry).
 func runCapture(t testing.TB, data []byte, format string, cfg sniff.Config) string {
 	t.Helper()
+	return runCaptureIndex(t, data, format, cfg, true)
+}
+
+// runCaptureIndex is runCapture with the format's header look-ups indexed
+// by the engine (as the command does) or not.
+func runCaptureIndex(t testing.TB, data []byte, format string, cfg sniff.Config, index bool) string {
+	t.Helper()
 	f, err := logformat.Parse(format)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []byte
 	opts := &logformat.Options{NotFound: "-", Location: time.UTC}
+	if index {
+		cfg.IndexHeaders = [2][]string{f.HeaderNames(false), f.HeaderNames(true)}
+	}
 	cfg.KeepBodies = f.NeedsBodies()
 	cfg.Emit = func(e *entry.Entry) {
 		out = f.Append(out, e, opts)

@@ -95,6 +95,20 @@ type Message struct {
 	// budget allowed: Bytes holds its first bytes only, and headers past
 	// the cut are not found.
 	HeadTruncated bool
+	// Headers locates the values of some header names in the header
+	// block at Head, found while the message was framed: see
+	// httpframe.Index, whose layout it has. Names is nil when there is no
+	// index; the values must then be looked for in Bytes.
+	Headers HeaderIndex
+}
+
+// HeaderIndex is httpframe.Index: bit k of Found says a header named
+// Names[k] was found, its value (trimmed) at Off[k], Len[k] bytes long,
+// from the start of the header block (Message.Head).
+type HeaderIndex struct {
+	Names    []string
+	Found    uint8
+	Off, Len [8]int32
 }
 
 // Entry is one log entry.

@@ -46,7 +46,7 @@ func TestHeader(t *testing.T) {
 		var got, want Parser
 		got.Init(Request)
 		want.Init(Request)
-		got.header(b)
+		got.header(b, 0, true)
 		refHeader(&want, b)
 		if got.contentLength != want.contentLength || got.chunked != want.chunked || got.teOther != want.teOther {
 			t.Fatalf("header(%q): contentLength %d chunked %v teOther %v; want %d %v %v", b,
@@ -113,5 +113,49 @@ func TestPiecesAgree(t *testing.T) {
 				t.Fatalf("%q in pieces of %d: %v; whole: %v", s, piece, got, want)
 			}
 		}
+	}
+}
+
+// TestFoldKey compares foldKey.match with a byte-by-byte ASCII case fold
+// over random names and lines of letters, digits, '-', '_', '@', '`', CR,
+// DEL and bytes above 0x7f: the bytes that differ from a letter or from
+// each other by 0x20.
+func TestFoldKey(t *testing.T) {
+	alphabet := []byte("aAzZmM09-_@`[{\r\x7f\x80\xc3\xa4\x00 \t:")
+	r := rand.New(rand.NewPCG(5, 6))
+	matches := 0
+	for range 200000 {
+		name := make([]byte, 1+r.IntN(20))
+		for i := range name {
+			name[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		k := newFoldKey(string(name))
+		b := []byte(string(name))
+		for i := range b { // flip the case of some bytes, change others
+			switch r.IntN(4) {
+			case 0:
+				b[i] ^= 0x20
+			case 1:
+				if r.IntN(8) == 0 {
+					b[i] = alphabet[r.IntN(len(alphabet))]
+				}
+			}
+		}
+		if r.IntN(16) == 0 {
+			b = b[:r.IntN(len(b)+1)]
+		}
+		want := len(b) == len(name)
+		for i := 0; want && i < len(b); i++ {
+			want = lowerASCII(b[i]) == lowerASCII(name[i])
+		}
+		if got := k.match(b); got != want {
+			t.Fatalf("newFoldKey(%q).match(%q) = %v, want %v", name, b, got, want)
+		}
+		if want {
+			matches++
+		}
+	}
+	if matches < 10000 {
+		t.Errorf("only %d matches", matches)
 	}
 }

@@ -12,6 +12,7 @@ package httpframe
 
 import (
 	"bytes"
+	"encoding/binary"
 )
 
 // Kind says which direction a Parser reads.
@@ -112,11 +113,104 @@ type Parser struct {
 	method        Method
 	reqMethod     Method // for responses: the method of the request answered
 	messages      int    // messages completed
+
+	// The header index (see Watch). off is the message offset of the
+	// next byte Feed consumes; lineStart that of the current line's
+	// first byte; ended says the last event ended a message, so that the
+	// next byte starts one.
+	watch     *Watch
+	first     [4]uint64 // the bytes the framing and watched names start with
+	idx       Index
+	off       int
+	lineStart int
+	ended     bool
+}
+
+// MaxWatched bounds the header names a Watch holds.
+const MaxWatched = 8
+
+// A Watch is a set of header names whose values a Parser locates while it
+// frames each message head (Parser.SetWatch), so that they need not be
+// looked for again in the kept bytes. It is read-only once made and may be
+// shared by any number of Parsers.
+type Watch struct {
+	names []string
+	keys  []foldKey // names, to compare
+	first [4]uint64 // the bytes (either case) the names start with
+}
+
+// NewWatch returns the Watch of names: each must be what a header line
+// starts with, compared case-insensitively, before blanks and its colon (not
+// empty, no colon, LF or trailing blank). Only the first MaxWatched count;
+// an unusable name is never found.
+func NewWatch(names []string) *Watch {
+	w := &Watch{names: names[:min(len(names), MaxWatched)]}
+	for _, n := range w.names {
+		w.keys = append(w.keys, newFoldKey(n))
+		if n != "" {
+			w.first = addFirst(w.first, n[0])
+		}
+	}
+	return w
+}
+
+// framingFirst are the bytes the framing headers start with
+// (Content-Length, Transfer-Encoding).
+var framingFirst = addFirst(addFirst([4]uint64{}, 'c'), 't')
+
+// addFirst adds c, in both cases, to the byte set set.
+func addFirst(set [4]uint64, c byte) [4]uint64 {
+	for _, c := range [2]byte{lowerASCII(c), upperASCII(c)} {
+		set[c>>6] |= 1 << (c & 63)
+	}
+	return set
+}
+
+// Names returns the names of w, in the order of Index's slots.
+func (w *Watch) Names() []string { return w.names }
+
+// Index locates the values of a Watch's names in the head of one message:
+// bit k of Found is set when a header line named Names()[k] was found, and
+// the first such line's value (trimmed of blanks) is at Off[k], Len[k]
+// bytes long, counted from the first byte of the message's start line.
+type Index struct {
+	Names    []string // the Watch's names; nil: no index
+	Found    uint8
+	Off, Len [MaxWatched]int32
+}
+
+// Consumed returns how many bytes of the current message Feed consumed so
+// far; right after the event that ended a message, of that message. A
+// caller that keeps the bytes compares it with what it kept to know that an
+// Index's offsets are offsets in its bytes.
+func (p *Parser) Consumed() int {
+	return p.off
+}
+
+// SetWatch makes p locate w's header names in each message head (nil
+// stops it).
+func (p *Parser) SetWatch(w *Watch) {
+	p.watch, p.first = w, framingFirst
+	if w != nil {
+		for i := range p.first {
+			p.first[i] |= w.first[i]
+		}
+	}
+}
+
+// Index returns the header index of the message whose head ended last (at a
+// HeadDone, Done, Interim or Upgrade event), valid until the next Feed. Its
+// Names is nil when there is none: no Watch, or the head was not read in a
+// way that gives offsets (bytes before its start line, a gap, a watched
+// line longer than the parser keeps of a line split between pieces); the
+// value must then be looked for in the bytes.
+func (p *Parser) Index() Index {
+	return p.idx
 }
 
 // Init readies p for a new stream of the given kind.
 func (p *Parser) Init(k Kind) {
-	*p = Parser{kind: k}
+	*p = Parser{kind: k, first: framingFirst}
 	p.reset()
 }
 
@@ -205,6 +299,7 @@ func (p *Parser) Resync() {
 	}
 	p.reset()
 	p.state = stHunt
+	p.ended = true
 }
 
 // RemainingKnown returns the number of body bytes still expected when the
@@ -221,6 +316,21 @@ func (p *Parser) RemainingKnown() int64 {
 // that the caller can attribute the bytes before and after the event to
 // different messages; call it again with the rest.
 func (p *Parser) Feed(data []byte) (int, Event) {
+	if p.ended {
+		p.ended, p.off = false, 0
+		p.idx.Names = nil
+	}
+	n, ev := p.feed(data)
+	p.off += n
+	switch ev {
+	case Done, Interim, Upgrade, Skipped, NotHTTP:
+		p.ended = true
+	}
+	return n, ev
+}
+
+// feed is Feed; p.off is the message offset of data[0].
+func (p *Parser) feed(data []byte) (int, Event) {
 	i := 0
 	for i < len(data) {
 		switch p.state {
@@ -240,6 +350,7 @@ func (p *Parser) Feed(data []byte) (int, Event) {
 			}
 			p.state = stStartLine
 			p.lineLen, p.lineCR, p.lineAny = 0, false, false
+			p.startIndex(p.off + i)
 
 		case stHunt:
 			// Look for a line that begins like a start line; the bytes
@@ -258,7 +369,7 @@ func (p *Parser) Feed(data []byte) (int, Event) {
 			if p.state == stHeader && !p.lineAny {
 				// At the start of a header line: read the lines
 				// complete in data in place.
-				n, ev, stop := p.headerLines(data[i:])
+				n, ev, stop := p.headerLines(data[i:], p.off+i)
 				i += n
 				if stop {
 					return i, ev
@@ -266,6 +377,9 @@ func (p *Parser) Feed(data []byte) (int, Event) {
 				if i == len(data) {
 					break
 				}
+			}
+			if !p.lineAny {
+				p.lineStart = p.off + i
 			}
 			n, complete := p.readLine(data[i:])
 			i += n
@@ -383,8 +497,9 @@ func (p *Parser) readLine(data []byte) (int, bool) {
 // Every header line of every message comes here, so the loop does no more
 // than find the line's end and let header skip the lines that do not
 // matter, rather than going through Feed, readLine and endLine per line.
-func (p *Parser) headerLines(data []byte) (n int, ev Event, stop bool) {
+func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 	for {
+		start := n
 		j := bytes.IndexByte(data[n:], '\n')
 		if j < 0 {
 			return n, More, false
@@ -398,7 +513,7 @@ func (p *Parser) headerLines(data []byte) (n int, ev Event, stop bool) {
 			ev, stop = p.headDone()
 			return n, ev, stop
 		}
-		p.header(b)
+		p.header(b, at+start, true)
 	}
 }
 
@@ -493,7 +608,13 @@ func (p *Parser) startLineOK(complete bool) bool {
 
 // endLine acts on a complete line. stop reports that Feed must return ev.
 func (p *Parser) endLine() (ev Event, stop bool) {
-	defer func() { p.lineLen, p.lineCR, p.lineAny, p.ext = 0, false, false, nil }()
+	ev, stop = p.actOnLine()
+	p.lineLen, p.lineCR, p.lineAny, p.ext = 0, false, false, nil
+	return ev, stop
+}
+
+// actOnLine is endLine but for resetting the line state.
+func (p *Parser) actOnLine() (ev Event, stop bool) {
 	switch p.state {
 	case stStartLine:
 		if !p.startLineOK(true) {
@@ -521,7 +642,7 @@ func (p *Parser) endLine() (ev Event, stop bool) {
 		if len(b) == 0 {
 			return p.headDone()
 		}
-		p.header(b)
+		p.header(b, p.lineStart, p.ext != nil || p.lineLen < maxLinePrefix)
 		return More, false
 
 	case stTrailer:
@@ -558,27 +679,99 @@ func (p *Parser) endLine() (ev Event, stop bool) {
 // colon is looked for only where those two names would put it: neither
 // name holds a colon, so a line has one of them exactly when it starts
 // with it and a colon.
-func (p *Parser) header(b []byte) {
+//
+// A line whose first byte starts a watched name goes to index: off is its
+// message offset; whole says b is all of the line, not a prefix.
+func (p *Parser) header(b []byte, off int, whole bool) {
 	const (
 		cl = "content-length"
 		te = "transfer-encoding"
 	)
+	if len(b) == 0 {
+		return
+	}
+	// Most lines start with a letter that neither a framing header nor a
+	// watched one starts with: one test passes them over.
+	c := b[0]
+	if p.first[c>>6]&(1<<(c&63)) == 0 {
+		return
+	}
+	if p.idx.Names != nil && p.watch.first[c>>6]&(1<<(c&63)) != 0 {
+		p.index(b, off, whole)
+	}
 	if len(b) < len(cl+":") {
 		return
 	}
 	switch b[0] | 0x20 {
 	case 'c':
-		if b[len(cl)] == ':' && asciiEqualFold(b[:len(cl)], cl) {
+		if b[len(cl)] == ':' && contentLength.match(b[:len(cl)]) {
 			n, ok := parseDecimal(bytes.TrimSpace(b[len(cl)+1:]))
 			if ok {
 				p.contentLength = n
 			}
 		}
 	case 't':
-		if len(b) > len(te) && b[len(te)] == ':' && asciiEqualFold(b[:len(te)], te) {
+		if len(b) > len(te) && b[len(te)] == ':' && transferEncoding.match(b[:len(te)]) {
 			p.transferEncoding(b[len(te)+1:])
 		}
 	}
+}
+
+// startIndex starts the header index of a message whose start line begins
+// at message offset off: only one that begins at 0 (no CRLF before it) is
+// indexed, since the kept bytes are read from the first one.
+func (p *Parser) startIndex(off int) {
+	p.idx.Found = 0
+	p.idx.Names = nil
+	if p.watch != nil && off == 0 {
+		p.idx.Names = p.watch.names
+	}
+}
+
+// index records the header line b (at message offset off) when it is the
+// first of a watched name. Offsets that do not fit an int32, or a watched
+// line known only in part (whole false), leave the message without an
+// index.
+func (p *Parser) index(b []byte, off int, whole bool) {
+	for k := range p.watch.keys {
+		if p.idx.Found&(1<<k) != 0 {
+			continue
+		}
+		v, n, ok := headerValue(b, &p.watch.keys[k])
+		if !ok {
+			continue
+		}
+		if !whole || off+v+n > 1<<31-1 {
+			p.idx.Names = nil
+			return
+		}
+		p.idx.Found |= 1 << k
+		p.idx.Off[k], p.idx.Len[k] = int32(off+v), int32(n)
+	}
+}
+
+// headerValue returns where the value of the header line b (without its
+// line end) is, trimmed of blanks, when its name is name (compared
+// case-insensitively): b starts with name, blanks and a colon.
+func headerValue(b []byte, name *foldKey) (off, n int, ok bool) {
+	k := len(name.s)
+	if k == 0 || len(b) <= k || b[k] != ':' && b[k] != ' ' && b[k] != '\t' || !name.match(b[:k]) {
+		return 0, 0, false
+	}
+	for k < len(b) && (b[k] == ' ' || b[k] == '\t') {
+		k++
+	}
+	if k == len(b) || b[k] != ':' {
+		return 0, 0, false
+	}
+	i, j := k+1, len(b)
+	for i < j && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	for j > i && (b[j-1] == ' ' || b[j-1] == '\t') {
+		j--
+	}
+	return i, j - i, true
 }
 
 // transferEncoding records the value of a Transfer-Encoding header.
@@ -745,6 +938,93 @@ func parseChunkSize(b []byte) (int64, bool) {
 		n = n<<4 | int64(d)
 	}
 	return n, digits > 0
+}
+
+// foldKey is a name to compare with bytes under ASCII case folding, eight
+// bytes at a time: header names are compared on every header line of every
+// message, and a byte loop that folds both sides costs about seven
+// instructions a byte.
+type foldKey struct {
+	s string // the name in lower case (ASCII letters only)
+	// words are the name's 8-byte words (little-endian) at offsets 0, 8,
+	// …, the last at len(s)-8 (overlapping the one before); masks have
+	// 0x20 at the letters, which OR-ing folds to lower case.
+	words, masks []uint64
+}
+
+// newFoldKey returns the foldKey of name.
+func newFoldKey(name string) foldKey {
+	k := foldKey{s: lowerString(name)}
+	if len(k.s) < 8 {
+		return k
+	}
+	for o := 0; o < len(k.s); o += 8 {
+		o := min(o, len(k.s)-8)
+		var w, m uint64
+		for i := 7; i >= 0; i-- {
+			c := k.s[o+i]
+			w = w<<8 | uint64(c)
+			m <<= 8
+			if 'a' <= c && c <= 'z' {
+				m |= 0x20
+			}
+		}
+		k.words, k.masks = append(k.words, w), append(k.masks, m)
+	}
+	return k
+}
+
+// match reports whether b (as long as the name) equals the name under
+// ASCII case folding.
+func (k *foldKey) match(b []byte) bool {
+	if len(b) != len(k.s) {
+		return false
+	}
+	if len(b) < 8 {
+		for i := range len(b) {
+			if lowerASCII(b[i]) != k.s[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for i, w := range k.words {
+		o := min(i*8, len(b)-8)
+		if binary.LittleEndian.Uint64(b[o:])|k.masks[i] != w {
+			return false
+		}
+	}
+	return true
+}
+
+// The framing headers' names.
+var (
+	contentLength    = newFoldKey("content-length")
+	transferEncoding = newFoldKey("transfer-encoding")
+)
+
+// lowerString returns s with its ASCII letters in lower case (other bytes,
+// UTF-8 included, compare as they are).
+func lowerString(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		c += 'a' - 'A'
+	}
+	return c
+}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		c -= 'a' - 'A'
+	}
+	return c
 }
 
 // asciiEqualFold reports whether b equals the lower-case ASCII string s,

@@ -125,11 +125,13 @@ func linePart(b []byte, part uint8, s side) []byte {
 		return lineField(cutLine(b), part, s)
 	}
 	for n := uint8(0); ; n++ {
-		for len(b) > 0 && isBlank(b[0]) {
-			b = b[1:]
-		}
 		i := 0
-		for i < len(b) && !isBlank(b[i]) && b[i] != '\r' && b[i] != '\n' {
+		for i < len(b) && isBlank(b[i]) {
+			i++
+		}
+		b = b[i:]
+		i = 0
+		for i < len(b) && !wordEnd[b[i]] {
 			i++
 		}
 		if n == part {
@@ -141,6 +143,9 @@ func linePart(b []byte, part uint8, s side) []byte {
 		b = b[i:]
 	}
 }
+
+// wordEnd holds the bytes that end a word of a first line: blanks, CR, LF.
+var wordEnd = [256]bool{' ': true, '\t': true, '\r': true, '\n': true}
 
 func trimBlanks(b []byte) []byte {
 	for len(b) > 0 && isBlank(b[0]) {
@@ -239,25 +244,36 @@ func findHeaders(block []byte, keys []headerKey, values [][]byte) (found uint) {
 		return 0
 	}
 	rest := block[i+1:]
-	var want uint // the slots of keys
+	// want is the slots of keys; first has a bit for each byte (either
+	// case) a name starts with, so that the other lines cost one test.
+	var (
+		want  uint
+		first [4]uint64
+	)
 	for _, k := range keys {
 		want |= 1 << k.slot
+		c := lower(k.name[0])
+		first[c>>6] |= 1 << (c & 63)
+		c = upper(c)
+		first[c>>6] |= 1 << (c & 63)
 	}
 	for len(rest) > 0 {
 		c := rest[0]
 		if c == '\n' || c == '\r' && (len(rest) == 1 || rest[1] == '\n') {
 			break // the blank line
 		}
-		c = lower(c)
-		for _, k := range keys {
-			if lower(k.name[0]) != c || found&(1<<k.slot) != 0 {
-				continue
-			}
-			if v, ok := headerValue(rest, k.name); ok {
-				values[k.slot] = v
-				found |= 1 << k.slot
-				if found == want {
-					return found
+		if first[c>>6]&(1<<(c&63)) != 0 {
+			c = lower(c)
+			for _, k := range keys {
+				if lower(k.name[0]) != c || found&(1<<k.slot) != 0 {
+					continue
+				}
+				if v, ok := headerValue(rest, k.name); ok {
+					values[k.slot] = v
+					found |= 1 << k.slot
+					if found == want {
+						return found
+					}
 				}
 			}
 		}
@@ -275,7 +291,9 @@ func findHeaders(block []byte, keys []headerKey, values [][]byte) (found uint) {
 // blanks and a colon.
 func headerValue(b []byte, name string) ([]byte, bool) {
 	k := len(name)
-	if len(b) <= k || !equalFoldASCII(b[:k], name) {
+	// The byte after the name first: it rules out most lines that share
+	// the name's first letters (Content-Type for Content-Length).
+	if len(b) <= k || b[k] != ':' && !isBlank(b[k]) || !equalFoldASCII(b[:k], name) {
 		return nil, false
 	}
 	for k < len(b) && isBlank(b[k]) {
@@ -298,6 +316,14 @@ func headerValue(b []byte, name string) ([]byte, bool) {
 func lower(c byte) byte {
 	if 'A' <= c && c <= 'Z' {
 		c += 'a' - 'A'
+	}
+	return c
+}
+
+// upper returns the ASCII upper case of c.
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		c -= 'a' - 'A'
 	}
 	return c
 }

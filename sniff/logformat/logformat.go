@@ -102,6 +102,7 @@ package logformat
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -157,6 +158,15 @@ type Options struct {
 	// it an Options must not be used by two Appends at once (a Format
 	// may).
 	stamps [2]stampCache
+	// addrs caches the text of the last address printed for each side.
+	addrs [2]addrCache
+}
+
+// addrCache is one rendered address.
+type addrCache struct {
+	addr netip.Addr
+	n    int
+	buf  [64]byte
 }
 
 // stampCache is one rendered timestamp.
@@ -222,9 +232,24 @@ type Format struct {
 	// keys are the header names of the look-ups of each side (indexed by
 	// side) that Append resolves in one pass per message: at most
 	// maxLookups in all, each plainName. The ops refer to them by op.slot.
-	keys        [2][]headerKey
+	keys [2][]headerKey
+	// names are the names of keys, in the same order: what the engine is
+	// asked to index (HeaderNames).
+	names       [2][]string
 	needsBodies bool
 	needsHello  bool
+}
+
+// HeaderNames returns the header names the format looks up in requests
+// (response false) or responses. An engine that indexes them while it frames
+// each head (sniff.Config.IndexHeaders, entry.Message.Headers) spares Append
+// looking for them in the bytes; Append uses an index only when its Names is
+// this very slice.
+func (f *Format) HeaderNames(response bool) []string {
+	if response {
+		return f.names[1]
+	}
+	return f.names[0]
 }
 
 // NeedsBodies reports whether the format prints whole messages or their
@@ -504,6 +529,7 @@ func Parse(format string) (*Format, error) {
 			if n := len(f.keys[request]) + len(f.keys[response]); n < maxLookups && plainName(o.text) {
 				o.slot = uint8(n)
 				f.keys[o.side] = append(f.keys[o.side], headerKey{name: o.text, slot: o.slot})
+				f.names[o.side] = append(f.names[o.side], o.text)
 			}
 		}
 		switch sp.kind {

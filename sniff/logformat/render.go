@@ -1,6 +1,7 @@
 package logformat
 
 import (
+	"net/netip"
 	"regexp"
 	"strconv"
 	"time"
@@ -127,7 +128,7 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 				dst = p.missing(dst, o)
 				break
 			}
-			dst = ap.Addr().AppendTo(dst)
+			dst = appendAddr(dst, &o.addrs[p.side], ap.Addr())
 		case opPort:
 			ap := e.Client
 			if p.side == response {
@@ -220,7 +221,7 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			case p.slot != noSlot:
 				if !sc.resolved[p.side] {
 					sc.resolved[p.side] = true
-					sc.found |= findHeaders(headerLinesBlock(m), f.keys[p.side], sc.values[:])
+					sc.found |= f.resolve(m, p.side, sc.values[:])
 				}
 				v, ok = sc.values[p.slot], sc.found&(1<<p.slot) != 0
 			default:
@@ -263,6 +264,30 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 		}
 	}
 	return dst
+}
+
+// resolve finds the values of the header look-ups of a side in m, as
+// findHeaders does: from the index the engine made while framing the head
+// when it has one for these names (HeaderNames), else in the bytes.
+func (f *Format) resolve(m *entry.Message, s side, values [][]byte) (found uint) {
+	keys, hi := f.keys[s], &m.Headers
+	if len(hi.Names) != len(keys) || len(keys) == 0 || &hi.Names[0] != &f.names[s][0] || m.HeadTruncated {
+		return findHeaders(headerLinesBlock(m), keys, values)
+	}
+	block := headerBlock(m)
+	for k, key := range keys {
+		if hi.Found&(1<<k) == 0 {
+			continue
+		}
+		off, n := int(hi.Off[k]), int(hi.Len[k])
+		if off < 0 || n < 0 || off+n > len(block) {
+			// Not where the index says: trust the bytes.
+			return findHeaders(headerLinesBlock(m), keys, values)
+		}
+		values[key.slot] = block[off : off+n : off+n]
+		found |= 1 << key.slot
+	}
+	return found
 }
 
 // missing appends the not-found value of the op.
@@ -386,6 +411,23 @@ func appendStamp(dst []byte, c *stampCache, tf *strftime.Strftime, t time.Time, 
 	dst = tf.FormatBuffer(dst, t.In(loc))
 	if n := len(dst) - start; n <= len(c.buf) {
 		c.tf, c.loc, c.sec, c.n = tf, loc, sec, n
+		copy(c.buf[:], dst[start:])
+	} else {
+		c.n = 0
+	}
+	return dst
+}
+
+// appendAddr appends the text of a through a one-entry cache: the entries
+// of a connection, and often of many, share their addresses.
+func appendAddr(dst []byte, c *addrCache, a netip.Addr) []byte {
+	if c.n > 0 && c.addr == a {
+		return append(dst, c.buf[:c.n]...)
+	}
+	start := len(dst)
+	dst = a.AppendTo(dst)
+	if n := len(dst) - start; n <= len(c.buf) {
+		c.addr, c.n = a, n
 		copy(c.buf[:], dst[start:])
 	} else {
 		c.n = 0
