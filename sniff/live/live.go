@@ -2,7 +2,8 @@
 // happen, for the engine (package sniff) to turn into entries.
 //
 // On Linux it reads an AF_PACKET socket through a memory-mapped TPACKET_V3
-// ring (github.com/gopacket/gopacket/afpacket, no cgo). The socket is of type
+// ring, with a reader of its own on golang.org/x/sys/unix (no cgo) that
+// waits for the ring's blocks in Go's netpoller. The socket is of type
 // SOCK_DGRAM ("cooked"): every frame starts at its IP header, whatever the
 // interface's link layer, so frames are decoded as LinkType (raw IP). Without
 // an interface the socket is bound to none and sees every interface of the
