@@ -126,6 +126,10 @@ type Engine struct {
 	// watch are the header names the parsers index (Config.IndexHeaders),
 	// for requests and responses.
 	watch [2]*httpframe.Watch
+	// recent caches connections of the table by their ports (recentSlot):
+	// most packets find theirs there. A connection leaves it when it
+	// leaves the table.
+	recent [recentSize]*conn
 	// queued is the number of exchanges waiting in all connections.
 	queued int
 	// lastTick is when timeouts were last checked.
@@ -298,6 +302,22 @@ func makeKey(src, dst netip.Addr, sp, dp uint16) connKey {
 	return connKey{b, a, dp, sp}
 }
 
+// recentSize is the number of slots of Engine.recent (a power of two).
+const recentSize = 256
+
+// recentSlot is the slot of Engine.recent of a connection with these ports
+// (in either order).
+func recentSlot(p, q uint16) int { return int(p^q) & (recentSize - 1) }
+
+// carries reports whether p belongs to c (in either direction).
+func (c *conn) carries(p *decode.Packet) bool {
+	if c.client.Port() == p.SrcPort && c.server.Port() == p.DstPort {
+		return c.client.Addr() == p.Src && c.server.Addr() == p.Dst
+	}
+	return c.client.Port() == p.DstPort && c.server.Port() == p.SrcPort &&
+		c.client.Addr() == p.Dst && c.server.Addr() == p.Src
+}
+
 // less orders two endpoints. It compares the addresses as two big-endian
 // words each (the same order as byte by byte, in a few instructions rather
 // than a loop: it runs for every packet).
@@ -315,8 +335,20 @@ func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
 
 // segment handles one decoded TCP segment.
 func (e *Engine) segment(p *decode.Packet, ts time.Time) {
-	key := makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
-	c := e.table[key]
+	// The recent connections first: building the key and hashing it for
+	// the map is the costliest part of finding a packet's connection.
+	slot := &e.recent[recentSlot(p.SrcPort, p.DstPort)]
+	c := *slot
+	var key connKey
+	if c != nil && c.carries(p) {
+		key = c.key
+	} else {
+		key = makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+		c = e.table[key]
+		if c != nil {
+			*slot = c
+		}
+	}
 	syn, ack, fin, rst := p.Flags.Has(decode.SYN), p.Flags.Has(decode.ACK), p.Flags.Has(decode.FIN), p.Flags.Has(decode.RST)
 
 	if syn && !ack {
@@ -511,6 +543,9 @@ func (e *Engine) remove(c *conn) {
 		e.stats.GapBytes += uint64(s.GapBytes)
 	}
 	delete(e.table, c.key)
+	if s := &e.recent[recentSlot(c.client.Port(), c.server.Port())]; *s == c {
+		*s = nil
+	}
 	c.prev.next, c.next.prev = c.next, c.prev
 	c.prev, c.next = nil, nil
 	c.release()
