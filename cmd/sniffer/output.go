@@ -71,6 +71,9 @@ func (p *printer) configure(cfg *sniff.Config) {
 	if x.pcap != nil {
 		cfg.Tap = x.pcap.packet
 	}
+	if x.json {
+		cfg.IndexHeaders = [2][]string{} // JSON does not print the format
+	}
 }
 
 // finish ends the extras at exit: it closes the pcap file, prints the
