@@ -132,8 +132,11 @@ type Engine struct {
 	recent [recentSize]*conn
 	// queued is the number of exchanges waiting in all connections.
 	queued int
-	// lastTick is when timeouts were last checked.
-	lastTick time.Time
+	// tickDue is when Packet next checks timeouts: 100 ms of capture time
+	// after the last Tick. Kept as an instant rather than comparing the
+	// time since the last tick, because time.Time.Sub (an Add and an Equal
+	// to detect overflow) costs more than the rest of the check per packet.
+	tickDue time.Time
 	// reset holds the tuples of connections closed by a RST, and when:
 	// segments captured after the RST (the other side's data in flight, or
 	// captured out of order on another CPU) are not picked up as a new
@@ -239,7 +242,7 @@ func (e *Engine) Packet(link layers.LinkType, ts time.Time, frame []byte) {
 		return
 	}
 	e.segment(&e.pkt, ts)
-	if e.now.Sub(e.lastTick) >= time.Second/10 {
+	if !e.now.Before(e.tickDue) {
 		e.Tick(e.now)
 	}
 }
@@ -248,7 +251,7 @@ func (e *Engine) Packet(link layers.LinkType, ts time.Time, frame []byte) {
 // Packet calls it as capture time passes; a live capture also calls it on a
 // timer so that idle connections are handled without traffic.
 func (e *Engine) Tick(now time.Time) {
-	e.lastTick = now
+	e.tickDue = now.Add(time.Second / 10)
 	if e.cfg.IdleTimeout > 0 {
 		for c := e.lru.prev; c != &e.lru; {
 			if now.Sub(c.lastSeen) < e.cfg.IdleTimeout {
