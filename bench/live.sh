@@ -25,54 +25,11 @@ for tool in ip nginx wrk tcpdump /usr/bin/time; do
 done
 [ "$(id -u)" = 0 ] || { echo "live.sh: needs root (network namespaces, capture)" >&2; exit 1; }
 
-work=$(mktemp -d)
-chmod 755 "$work" # nginx's worker is not root
-ns=sniffer-bench-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
-nginx_pid=
-cleanup() {
-    [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
-    ip netns del "$ns" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/nginxns.sh
+. "$here/nginxns.sh"
 
 if [ -n "${SNIFFER_BIN:-}" ]; then cp "$SNIFFER_BIN" "$work/sniffer"; else (cd "$here/.." && CGO_ENABLED=0 go build -trimpath -o "$work/sniffer" ./cmd/sniffer); fi
 
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-inns() { ip netns exec "$ns" "$@"; }
-
-mkdir -p "$work/www" "$work/nginx"
-head -c "$size" /dev/zero | tr '\0' x >"$work/www/small.txt"
-chmod -R a+rX "$work/www"
-cat >"$work/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx;
-    proxy_temp_path $work/nginx;
-    fastcgi_temp_path $work/nginx;
-    uwsgi_temp_path $work/nginx;
-    scgi_temp_path $work/nginx;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:8080;
-        root $work/www;
-    }
-}
-EOF
-ip netns exec "$ns" nginx -c "$work/nginx.conf" -p "$work/nginx" &
-nginx_pid=$!
-for _ in $(seq 50); do
-    inns bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080' 2>/dev/null && break
-    sleep 0.1
-done
-
-url=http://127.0.0.1:8080/small.txt
 # wrk_run OUT — run wrk, append "reqs/s requests" to OUT.
 wrk_run() {
     inns wrk -c "$conns" -t "$threads" -d "$duration" "$url" >"$work/wrk.out"
@@ -155,3 +112,12 @@ awk '{
 }' "$work/sniffer.res"
 echo "tcpdump rounds (user s, sys s, peak RSS KiB, dropped):"
 sed 's/^/  /' "$work/tcpdump.res"
+# CPU per 100 000 requests of each, per round, and their ratio: the machine's
+# speed cancels out of the ratio (tcpdump only copies packets).
+cpu_per() { awk -v col="$2" '{print ($1 + $2) / $col * 100000}' "$1"; }
+paste -d' ' "$work/tcpdump.res" "$work/rps.tcpdump" | awk '{print $1, $2, $6}' >"$work/tcpdump.cpu"
+cpu_per "$work/sniffer.res" 5 >"$work/sniffer.per"
+cpu_per "$work/tcpdump.cpu" 3 >"$work/tcpdump.per"
+printf 'CPU s per 100000 requests, median of %d: sniffer %.3f, tcpdump %.3f; sniffer/tcpdump %.2f (median of per-round ratios)\n' "$rounds" \
+    "$(median <"$work/sniffer.per")" "$(median <"$work/tcpdump.per")" \
+    "$(paste -d' ' "$work/sniffer.per" "$work/tcpdump.per" | awk '{print $1 / $2}' | median)"
