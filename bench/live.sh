@@ -115,7 +115,7 @@ sed 's/^/  /' "$work/tcpdump.res"
 # CPU per 100 000 requests of each, per round, and their ratio: the machine's
 # speed cancels out of the ratio (tcpdump only copies packets).
 cpu_per() { awk -v col="$2" '{print ($1 + $2) / $col * 100000}' "$1"; }
-paste -d' ' "$work/tcpdump.res" "$work/rps.tcpdump" | awk '{print $1, $2, $6}' >"$work/tcpdump.cpu"
+paste -d' ' "$work/tcpdump.res" "$work/rps.tcpdump" | awk '{print $1, $2, $NF}' >"$work/tcpdump.cpu"
 cpu_per "$work/sniffer.res" 5 >"$work/sniffer.per"
 cpu_per "$work/tcpdump.cpu" 3 >"$work/tcpdump.per"
 printf 'CPU s per 100000 requests, median of %d: sniffer %.3f, tcpdump %.3f; sniffer/tcpdump %.2f (median of per-round ratios)\n' "$rounds" \
