@@ -13,7 +13,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sniffer/sniffer/sniff"
-	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
@@ -614,14 +613,7 @@ func TestHeaderCutMidLine(t *testing.T) {
 		"header|hh|-|"+req[:cut]+"\n")
 	cfg.Emit = func(*entry.Entry) {}
 	eng := sniff.New(cfg)
-	r, _ := capfile.NewReader(bytes.NewReader(c.Pcap()))
-	for {
-		p, err := r.Next()
-		if err != nil {
-			break
-		}
-		eng.Packet(p.LinkType, p.Timestamp, p.Data)
-	}
+	pcaptest.Replay(t, c.Pcap(), eng.Packet)
 	eng.Finish()
 	if st := eng.Stats(); st.HeadsTruncated != 1 {
 		t.Errorf("HeadsTruncated = %d, want 1", st.HeadsTruncated)

@@ -1,9 +1,6 @@
 package sniff_test
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +8,8 @@ import (
 	"time"
 
 	"github.com/sniffer/sniffer/sniff"
-	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
 	"github.com/sniffer/sniffer/sniff/logformat"
 )
 
@@ -54,20 +51,7 @@ func runCaptureIndex(t testing.TB, data []byte, format string, cfg sniff.Config,
 		out = append(out, '\n')
 	}
 	eng := sniff.New(cfg)
-	r, err := capfile.NewReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng.Packet(p.LinkType, p.Timestamp, p.Data)
-	}
+	pcaptest.Replay(t, data, eng.Packet)
 	eng.Finish()
 	return string(out)
 }

@@ -3,7 +3,6 @@ package jsonlog
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -14,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sniffer/sniffer/sniff"
-	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
 	"github.com/sniffer/sniffer/sniff/logformat"
 )
 
@@ -25,12 +24,7 @@ const oracle = "../../testdata/oracle"
 // Append and with the log format text (for cross-checks).
 func entries(t testing.TB, path string, bodies bool, format *logformat.Format) (objs []string, texts []string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := capfile.NewReader(f)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,16 +36,7 @@ func entries(t testing.TB, path string, bodies bool, format *logformat.Format) (
 				texts = append(texts, string(format.Append(nil, e, &logformat.Options{NotFound: "\x00", Location: time.UTC})))
 			}
 		}})
-	for {
-		p, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng.Packet(p.LinkType, p.Timestamp, p.Data)
-	}
+	pcaptest.Replay(t, data, eng.Packet)
 	eng.Finish()
 	return objs, texts
 }
@@ -290,23 +275,13 @@ func TestAllocs(t *testing.T) {
 	o := &Options{Location: time.UTC}
 	var es []entry.Entry
 	f, _ := os.ReadFile(filepath.Join(oracle, "keepalive3.pcap"))
-	r, err := capfile.NewReader(bytes.NewReader(f))
-	if err != nil {
-		t.Fatal(err)
-	}
 	eng := sniff.New(sniff.Config{MaxConns: 8, HeaderCap: 4096, IdleTimeout: -1, Emit: func(e *entry.Entry) {
 		c := *e
 		c.Request.Bytes = bytes.Clone(e.Request.Bytes)
 		c.Response.Bytes = bytes.Clone(e.Response.Bytes)
 		es = append(es, c)
 	}})
-	for {
-		p, err := r.Next()
-		if err != nil {
-			break
-		}
-		eng.Packet(p.LinkType, p.Timestamp, p.Data)
-	}
+	pcaptest.Replay(t, f, eng.Packet)
 	eng.Finish()
 	buf = make([]byte, 0, 8192)
 	allocs := testing.AllocsPerRun(100, func() {
@@ -420,20 +395,13 @@ func TestRandomEntries(t *testing.T) {
 func BenchmarkAppend(b *testing.B) {
 	f, _ := os.ReadFile(filepath.Join(oracle, "keepalive3.pcap"))
 	var es []entry.Entry
-	r, _ := capfile.NewReader(bytes.NewReader(f))
 	eng := sniff.New(sniff.Config{MaxConns: 8, HeaderCap: 4096, IdleTimeout: -1, Emit: func(e *entry.Entry) {
 		c := *e
 		c.Request.Bytes = bytes.Clone(e.Request.Bytes)
 		c.Response.Bytes = bytes.Clone(e.Response.Bytes)
 		es = append(es, c)
 	}})
-	for {
-		p, err := r.Next()
-		if err != nil {
-			break
-		}
-		eng.Packet(p.LinkType, p.Timestamp, p.Data)
-	}
+	pcaptest.Replay(b, f, eng.Packet)
 	eng.Finish()
 	buf := make([]byte, 0, 8192)
 	o := &Options{Location: time.UTC}

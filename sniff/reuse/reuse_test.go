@@ -3,7 +3,6 @@ package reuse
 import (
 	"bytes"
 	"flag"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sniffer/sniffer/sniff"
-	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
 )
@@ -71,22 +69,9 @@ func fixed(n int) *pcaptest.Capture {
 // run plays a capture through the engine into an Aggregator.
 func run(t *testing.T, c *pcaptest.Capture) *Aggregator {
 	t.Helper()
-	r, err := capfile.NewReader(bytes.NewReader(c.Pcap()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := New()
 	eng := sniff.New(sniff.Config{MaxConns: 64, HeaderCap: 4096, IdleTimeout: -1, Emit: a.Add})
-	for {
-		p, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		eng.Packet(p.LinkType, p.Timestamp, p.Data)
-	}
+	pcaptest.Replay(t, c.Pcap(), eng.Packet)
 	eng.Finish()
 	return a
 }

@@ -16,7 +16,9 @@ package pcaptest
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -27,6 +29,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/decode"
 )
 
@@ -280,5 +283,26 @@ func (c *Capture) WriteFile(t testing.TB, path string) {
 	t.Helper()
 	if err := os.WriteFile(path, c.Pcap(), 0o644); err != nil {
 		t.Fatalf("pcaptest: %v", err)
+	}
+}
+
+// Replay reads the pcap or pcapng file data and hands each packet to
+// packet (an Engine's Packet method, say). A file that cannot be read to
+// its end fails the test.
+func Replay(t testing.TB, data []byte, packet func(link layers.LinkType, ts time.Time, frame []byte)) {
+	t.Helper()
+	r, err := capfile.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("replay: %v", err)
+		}
+		packet(p.LinkType, p.Timestamp, p.Data)
 	}
 }
