@@ -74,9 +74,13 @@ type Config struct {
 	// in all connections together; past it bytes are counted but not kept
 	// (the entry says it was truncated).
 	MaxKept int64
-	// Filter, if set, is applied to each frame before it is decoded
-	// (a compiled -p expression: filter.Program).
-	Filter interface{ Match(frame []byte) bool }
+	// Filter, if set, is applied to each frame before it is decoded, with
+	// the frame's own link type: a pcapng file's interfaces may each have
+	// their own, and a compiled -p expression reads the frame by its link
+	// layer.
+	Filter interface {
+		Match(link layers.LinkType, frame []byte) bool
+	}
 	// Tap, if set, receives every frame the filter passed (all frames when
 	// there is no filter), before it is decoded: -w writes them out. The
 	// frame is only valid during the call.
@@ -216,7 +220,7 @@ func (e *Engine) Conns() int { return len(e.table) }
 // Packet processes one captured frame of the given link type.
 func (e *Engine) Packet(link layers.LinkType, ts time.Time, frame []byte) {
 	e.stats.Packets++
-	if e.cfg.Filter != nil && !e.cfg.Filter.Match(frame) {
+	if e.cfg.Filter != nil && !e.cfg.Filter.Match(link, frame) {
 		e.stats.Filtered++
 		return
 	}

@@ -561,7 +561,7 @@ func TestFilterApplies(t *testing.T) {
 // portFilter matches TCP over IPv4 on Ethernet with either port p.
 type portFilter uint16
 
-func (p portFilter) Match(frame []byte) bool {
+func (p portFilter) Match(_ layers.LinkType, frame []byte) bool {
 	if len(frame) < 38 {
 		return false
 	}

@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+
+	"github.com/gopacket/gopacket/layers"
 	"time"
 
 	"github.com/sniffer/sniffer/sniff"
@@ -174,7 +176,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 			fmt.Fprintf(stderr, "sniffer: %v\n", err)
 			return 2
 		}
-		cfg.Filter = prog
+		cfg.Filter = oneLink{prog}
 	}
 	out.setPcapLink(r.LinkType())
 	eng := sniff.New(cfg)
@@ -336,3 +338,9 @@ func (p *printer) runCommand(b []byte) {
 func (p *printer) flush() error { return p.w.Flush() }
 
 func (p *printer) close() error { return p.w.Flush() }
+
+// oneLink applies a program compiled for the file's first link type to
+// every frame (to be replaced by a per-link-type cache).
+type oneLink struct{ p *filter.Program }
+
+func (o oneLink) Match(_ layers.LinkType, frame []byte) bool { return o.p.Match(frame) }
