@@ -22,8 +22,9 @@ import (
 // while the traffic flows.
 
 // frame builds one Ethernet frame.
+// SYNs carry a window scale option of 7, as Linux's do.
 func frame(src, dst netip.AddrPort, seq, ack uint32, flags decode.Flags, payload []byte) []byte {
-	c := pcaptest.New(layers.LinkTypeEthernet)
+	c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
 	c.TCP(t0, src, dst, seq, ack, flags, payload)
 	return c.Frames()[0]
 }

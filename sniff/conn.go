@@ -21,8 +21,20 @@ type conn struct {
 	recv [2]receiver
 
 	synSeen, synAckSeen bool
-	clientISN           uint32
-	serverISN           uint32
+	clientISN           reassembly.Seq
+	serverISN           reassembly.Seq
+	wscale              [2]int8 // window scale shifts of SYN and SYN-ACK (decode.Packet.WScale)
+	// acked is the latest acknowledgment each direction sent that its
+	// peer's Half took (ackSeen says whether there was one).
+	acked   [2]reassembly.Seq
+	ackSeen [2]bool
+	// softRST is when a RST in the window but not exact was seen (zero if
+	// none is outstanding), softOrigin who sent it: the connection closes
+	// there unless data or a FIN follows.
+	softRST    time.Time
+	softOrigin entry.Originator
+	// gen counts the lives of this slot (see connRef).
+	gen uint32
 	synTime, hsDone     time.Time
 	pickup              bool // the handshake was not captured
 	finDir              int8 // direction of the first FIN, -1 if none
@@ -93,8 +105,8 @@ func (r *receiver) Gap(n int64, ts time.Time) {
 }
 
 func (c *conn) init(e *Engine, key connKey, client, server netip.AddrPort) {
-	queue, spare := c.queue[:0], c.spare
-	*c = conn{e: e, key: key, client: client, server: server, queue: queue, spare: spare, finDir: -1}
+	queue, spare, gen := c.queue[:0], c.spare, c.gen+1
+	*c = conn{e: e, key: key, client: client, server: server, queue: queue, spare: spare, finDir: -1, gen: gen}
 	for d := range c.half {
 		c.half[d].MaxPending = e.cfg.MaxPendingPerConn
 		c.half[d].Budget = &e.budget
@@ -503,6 +515,11 @@ func (c *conn) clientGap(n int64, ts time.Time) {
 		// size whether or not its framing survives.
 		x.x.Gap = true
 		x.x.Request.Size += n
+		if x.req.inHead {
+			// The head has a hole (a snap length cut, a lost segment):
+			// what follows the last whole line is not printed as whole.
+			x.x.Request.HeadTruncated = true
+		}
 		if c.req.StartLineRead() {
 			x.x.Request.HTTP = true
 		}
@@ -529,6 +546,9 @@ func (c *conn) serverGap(n int64, ts time.Time) {
 	if x != nil && c.resp.InMessage() {
 		x.x.Gap = true
 		x.x.Response.Size += n
+		if x.resp.inHead {
+			x.x.Response.HeadTruncated = true // as for requests
+		}
 		if c.resp.StartLineRead() {
 			x.x.Response.HTTP = true
 		}

@@ -110,6 +110,10 @@ type Stats struct {
 	Evicted         uint64 // connections flushed because the table was full
 	IdleExpired     uint64 // connections flushed after IdleTimeout
 	Retransmitted   uint64 // segments whose bytes had all been seen
+	OutOfWindow     uint64 // segments and acknowledgments outside the receive window, skipped
+	Resynced        uint64 // runs of segments outside the window taken as where the stream went
+	ChallengedRST   uint64 // RSTs in the window but not exact (RFC 5961: a challenge ACK)
+	IgnoredRST      uint64 // RSTs outside the window, skipped
 	OutOfOrder      uint64 // segments that waited for earlier bytes
 	GapBytes        uint64 // bytes never captured
 	HeadsTruncated  uint64 // header blocks cut at the header cap
@@ -146,6 +150,9 @@ type Engine struct {
 	// captured out of order on another CPU) are not picked up as a new
 	// connection for resetLinger.
 	reset map[connKey]time.Time
+	// challenged are the connections whose last RST was in the window but
+	// not exact (see conn.rstAction): each closes if nothing follows.
+	challenged []connRef
 }
 
 // resetLinger is how long segments of a connection closed by a RST are
@@ -267,6 +274,9 @@ func (e *Engine) Tick(now time.Time) {
 			c = prev
 		}
 	}
+	if len(e.challenged) > 0 {
+		e.expireChallenged(now, true)
+	}
 	if e.cfg.FlushAfter > 0 {
 		for c := e.lru.prev; c != &e.lru; c = c.prev {
 			if now.Sub(c.lastSeen) < e.cfg.FlushAfter {
@@ -283,13 +293,9 @@ func (e *Engine) Tick(now time.Time) {
 func (e *Engine) Finish() {
 	for e.lru.prev != &e.lru {
 		c := e.lru.prev
-		if c.half[0].FinSeen() && c.half[1].FinSeen() {
+		if c.softRST.IsZero() && c.half[0].FinSeen() && c.half[1].FinSeen() {
 			// Both FINs, no final ACK: closed at the second FIN.
-			at := c.finTime[0]
-			if c.finTime[1].After(at) {
-				at = c.finTime[1]
-			}
-			e.close(c, at, c.closer())
+			e.close(c, c.secondFin(), c.closer())
 			continue
 		}
 		e.end(c, time.Time{}, entry.Truncated)
@@ -357,26 +363,34 @@ func (e *Engine) segment(p *decode.Packet, ts time.Time) {
 		}
 	}
 	syn, ack, fin, rst := p.Flags.Has(decode.SYN), p.Flags.Has(decode.ACK), p.Flags.Has(decode.FIN), p.Flags.Has(decode.RST)
+	seq := reassembly.Seq(p.Seq)
 
 	if syn && !ack {
 		if c != nil {
-			if c.synSeen && c.isClient(p.Src, p.SrcPort) && c.clientISN == p.Seq {
+			if c.synSeen && c.isClient(p.Src, p.SrcPort) && c.clientISN == seq {
+				// A retransmitted SYN; data on it is a retransmission too.
 				e.touch(c, ts)
-				return // retransmitted SYN
+				if len(p.Payload) > 0 {
+					c.fastOpen(0, seq, p, ts)
+				}
+				return
 			}
 			// A new connection on a tuple still tracked: the old one is
-			// gone without a close we saw.
-			e.end(c, ts, entry.TimedOut)
+			// gone, by a close we saw or by one we did not.
+			e.replaced(c, ts)
 		}
 		c = e.open(key, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), ts)
 		c.synSeen = true
 		c.synTime = ts
-		c.clientISN = p.Seq
-		c.half[0].Start(p.Seq)
+		c.clientISN = seq
+		c.wscale[0] = p.WScale
+		c.half[0].Start(seq)
+		c.setWindows()
+		c.fastOpen(0, seq, p, ts)
 		return
 	}
 	if c == nil {
-		if rst || (len(p.Payload) == 0 && !syn) {
+		if rst || (len(p.Payload) == 0 && p.Missing == 0 && !syn) {
 			e.stats.Stray++
 			return
 		}
@@ -408,26 +422,29 @@ func (e *Engine) segment(p *decode.Packet, ts time.Time) {
 
 	if syn { // SYN-ACK from the server
 		if dir == 1 && !c.half[1].Started() {
-			c.half[1].Start(p.Seq)
-			c.serverISN = p.Seq
+			c.half[1].Start(seq)
+			c.serverISN = seq
 			c.synAckSeen = true
+			c.wscale[1] = p.WScale
+			c.setWindows()
+			c.fastOpen(1, seq, p, ts)
 		}
 		return
 	}
 	if rst {
-		c.flushHalves(ts)
-		origin := entry.Client
-		if dir == 1 {
-			origin = entry.Server
-		}
-		if c.finDir >= 0 {
-			origin = c.closer()
-		}
-		e.close(c, ts, origin)
-		e.rememberReset(key, ts)
+		e.rst(c, p, dir, ts)
 		return
 	}
-	if dir == 0 && ack && c.synSeen && c.synAckSeen && c.hsDone.IsZero() && p.Ack == c.serverISN+1 {
+	h := &c.half[dir]
+	if !h.SegmentCut(seq, p.Payload, int64(p.Missing), fin, ts, &c.recv[dir]) {
+		// Outside the receive window: the stack drops it, ACK and FIN
+		// with it (RFC 9293 §3.10.7.4); the Half counted it.
+		return
+	}
+	if !c.softRST.IsZero() && (len(p.Payload) > 0 || p.Missing > 0 || fin) {
+		c.softRST = time.Time{} // the connection went on after the RST
+	}
+	if dir == 0 && ack && c.synSeen && c.synAckSeen && c.hsDone.IsZero() && reassembly.Seq(p.Ack) == c.serverISN.Add(1) {
 		c.hsDone = ts
 	}
 	if fin {
@@ -438,10 +455,9 @@ func (e *Engine) segment(p *decode.Packet, ts time.Time) {
 			c.finTime[dir] = ts
 		}
 	}
-	h := &c.half[dir]
-	h.Segment(p.Seq, p.Payload, fin, ts, &c.recv[dir])
-	if ack {
-		c.half[1-dir].Ack(p.Ack, ts, &c.recv[1-dir])
+	if ack && c.half[1-dir].Ack(reassembly.Seq(p.Ack), ts, &c.recv[1-dir]) {
+		c.acked[dir] = reassembly.Seq(p.Ack)
+		c.ackSeen[dir] = true
 	}
 	if h.Finished() {
 		c.halfClosed(dir, ts)
@@ -455,9 +471,184 @@ func (e *Engine) segment(p *decode.Packet, ts time.Time) {
 	c.advance(ts)
 	// The close completes with the ACK of the second FIN, sent by the side
 	// that closed first.
-	if c.half[0].FinSeen() && c.half[1].FinSeen() && ack && int(c.finDir) == dir && p.Ack == c.half[1-dir].FinSeq()+1 {
+	if c.half[0].FinSeen() && c.half[1].FinSeen() && ack && int(c.finDir) == dir && reassembly.Seq(p.Ack) == c.half[1-dir].FinSeq().Add(1) {
 		e.close(c, ts, c.closer())
 	}
+}
+
+// fastOpen takes the data a SYN (TCP Fast Open, RFC 7413) or a SYN-ACK
+// carries: it starts after the SYN's own sequence number.
+func (c *conn) fastOpen(dir int, isn reassembly.Seq, p *decode.Packet, ts time.Time) {
+	if len(p.Payload) == 0 && p.Missing == 0 {
+		return
+	}
+	c.half[dir].SegmentCut(isn.Add(1), p.Payload, int64(p.Missing), false, ts, &c.recv[dir])
+	c.advance(ts)
+}
+
+// setWindows sets the receive window of each direction from the window
+// scale options of the handshake's SYN and SYN-ACK, as far as they were
+// captured (RFC 7323 §1.3: scaling is in force only if both offered it).
+// Data from the client is received in the server's window and the other way
+// round; a window that is not known stays reassembly.MaxWindow.
+func (c *conn) setWindows() {
+	cs, ss := c.wscale[0], c.wscale[1]
+	known := func(seen bool, s int8) bool { return seen && s != decode.WScaleUnknown }
+	var w0, w1 int64 // 0: MaxWindow
+	switch {
+	case known(c.synSeen, cs) && cs < 0, known(c.synAckSeen, ss) && ss < 0:
+		// One side offered no scaling: there is none either way.
+		w0, w1 = reassembly.Window(0), reassembly.Window(0)
+	case known(c.synSeen, cs) && known(c.synAckSeen, ss):
+		w0, w1 = reassembly.Window(int(ss)), reassembly.Window(int(cs))
+	case known(c.synSeen, cs):
+		w1 = reassembly.Window(int(cs))
+	case known(c.synAckSeen, ss):
+		w0 = reassembly.Window(int(ss))
+	}
+	c.half[0].Window, c.half[1].Window = w0, w1
+}
+
+// rstAction is what a RST does to its connection.
+type rstAction int
+
+const (
+	rstIgnore    rstAction = iota // outside the window: the stack drops it
+	rstChallenge                  // in the window, not exact: a challenge ACK
+	rstClose                      // exact, or nothing to check it against
+)
+
+// rstAction applies RFC 5961 §3.2, as the watched stacks (Linux among them)
+// do: a RST exactly at the next sequence number the receiver expects resets
+// the connection; one elsewhere in the window draws a challenge ACK and the
+// connection goes on; one outside it is dropped. A RST answering a SYN is
+// acceptable when it acknowledges the SYN (RFC 9293 §3.10.7.3: refused
+// connections).
+//
+// What the receiver expects is not always what the capture saw, so the
+// exact match is taken generously: the next byte the capture delivered,
+// the end of the highest byte seen, the FIN's sequence number plus one, and
+// the receiver's own latest acknowledgment (which covers segments the
+// capture missed). In a direction of whose sequence numbers nothing was
+// captured (a connection picked up in the middle whose peer has not spoken),
+// there is nothing to check: the RST is taken as it is. A RST in the window
+// that is not exact closes the connection all the same if nothing but
+// acknowledgments follows it for resetLinger, or when the connection ends
+// otherwise (see Engine.expireChallenged).
+func (c *conn) rstAction(p *decode.Packet, dir int) rstAction {
+	seq := reassembly.Seq(p.Seq)
+	h := &c.half[dir]
+	if dir == 1 && c.synSeen && !c.synAckSeen && !h.Started() {
+		if !p.Flags.Has(decode.ACK) {
+			return rstIgnore
+		}
+		a := reassembly.Seq(p.Ack)
+		if a.After(c.clientISN) && !a.After(c.half[0].High()) {
+			return rstClose
+		}
+		return rstIgnore
+	}
+	peerAck, ackSeen := c.acked[1-dir], c.ackSeen[1-dir]
+	if ackSeen && seq == peerAck {
+		return rstClose
+	}
+	if !h.Started() {
+		if !ackSeen {
+			return rstClose
+		}
+		if d := seq.Sub(peerAck); d >= -reassembly.MaxWindow && d < reassembly.MaxWindow {
+			return rstChallenge
+		}
+		return rstIgnore
+	}
+	if seq == h.Next() || seq == h.High() || h.FinSeen() && seq == h.FinSeq().Add(1) {
+		return rstClose
+	}
+	if h.InWindow(seq) {
+		return rstChallenge
+	}
+	return rstIgnore
+}
+
+// rst handles a RST segment of c sent in direction dir.
+func (e *Engine) rst(c *conn, p *decode.Packet, dir int, ts time.Time) {
+	origin := entry.Client
+	if dir == 1 {
+		origin = entry.Server
+	}
+	if c.finDir >= 0 {
+		origin = c.closer()
+	}
+	switch c.rstAction(p, dir) {
+	case rstClose:
+		e.resetClose(c, ts, origin)
+	case rstChallenge:
+		e.stats.ChallengedRST++
+		if c.softRST.IsZero() {
+			c.softRST, c.softOrigin = ts, origin
+			if len(e.challenged) >= 2*e.cfg.MaxConns {
+				e.expireChallenged(e.now, false)
+			}
+			e.challenged = append(e.challenged, connRef{c, c.gen})
+		}
+	default:
+		e.stats.IgnoredRST++
+	}
+}
+
+// resetClose closes c as reset at ts, and remembers its tuple so that
+// segments still in flight do not start a connection.
+func (e *Engine) resetClose(c *conn, ts time.Time, origin entry.Originator) {
+	key := c.key
+	e.close(c, ts, origin)
+	e.rememberReset(key, ts)
+}
+
+// connRef names a connection at one point of its slot's life: gen tells
+// whether the slot was reused since.
+type connRef struct {
+	c   *conn
+	gen uint32
+}
+
+// expireChallenged closes the connections whose challenged RST was followed
+// by nothing but acknowledgments for resetLinger (all of them when due is
+// false: only compacting the list), and forgets the others that went on.
+func (e *Engine) expireChallenged(now time.Time, due bool) {
+	keep := e.challenged[:0]
+	for _, r := range e.challenged {
+		c := r.c
+		if c.gen != r.gen || c.e == nil || c.softRST.IsZero() {
+			continue
+		}
+		if due && now.Sub(c.softRST) >= resetLinger {
+			e.resetClose(c, c.softRST, c.softOrigin)
+			continue
+		}
+		keep = append(keep, r)
+	}
+	clear(e.challenged[len(keep):])
+	e.challenged = keep
+}
+
+// replaced ends c, whose tuple a new SYN takes over: closed by whoever sent
+// the first FIN if both FINs were seen (only the last ACK was not), reset
+// if a challenged RST was left unanswered, and timed out otherwise.
+func (e *Engine) replaced(c *conn, ts time.Time) {
+	if c.softRST.IsZero() && c.half[0].FinSeen() && c.half[1].FinSeen() {
+		e.close(c, c.secondFin(), c.closer())
+		return
+	}
+	e.end(c, ts, entry.TimedOut)
+}
+
+// secondFin is when the later of the two FINs was seen.
+func (c *conn) secondFin() time.Time {
+	at := c.finTime[0]
+	if c.finTime[1].After(at) {
+		at = c.finTime[1]
+	}
+	return at
 }
 
 // senderIsServer guesses, for a connection whose handshake was not captured,
@@ -532,7 +723,14 @@ func (e *Engine) close(c *conn, ts time.Time, origin entry.Originator) {
 
 // end flushes a connection that did not close: evicted, timed out or
 // truncated. at is the flush time (zero when input ended).
+//
+// A connection whose challenged RST nothing but acknowledgments followed
+// was reset: it closes at the RST.
 func (e *Engine) end(c *conn, at time.Time, origin entry.Originator) {
+	if !c.softRST.IsZero() {
+		e.resetClose(c, c.softRST, c.softOrigin)
+		return
+	}
 	flushTS := at
 	if flushTS.IsZero() {
 		flushTS = c.lastSeen
@@ -547,6 +745,8 @@ func (e *Engine) remove(c *conn) {
 		s := c.half[d].Stats
 		e.stats.Retransmitted += uint64(s.Retransmitted)
 		e.stats.OutOfOrder += uint64(s.OutOfOrder)
+		e.stats.OutOfWindow += uint64(s.OutOfWindow)
+		e.stats.Resynced += uint64(s.Resynced)
 		e.stats.GapBytes += uint64(s.GapBytes)
 	}
 	delete(e.table, c.key)

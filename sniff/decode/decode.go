@@ -85,10 +85,23 @@ type Packet struct {
 	// only the captured part. It is also set, with an empty Payload, when the
 	// TCP options were cut.
 	Truncated bool
+	// Missing is the number of payload bytes the IP header announces that
+	// the capture does not hold (the snap length cut them): 0 unless
+	// Truncated. The segment's sequence space ends Missing bytes after
+	// Payload.
+	Missing int
+	// WScale is the shift of the window scale option (RFC 7323) of a SYN
+	// segment, or -1 when the segment is not a SYN or has no such option
+	// (WScaleUnknown when its options were not captured). Options are
+	// read on SYNs only.
+	WScale int8
 	// VLAN is the VLAN id of the outermost 802.1Q/802.1ad tag, or 0 when the
 	// frame has none.
 	VLAN uint16
 }
+
+// WScaleUnknown is Packet.WScale for a SYN whose options the capture cut.
+const WScaleUnknown = -2
 
 // The errors Decode returns. They are plain values, so callers can count
 // skipped frames by comparing with ==, and returning them allocates nothing.
@@ -136,7 +149,7 @@ const (
 // and 14 as Linux uses them), IPv4 (228), IPv6 (229), Linux SLL (113) and
 // Linux SLL2 (276).
 func Decode(link layers.LinkType, data []byte, p *Packet) error {
-	*p = Packet{}
+	*p = Packet{WScale: -1}
 	switch link {
 	case layers.LinkTypeEthernet:
 		if len(data) < 14 {
@@ -223,6 +236,7 @@ func decodeIPv4(data []byte, p *Packet) error {
 		return ErrMalformed
 	}
 	end := int(binary.BigEndian.Uint16(data[2:4]))
+	orig := -1 // the TCP segment's length on the wire, when cut
 	switch {
 	case end == 0:
 		// Captures of TCP segmentation offload (and BIG TCP) segments on
@@ -233,6 +247,7 @@ func decodeIPv4(data []byte, p *Packet) error {
 		return ErrMalformed
 	case end > len(data):
 		p.Truncated = true
+		orig = end - ihl
 		end = len(data)
 	}
 	if data[9] != protoTCP {
@@ -243,7 +258,7 @@ func decodeIPv4(data []byte, p *Packet) error {
 	}
 	p.Src = netip.AddrFrom4([4]byte(data[12:16]))
 	p.Dst = netip.AddrFrom4([4]byte(data[16:20]))
-	return decodeTCP(data[ihl:end], p)
+	return decodeTCP(data[ihl:end], orig, p)
 }
 
 // decodeIPv6 decodes an IPv6 header, walks its extension headers and
@@ -253,6 +268,7 @@ func decodeIPv6(data []byte, p *Packet) error {
 		return ErrMalformed
 	}
 	end := 40 + int(binary.BigEndian.Uint16(data[4:6]))
+	origEnd := -1 // where the datagram ends on the wire, when cut
 	switch {
 	case end == 40:
 		// Payload length 0: a jumbogram or a BIG TCP segment, whose real
@@ -260,6 +276,7 @@ func decodeIPv6(data []byte, p *Packet) error {
 		end = len(data)
 	case end > len(data):
 		p.Truncated = true
+		origEnd = end
 		end = len(data)
 	}
 	next := data[6]
@@ -303,7 +320,11 @@ func decodeIPv6(data []byte, p *Packet) error {
 	}
 	p.Src = netip.AddrFrom16([16]byte(data[8:24]))
 	p.Dst = netip.AddrFrom16([16]byte(data[24:40]))
-	return decodeTCP(data[off:end], p)
+	orig := -1
+	if origEnd >= 0 {
+		orig = origEnd - off
+	}
+	return decodeTCP(data[off:end], orig, p)
 }
 
 // isIPv6Ext reports whether nh is an IPv6 extension header that may come
@@ -318,8 +339,9 @@ func isIPv6Ext(nh byte) bool {
 }
 
 // decodeTCP decodes the TCP header at the start of seg, the captured part
-// of the segment (p.Truncated tells whether the capture cut it short).
-func decodeTCP(seg []byte, p *Packet) error {
+// of the segment (p.Truncated tells whether the capture cut it short; orig
+// is then the segment's length on the wire).
+func decodeTCP(seg []byte, orig int, p *Packet) error {
 	if len(seg) < 20 {
 		return ErrMalformed
 	}
@@ -333,16 +355,51 @@ func decodeTCP(seg []byte, p *Packet) error {
 	p.Ack = binary.BigEndian.Uint32(seg[8:12])
 	p.Flags = Flags(seg[13])
 	p.Window = binary.BigEndian.Uint16(seg[14:16])
+	if p.Truncated && orig < doff {
+		// The IP length leaves no room for the options the data offset
+		// announces.
+		return ErrMalformed
+	}
 	if doff > len(seg) {
 		if !p.Truncated {
-			// The IP length leaves no room for the options the data
-			// offset announces.
-			return ErrMalformed
+			return ErrMalformed // as above
 		}
 		// The capture cut the options: the header fields are good, the
-		// payload is unknown.
+		// payload was not captured.
+		p.Missing = orig - doff
+		if p.Flags&SYN != 0 {
+			p.WScale = WScaleUnknown
+		}
 		return nil
 	}
 	p.Payload = seg[doff:len(seg):len(seg)]
+	if p.Truncated {
+		p.Missing = orig - len(seg)
+	}
+	if p.Flags&SYN != 0 {
+		p.WScale = windowScale(seg[20:doff])
+	}
 	return nil
+}
+
+// windowScale returns the shift of the window scale option among TCP
+// options, or -1 if there is none (RFC 7323 §2.2: kind 3, length 3).
+func windowScale(opts []byte) int8 {
+	for len(opts) > 0 {
+		switch kind := opts[0]; kind {
+		case 0: // end of options
+			return -1
+		case 1: // no-operation
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 || int(opts[1]) < 2 || int(opts[1]) > len(opts) {
+			return -1 // a malformed option ends the walk
+		}
+		if opts[0] == 3 && opts[1] == 3 {
+			return int8(min(opts[2], 14))
+		}
+		opts = opts[opts[1]:]
+	}
+	return -1
 }

@@ -92,8 +92,9 @@ type Message struct {
 	BytesTruncated bool
 	// HeadTruncated reports that the message's header block was longer
 	// than the header cap (Config.HeaderCap, --max-header) or the kept-bytes
-	// budget allowed: Bytes holds its first bytes only, and headers past
-	// the cut are not found.
+	// budget allowed, or has a hole (bytes the capture missed or its snap
+	// length cut): Bytes holds its first bytes only, and headers past the
+	// cut are not found.
 	HeadTruncated bool
 	// Headers locates the values of some header names in the header
 	// block at Head, found while the message was framed: see

@@ -9,6 +9,12 @@
 // waiting data exceeds its budget, or when the caller flushes (at close, end
 // of input, eviction); what follows a gap is delivered, never lost.
 //
+// Every segment is checked against the receive window before its bytes are
+// used: a segment that starts outside it (a crafted one, or one of another
+// connection's life) is counted and skipped, as the receiving stack would
+// drop it. See Half.Window for the tolerance after segments the capture
+// missed.
+//
 // The common case — segments in order — copies nothing: the payload slice is
 // handed to the Receiver as it is.
 package reassembly
@@ -67,10 +73,18 @@ func (b *Budget) add(n int64) {
 // unless MaxSegments says otherwise.
 const DefaultMaxSegments = 1024
 
+// resyncRun is how many contiguous segments outside the window make a Half
+// take its stream to have moved there (see Half.Window).
+const resyncRun = 4
+
 type segment struct {
-	seq  uint32
+	seq  Seq
 	data []byte
+	lost int64 // bytes after data that the capture cut (snap length)
 }
+
+// end is the sequence number after the segment.
+func (s *segment) end() Seq { return s.seq.Add(int64(len(s.data)) + s.lost) }
 
 // Stats counts what a Half saw.
 type Stats struct {
@@ -80,6 +94,12 @@ type Stats struct {
 	Overlapping int
 	// OutOfOrder counts segments that had to wait for earlier bytes.
 	OutOfOrder int
+	// OutOfWindow counts segments, and acknowledgments, outside the
+	// receive window: skipped.
+	OutOfWindow int
+	// Resynced counts the times a run of segments outside the window was
+	// taken to be where the stream is (see Half.Window).
+	Resynced int
 	// GapBytes counts bytes declared lost.
 	GapBytes int64
 }
@@ -88,7 +108,8 @@ type Stats struct {
 // segment to learn where the stream starts (a connection picked up in the
 // middle); call Start when the SYN was seen.
 type Half struct {
-	next    uint32 // sequence number of the next byte to deliver
+	next    Seq // sequence number of the next byte to deliver
+	high    Seq // sequence number after the highest byte seen
 	started bool
 
 	pending      []segment // waiting segments, sorted by seq
@@ -96,8 +117,28 @@ type Half struct {
 	charged      int64     // what they are charged to the Budget
 
 	finSeen bool
-	finSeq  uint32 // sequence number of the FIN
+	finSeq  Seq // sequence number of the FIN
 
+	// oowNext and oowRun follow a run of contiguous segments outside the
+	// window: where the next one would start, and how many there were.
+	oowNext Seq
+	oowRun  int
+
+	// Window is the receive window of the peer that receives this
+	// direction, in bytes: a segment starting more than Window before or
+	// from Window after the next byte to deliver is outside it, and so is
+	// an acknowledgment more than Window ahead. 0 means MaxWindow. Set it
+	// from the handshake's window scale options (see reassembly.Window).
+	//
+	// Tolerance: the window is measured from the next byte the capture
+	// delivered, not from the receiver's own position, which the capture
+	// may have lost sight of. Lost segments whose acknowledgment was
+	// captured move that position on (a Gap); if both were lost, the
+	// stream's bytes may start outside the window, and after resyncRun
+	// contiguous segments outside it (what a crafted packet alone does not
+	// make) the Half takes the stream to be there: the bytes in between
+	// are a Gap, or, behind, are forgotten.
+	Window int64
 	// MaxPending bounds the bytes this Half holds while waiting; 0 means
 	// no limit of its own (the Budget may still apply).
 	MaxPending int64
@@ -112,8 +153,9 @@ type Half struct {
 }
 
 // Start sets the initial sequence number from the SYN.
-func (h *Half) Start(isn uint32) {
-	h.next = isn + 1
+func (h *Half) Start(isn Seq) {
+	h.next = isn.Add(1)
+	h.high = h.next
 	h.started = true
 }
 
@@ -121,7 +163,11 @@ func (h *Half) Start(isn uint32) {
 func (h *Half) Started() bool { return h.started }
 
 // Next returns the sequence number of the next byte to deliver.
-func (h *Half) Next() uint32 { return h.next }
+func (h *Half) Next() Seq { return h.next }
+
+// High returns the sequence number after the highest byte seen (delivered,
+// waiting or cut by the snap length).
+func (h *Half) High() Seq { return h.high }
 
 // Pending returns the number of bytes waiting for earlier ones.
 func (h *Half) Pending() int64 { return h.pendingBytes }
@@ -131,16 +177,35 @@ func (h *Half) Pending() int64 { return h.pendingBytes }
 func (h *Half) Finished() bool { return h.finSeen && h.next == h.finSeq }
 
 // FinSeq returns the sequence number of the FIN, valid when FinSeen.
-func (h *Half) FinSeq() uint32 { return h.finSeq }
+func (h *Half) FinSeq() Seq { return h.finSeq }
 
 // FinSeen reports whether a FIN was seen.
 func (h *Half) FinSeen() bool { return h.finSeen }
 
+// window returns the receive window in force.
+func (h *Half) window() int64 {
+	if h.Window <= 0 || h.Window > MaxWindow {
+		return MaxWindow
+	}
+	return h.Window
+}
+
+// InWindow reports whether a segment starting at seq is inside the receive
+// window. Before the Half has started, any sequence number is.
+func (h *Half) InWindow(seq Seq) bool {
+	if !h.started {
+		return true
+	}
+	w := h.window()
+	d := seq.Sub(h.next)
+	return d >= -w && d < w
+}
+
 // Reset forgets everything, releasing held bytes from the Budget.
 func (h *Half) Reset() {
 	h.releaseAll()
-	max, segs, budget := h.MaxPending, h.MaxSegments, h.Budget
-	*h = Half{MaxPending: max, MaxSegments: segs, Budget: budget, pending: h.pending[:0]}
+	win, max, segs, budget := h.Window, h.MaxPending, h.MaxSegments, h.Budget
+	*h = Half{Window: win, MaxPending: max, MaxSegments: segs, Budget: budget, pending: h.pending[:0]}
 }
 
 func (h *Half) releaseAll() {
@@ -163,59 +228,114 @@ func (h *Half) shrink() {
 
 // Segment takes one captured segment: its sequence number, payload and
 // whether it carries FIN. In-order bytes go to r at once, followed by any
-// waiting bytes they make deliverable.
-func (h *Half) Segment(seq uint32, payload []byte, fin bool, ts time.Time, r Receiver) {
+// waiting bytes they make deliverable. It reports false for a segment
+// outside the receive window, which is counted and skipped (its FIN too).
+func (h *Half) Segment(seq Seq, payload []byte, fin bool, ts time.Time, r Receiver) bool {
+	return h.SegmentCut(seq, payload, 0, fin, ts, r)
+}
+
+// SegmentCut is Segment for a segment that the capture's snap length cut:
+// lost bytes of it after payload were never captured. They are a Gap as
+// soon as the bytes before them are delivered, and the FIN, if any, is
+// after them.
+func (h *Half) SegmentCut(seq Seq, payload []byte, lost int64, fin bool, ts time.Time, r Receiver) bool {
+	n := int64(len(payload)) + max(lost, 0)
 	if !h.started {
-		if len(payload) == 0 && !fin {
-			return
+		if n == 0 && !fin {
+			return true
 		}
-		h.next = seq
+		h.next, h.high = seq, seq
 		h.started = true
 	}
-	if fin {
-		end := seq + uint32(len(payload))
-		if !h.finSeen || diff(end, h.finSeq) < 0 {
-			h.finSeen = true
-			h.finSeq = end
-		}
+	d := seq.Sub(h.next)
+	if w := h.window(); d < -w || d >= w {
+		return h.outOfWindow(seq, d, payload, lost, fin, ts, r)
 	}
-	if len(payload) == 0 {
-		return
+	h.oowRun = 0
+	end := seq.Add(n)
+	if end.After(h.high) {
+		h.high = end
 	}
-	d := diff(seq, h.next)
-	switch {
-	case d == 0:
-		h.deliver(payload, ts, r)
-		h.drain(ts, r)
-	case d < 0:
-		if int64(-d) >= int64(len(payload)) {
-			h.Stats.Retransmitted++
-			return
-		}
-		h.Stats.Overlapping++
-		h.deliver(payload[-d:], ts, r)
-		h.drain(ts, r)
-	default:
+	if fin && (!h.finSeen || end.Before(h.finSeq)) {
+		h.finSeen = true
+		h.finSeq = end
+	}
+	if n == 0 {
+		return true
+	}
+	if d > 0 {
 		h.Stats.OutOfOrder++
-		h.hold(seq, payload, ts, r)
+		h.hold(seq, payload, lost, ts, r)
+		return true
 	}
+	if -d >= n {
+		h.Stats.Retransmitted++
+		return true
+	}
+	if d < 0 {
+		h.Stats.Overlapping++
+	}
+	h.take(seq, payload, lost, ts, r)
+	h.drain(ts, r)
+	return true
+}
+
+// outOfWindow counts a segment outside the window, and follows runs of
+// them (see Window).
+func (h *Half) outOfWindow(seq Seq, d int64, payload []byte, lost int64, fin bool, ts time.Time, r Receiver) bool {
+	h.Stats.OutOfWindow++
+	n := int64(len(payload)) + max(lost, 0)
+	if n == 0 {
+		return false
+	}
+	if h.oowRun > 0 && seq == h.oowNext {
+		h.oowRun++
+	} else {
+		h.oowRun = 1
+	}
+	h.oowNext = seq.Add(n)
+	if h.oowRun < resyncRun {
+		return false
+	}
+	// The stream is there: what was between is lost (ahead) or forgotten
+	// (behind), along with a FIN seen before.
+	h.oowRun = 0
+	h.Stats.Resynced++
+	if d > 0 {
+		h.finSeen = false
+		h.skipTo(seq, ts, r)
+	} else {
+		h.releaseAll()
+		h.next, h.high = seq, seq
+		h.finSeen = false
+	}
+	return h.SegmentCut(seq, payload, lost, fin, ts, r)
 }
 
 // Ack tells the Half that its peer acknowledged every byte before ack: bytes
 // before that point that were not captured are declared lost, and what waits
-// behind them is delivered.
-func (h *Half) Ack(ack uint32, ts time.Time, r Receiver) {
+// behind them is delivered. It reports false for an acknowledgment more
+// than the window ahead, which is counted and ignored.
+func (h *Half) Ack(ack Seq, ts time.Time, r Receiver) bool {
 	if !h.started {
-		return
+		return true
+	}
+	d := ack.Sub(h.next)
+	if d <= 0 {
+		return true
+	}
+	if d > h.window() {
+		h.Stats.OutOfWindow++
+		return false
 	}
 	limit := ack
-	if h.finSeen && diff(limit, h.finSeq) > 0 {
+	if h.finSeen && limit.After(h.finSeq) {
 		limit = h.finSeq // the FIN's own sequence number is not data
 	}
-	if diff(limit, h.next) <= 0 {
-		return
+	if limit.After(h.next) {
+		h.skipTo(limit, ts, r)
 	}
-	h.skipTo(limit, ts, r)
+	return true
 }
 
 // Flush declares lost whatever is missing before the bytes that wait, and
@@ -226,46 +346,68 @@ func (h *Half) Flush(ts time.Time, r Receiver) {
 		return
 	}
 	if n := len(h.pending); n > 0 {
-		last := h.pending[n-1]
-		h.skipTo(last.seq+uint32(len(last.data)), ts, r)
+		h.skipTo(h.pending[n-1].end(), ts, r)
 	}
-	if h.finSeen && diff(h.finSeq, h.next) > 0 {
+	if h.finSeen && h.finSeq.After(h.next) {
 		h.skipTo(h.finSeq, ts, r)
 	}
 }
 
 // skipTo delivers everything up to limit, declaring the missing parts lost.
-func (h *Half) skipTo(limit uint32, ts time.Time, r Receiver) {
-	for diff(limit, h.next) > 0 {
-		if len(h.pending) > 0 && diff(h.pending[0].seq, limit) < 0 {
-			s := h.pending[0]
-			if g := diff(s.seq, h.next); g > 0 {
-				h.gap(int64(g), ts, r)
+func (h *Half) skipTo(limit Seq, ts time.Time, r Receiver) {
+	for limit.After(h.next) {
+		if len(h.pending) > 0 && h.pending[0].seq.Before(limit) {
+			if g := h.pending[0].seq.Sub(h.next); g > 0 {
+				h.gap(g, ts, r)
 			}
 			h.drain(ts, r)
 			continue
 		}
-		h.gap(int64(diff(limit, h.next)), ts, r)
+		h.gap(limit.Sub(h.next), ts, r)
 		h.drain(ts, r)
 	}
 }
 
+// gap declares the next n bytes lost, up to the FIN.
 func (h *Half) gap(n int64, ts time.Time, r Receiver) {
+	if h.finSeen {
+		n = min(n, h.finSeq.Sub(h.next))
+	}
+	if n <= 0 {
+		return
+	}
 	h.Stats.GapBytes += n
-	h.next += uint32(n)
+	h.next = h.next.Add(n)
 	r.Gap(n, ts)
 }
 
+// take delivers the part of a segment at or after next; seq must not be
+// after next.
+func (h *Half) take(seq Seq, data []byte, lost int64, ts time.Time, r Receiver) {
+	skip := h.next.Sub(seq) // ≥ 0, and within the window
+	if skip < int64(len(data)) {
+		h.deliver(data[skip:], ts, r)
+		skip = 0
+	} else {
+		skip -= int64(len(data))
+	}
+	if lost > skip {
+		h.gap(lost-skip, ts, r)
+	}
+}
+
 func (h *Half) deliver(b []byte, ts time.Time, r Receiver) {
-	if h.finSeen && diff(h.next+uint32(len(b)), h.finSeq) > 0 {
+	if h.finSeen {
 		// Bytes past the FIN make no sense; keep what is before it.
-		keep := diff(h.finSeq, h.next)
+		keep := h.finSeq.Sub(h.next)
 		if keep <= 0 {
 			return
 		}
-		b = b[:keep]
+		if int64(len(b)) > keep {
+			b = b[:keep]
+		}
 	}
-	h.next += uint32(len(b))
+	h.next = h.next.Add(int64(len(b)))
 	r.Data(b, ts)
 }
 
@@ -273,8 +415,7 @@ func (h *Half) deliver(b []byte, ts time.Time, r Receiver) {
 func (h *Half) drain(ts time.Time, r Receiver) {
 	for len(h.pending) > 0 {
 		s := h.pending[0]
-		d := diff(s.seq, h.next)
-		if d > 0 {
+		if s.seq.After(h.next) {
 			return
 		}
 		n := copy(h.pending, h.pending[1:])
@@ -284,8 +425,8 @@ func (h *Half) drain(ts time.Time, r Receiver) {
 		cost := SegmentCost(len(s.data))
 		h.charged -= cost
 		h.Budget.add(-cost)
-		if int64(-d) < int64(len(s.data)) {
-			h.deliver(s.data[-d:], ts, r)
+		if s.end().After(h.next) {
+			h.take(s.seq, s.data, s.lost, ts, r)
 		}
 	}
 	h.shrink()
@@ -293,7 +434,7 @@ func (h *Half) drain(ts time.Time, r Receiver) {
 
 // hold keeps a copy of an early segment, within the bounds; past them the
 // missing bytes are declared lost so that parsing moves on.
-func (h *Half) hold(seq uint32, payload []byte, ts time.Time, r Receiver) {
+func (h *Half) hold(seq Seq, payload []byte, lost int64, ts time.Time, r Receiver) {
 	n := int64(len(payload))
 	maxSegs := h.MaxSegments
 	if maxSegs <= 0 {
@@ -304,15 +445,14 @@ func (h *Half) hold(seq uint32, payload []byte, ts time.Time, r Receiver) {
 		if len(h.pending) == 0 {
 			// Nothing held to give up: skip straight to this segment.
 			h.skipTo(seq, ts, r)
-			h.deliver(payload, ts, r)
+			h.take(seq, payload, lost, ts, r)
 			h.drain(ts, r)
 			return
 		}
-		first := h.pending[0]
-		h.skipTo(first.seq+uint32(len(first.data)), ts, r)
-		if d := diff(seq, h.next); d <= 0 {
-			if int64(-d) < n {
-				h.deliver(payload[-d:], ts, r)
+		h.skipTo(h.pending[0].end(), ts, r)
+		if !seq.After(h.next) {
+			if seq.Add(n+lost).After(h.next) {
+				h.take(seq, payload, lost, ts, r)
 				h.drain(ts, r)
 			}
 			return
@@ -320,10 +460,10 @@ func (h *Half) hold(seq uint32, payload []byte, ts time.Time, r Receiver) {
 	}
 	// Insert sorted by seq; drop an exact duplicate.
 	i := len(h.pending)
-	for i > 0 && diff(h.pending[i-1].seq, seq) > 0 {
+	for i > 0 && h.pending[i-1].seq.After(seq) {
 		i--
 	}
-	if i > 0 && h.pending[i-1].seq == seq && len(h.pending[i-1].data) >= len(payload) {
+	if i > 0 && h.pending[i-1].seq == seq && len(h.pending[i-1].data) >= len(payload) && h.pending[i-1].lost >= lost {
 		h.Stats.Retransmitted++
 		return
 	}
@@ -331,11 +471,8 @@ func (h *Half) hold(seq uint32, payload []byte, ts time.Time, r Receiver) {
 	copy(c, payload)
 	h.pending = append(h.pending, segment{})
 	copy(h.pending[i+1:], h.pending[i:])
-	h.pending[i] = segment{seq: seq, data: c}
+	h.pending[i] = segment{seq: seq, data: c, lost: max(lost, 0)}
 	h.pendingBytes += n
 	h.charged += cost
 	h.Budget.add(cost)
 }
-
-// diff returns a-b in sequence space (RFC 1982 serial arithmetic).
-func diff(a, b uint32) int32 { return int32(a - b) }

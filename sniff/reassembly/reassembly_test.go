@@ -25,7 +25,7 @@ func TestOrderings(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		isn  uint32
+		isn  Seq
 		segs []seg
 	}{
 		{"in order", 1000, []seg{{0, 10}, {10, 20}, {20, len(msg)}}},
@@ -41,7 +41,7 @@ func TestOrderings(t *testing.T) {
 			var r rec
 			h.Start(tt.isn)
 			for _, s := range tt.segs {
-				h.Segment(tt.isn+1+uint32(s.off), []byte(msg[s.off:s.end]), false, t0, &r)
+				h.Segment(tt.isn+1+Seq(s.off), []byte(msg[s.off:s.end]), false, t0, &r)
 			}
 			if r.b.String() != msg {
 				t.Fatalf("got %q", r.b.String())
@@ -57,7 +57,7 @@ func TestRandomPermutations(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	msg := strings.Repeat("0123456789abcdef", 64)
 	for iter := 0; iter < 500; iter++ {
-		isn := rng.Uint32()
+		isn := Seq(rng.Uint32())
 		// Random segments covering the message, with duplicates and
 		// overlaps, in random order.
 		type seg struct{ off, end int }
@@ -77,7 +77,7 @@ func TestRandomPermutations(t *testing.T) {
 		var r rec
 		h.Start(isn)
 		for _, s := range segs {
-			h.Segment(isn+1+uint32(s.off), []byte(msg[s.off:s.end]), false, t0, &r)
+			h.Segment(isn+1+Seq(s.off), []byte(msg[s.off:s.end]), false, t0, &r)
 		}
 		if r.b.String() != msg {
 			t.Fatalf("iteration %d: got %d bytes, want %d", iter, r.b.Len(), len(msg))
@@ -224,7 +224,7 @@ func TestTinySegmentFloodStaysInBudget(t *testing.T) {
 		h.Budget = budget
 		h.Start(0)
 		for k := 0; k < DefaultMaxSegments; k++ {
-			h.Segment(uint32(2+2*k), one, false, t0, &r) // every other byte missing
+			h.Segment(Seq(2+2*k), one, false, t0, &r) // every other byte missing
 		}
 	}
 	grown := int64(heap() - before)
@@ -251,11 +251,11 @@ func TestInOrderDoesNotAllocate(t *testing.T) {
 	var h Half
 	var r discard
 	h.Start(0)
-	seq := uint32(1)
+	seq := Seq(1)
 	payload := make([]byte, 1400)
 	allocs := testing.AllocsPerRun(1000, func() {
 		h.Segment(seq, payload, false, t0, r)
-		seq += uint32(len(payload))
+		seq += Seq(len(payload))
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per in-order segment", allocs)
@@ -267,23 +267,66 @@ type discard struct{}
 func (discard) Data([]byte, time.Time) {}
 func (discard) Gap(int64, time.Time)   {}
 
+// FuzzHalf plays segments and acknowledgments of one direction. Ops of
+// kind 0-2 carry the message's own bytes at their offsets, and what comes
+// out must be those bytes at their places, or gaps. Ops of kind 3-5 are
+// hostile: a raw 32-bit sequence or acknowledgment number anywhere in the
+// sequence space, with bytes of no message; a segment the Half reports
+// outside the window must deliver nothing.
 func FuzzHalf(f *testing.F) {
-	f.Add([]byte{0, 5, 3, 2, 9, 1}, uint32(0xfffffff0))
-	f.Fuzz(func(t *testing.T, ops []byte, isn uint32) {
-		h := Half{MaxPending: 64}
+	f.Add([]byte{0, 5, 3, 2, 9, 1}, uint32(0xfffffff0), uint32(0))
+	f.Add([]byte{0, 0, 0, 0, 0, 5, 3, 0x80, 0, 0, 0, 4}, uint32(1000), uint32(0))
+	f.Add([]byte{4, 0x80, 0, 0, 0, 4, 0, 0, 0, 0, 0, 5}, uint32(7), uint32(65535))
+	f.Fuzz(func(t *testing.T, ops []byte, isn uint32, win uint32) {
+		budget := &Budget{Max: 1 << 12}
+		h := Half{MaxPending: 64, MaxSegments: 8, Budget: budget, Window: int64(win % (2 * MaxWindow))}
 		var r rec
-		h.Start(isn)
+		start := Seq(isn)
+		h.Start(start)
 		const msg = "abcdefghijklmnopqrstuvwxyz0123456789"
-		for i := 0; i+1 < len(ops); i += 2 {
-			off := int(ops[i]) % len(msg)
-			end := min(off+int(ops[i+1]%16), len(msg))
-			if ops[i+1]&0x80 != 0 {
-				h.Ack(isn+1+uint32(end), t0, &r)
-				continue
+		hostile := false
+		for i := 0; i+5 < len(ops); i += 6 {
+			kind := ops[i] % 6
+			raw := uint32(ops[i+1])<<24 | uint32(ops[i+2])<<16 | uint32(ops[i+3])<<8 | uint32(ops[i+4])
+			n := int(ops[i+5] % 16)
+			switch kind {
+			case 0, 1: // the message's bytes, maybe with a FIN or cut
+				off := int(raw % uint32(len(msg)))
+				end := min(off+n, len(msg))
+				seq := start.Add(1 + int64(off))
+				if kind == 1 && end > off {
+					cut := (end - off) / 2
+					h.SegmentCut(seq, []byte(msg[off:end-cut]), int64(cut), false, t0, &r)
+				} else {
+					h.Segment(seq, []byte(msg[off:end]), false, t0, &r)
+				}
+			case 2: // an acknowledgment inside the message
+				h.Ack(start.Add(1+int64(raw%uint32(len(msg)+1))), t0, &r)
+			case 3, 4: // a hostile segment anywhere
+				hostile = true
+				before := r.b.Len()
+				if !h.Segment(start.Add(1).Add(int64(raw)), []byte("!!!!!!!!!!!!!!!!"[:n]), kind == 4, t0, &r) && r.b.Len() != before {
+					t.Fatalf("a segment outside the window delivered %q", r.b.String()[before:])
+				}
+			case 5: // a hostile acknowledgment anywhere
+				hostile = true
+				h.Ack(start.Add(1).Add(int64(raw)), t0, &r)
 			}
-			h.Segment(isn+1+uint32(off), []byte(msg[off:end]), false, t0, &r)
+			if h.Pending() < 0 || budget.Used < 0 || budget.Used > budget.Max {
+				t.Fatalf("pending %d, budget %d of %d", h.Pending(), budget.Used, budget.Max)
+			}
 		}
 		h.Flush(t0, &r)
+		if h.Pending() != 0 {
+			t.Fatalf("%d bytes pending after Flush", h.Pending())
+		}
+		h.Reset()
+		if budget.Used != 0 {
+			t.Fatalf("budget used %d after Reset", budget.Used)
+		}
+		if hostile {
+			return
+		}
 		got := r.b.String()
 		for i := 0; i < len(got); i++ {
 			if got[i] != '#' && (i >= len(msg) || got[i] != msg[i]) {
@@ -293,15 +336,107 @@ func FuzzHalf(f *testing.F) {
 	})
 }
 
+// TestSegmentHalfTheSpaceAway: a segment 2^31 from the next expected byte
+// (whose distance, as an int32, cannot be negated) is outside the window:
+// counted and skipped, never a panic.
+func TestSegmentHalfTheSpaceAway(t *testing.T) {
+	for _, isn := range []Seq{0, 1000, 0x7fffffff, 0xffffffff} {
+		var h Half
+		var r rec
+		h.Start(isn)
+		h.Segment(isn.Add(1), []byte("GET /"), false, t0, &r)
+		for _, off := range []int64{1 << 31, 1<<31 - 1, 1<<31 + 1, 1<<30 + 5, -(1 << 30) - 1} {
+			if h.Segment(h.Next().Add(off), []byte("evil"), false, t0, &r) {
+				t.Errorf("isn %d: a segment %d bytes away was taken", isn, off)
+			}
+			// 2^31 and more is behind (RFC 1982 orders the half-way
+			// point behind): an old acknowledgment, which does nothing.
+			if ahead := off > 0 && off < 1<<31; h.Ack(h.Next().Add(off), t0, &r) == ahead {
+				t.Errorf("isn %d: an acknowledgment %d bytes away: taken %v", isn, off, !ahead)
+			}
+		}
+		h.Segment(isn.Add(6), []byte(" HTTP"), false, t0, &r)
+		h.Flush(t0, &r)
+		if got := r.b.String(); got != "GET / HTTP" {
+			t.Errorf("isn %d: got %q", isn, got)
+		}
+		if h.Stats.OutOfWindow != 7 {
+			t.Errorf("isn %d: %d out of window, want 7", isn, h.Stats.OutOfWindow)
+		}
+	}
+}
+
+// TestWindowFromScale: with the window a handshake announced, a segment
+// just past it is skipped and one just inside is held.
+func TestWindowFromScale(t *testing.T) {
+	var h Half
+	var r rec
+	h.Window = Window(0)
+	h.Start(0)
+	if h.Segment(Seq(1).Add(65535), []byte("x"), false, t0, &r) {
+		t.Fatal("a segment one window ahead was taken")
+	}
+	if !h.Segment(Seq(1).Add(65534), []byte("y"), false, t0, &r) || h.Pending() != 1 {
+		t.Fatal("a segment inside the window was not held")
+	}
+	if Window(7) != 65535<<7 || Window(20) != 65535<<14 || Window(-1) != 65535 {
+		t.Fatalf("Window: %d %d %d", Window(7), Window(20), Window(-1))
+	}
+}
+
+// TestResyncAfterLostWindow: when more than a window was lost, segments
+// and acknowledgments alike, a run of contiguous segments outside the
+// window is where the stream went on.
+func TestResyncAfterLostWindow(t *testing.T) {
+	var h Half
+	var r rec
+	h.Window = Window(0)
+	h.Start(0)
+	h.Segment(1, []byte("ab"), false, t0, &r)
+	base := Seq(1).Add(100000)
+	for i := range int64(resyncRun) {
+		h.Segment(base.Add(i), []byte{'0' + byte(i)}, false, t0, &r)
+	}
+	h.Segment(base.Add(int64(resyncRun)), []byte("z"), false, t0, &r)
+	want := "ab" + strings.Repeat("#", 100000-2+resyncRun-1) + string(rune('0'+resyncRun-1)) + "z"
+	if got := r.b.String(); got != want {
+		t.Fatalf("got %d bytes ending %q, want %d ending %q", len(got), got[max(0, len(got)-4):], len(want), want[len(want)-4:])
+	}
+	if h.Stats.Resynced != 1 || h.Stats.OutOfWindow != resyncRun {
+		t.Fatalf("stats %+v", h.Stats)
+	}
+}
+
+// TestSnapCutIsAGapAtOnce: the bytes a snap length cut are a gap as soon
+// as the bytes before them are delivered, and the FIN is after them.
+func TestSnapCutIsAGapAtOnce(t *testing.T) {
+	var h Half
+	var r rec
+	h.Start(0)
+	h.SegmentCut(1, []byte("abc"), 4, false, t0, &r)
+	if got := r.b.String(); got != "abc####" {
+		t.Fatalf("in order: got %q", got)
+	}
+	// Early and cut, with the FIN after the cut bytes.
+	h.SegmentCut(11, []byte("kl"), 3, true, t0, &r)
+	if h.FinSeq() != 16 {
+		t.Fatalf("FIN at %d, want 16", h.FinSeq())
+	}
+	h.Segment(8, []byte("hij"), false, t0, &r)
+	if got := r.b.String(); got != "abc####hijkl###" || !h.Finished() {
+		t.Fatalf("got %q finished=%v", got, h.Finished())
+	}
+}
+
 func BenchmarkInOrder(b *testing.B) {
 	var h Half
 	h.Start(0)
-	seq := uint32(1)
+	seq := Seq(1)
 	payload := make([]byte, 1400)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		h.Segment(seq, payload, false, t0, discard{})
-		seq += uint32(len(payload))
+		seq += Seq(len(payload))
 	}
 
 }
@@ -311,7 +446,7 @@ func TestSegmentCountBound(t *testing.T) {
 	var r rec
 	h.Start(0)
 	for i := 5; i >= 2; i-- { // byte 1 ("a") is lost
-		h.Segment(uint32(i), []byte{"abcde"[i-1]}, false, t0, &r)
+		h.Segment(Seq(i), []byte{"abcde"[i-1]}, false, t0, &r)
 	}
 	// Holding a fourth segment passes the bound: the gap before the held
 	// ones is declared lost, and "b", arriving after that, is old.

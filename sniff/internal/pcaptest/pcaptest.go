@@ -58,6 +58,7 @@ type Capture struct {
 	vlan    uint16
 	tagged  bool
 	snaplen int
+	wscale  int // window scale shift on SYNs, or -1
 	recs    []record
 }
 
@@ -65,7 +66,15 @@ type Capture struct {
 // for Ethernet, LinuxSLL, LinuxSLL2, Raw, IPv4/IPv6 (228/229 — the address
 // family must match), Null and Loop; Frame accepts anything.
 func New(link layers.LinkType) *Capture {
-	return &Capture{link: link}
+	return &Capture{link: link, wscale: -1}
+}
+
+// WindowScale makes the SYN segments that TCP builds from now on carry a
+// window scale option with the given shift (RFC 7323), as Linux's do; a
+// negative shift turns it off (the default). It returns c.
+func (c *Capture) WindowScale(shift int) *Capture {
+	c.wscale = shift
+	return c
 }
 
 // VLAN makes the Ethernet frames that TCP builds from now on carry an
@@ -131,6 +140,9 @@ func (c *Capture) tcpFrame(src, dst netip.AddrPort, seq, ack uint32, flags decod
 		ECE:     flags.Has(decode.ECE),
 		CWR:     flags.Has(decode.CWR),
 		Window:  65535,
+	}
+	if tcp.SYN && c.wscale >= 0 {
+		tcp.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{byte(c.wscale)}}}
 	}
 	var ip gopacket.NetworkLayer
 	var etherType layers.EthernetType
