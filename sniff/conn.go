@@ -34,12 +34,12 @@ type conn struct {
 	softRST    time.Time
 	softOrigin entry.Originator
 	// gen counts the lives of this slot (see connRef).
-	gen uint32
-	synTime, hsDone     time.Time
-	pickup              bool // the handshake was not captured
-	finDir              int8 // direction of the first FIN, -1 if none
-	finTime             [2]time.Time
-	lastSeen            time.Time
+	gen             uint32
+	synTime, hsDone time.Time
+	pickup          bool // the handshake was not captured
+	finDir          int8 // direction of the first FIN, -1 if none
+	finTime         [2]time.Time
+	lastSeen        time.Time
 
 	// raw is set once the client side is not HTTP (or after an upgrade):
 	// client bytes until the server answers are a request, server bytes

@@ -451,7 +451,7 @@ func (h *Half) hold(seq Seq, payload []byte, lost int64, ts time.Time, r Receive
 		}
 		h.skipTo(h.pending[0].end(), ts, r)
 		if !seq.After(h.next) {
-			if seq.Add(n+lost).After(h.next) {
+			if seq.Add(n + lost).After(h.next) {
 				h.take(seq, payload, lost, ts, r)
 				h.drain(ts, r)
 			}
