@@ -351,10 +351,16 @@ func (h *Half) Flush(ts time.Time, r Receiver) {
 	if h.finSeen && h.finSeq.After(h.next) {
 		h.skipTo(h.finSeq, ts, r)
 	}
+	h.releaseAll() // anything still held is past the FIN
 }
 
 // skipTo delivers everything up to limit, declaring the missing parts lost.
+// Nothing is delivered past a FIN: a limit after it stops there, and what
+// waits past it is let go.
 func (h *Half) skipTo(limit Seq, ts time.Time, r Receiver) {
+	if h.finSeen && limit.After(h.finSeq) {
+		limit = h.finSeq
+	}
 	for limit.After(h.next) {
 		if len(h.pending) > 0 && h.pending[0].seq.Before(limit) {
 			if g := h.pending[0].seq.Sub(h.next); g > 0 {
@@ -365,6 +371,9 @@ func (h *Half) skipTo(limit Seq, ts time.Time, r Receiver) {
 		}
 		h.gap(limit.Sub(h.next), ts, r)
 		h.drain(ts, r)
+	}
+	if h.finSeen && h.next == h.finSeq && len(h.pending) > 0 {
+		h.releaseAll()
 	}
 }
 
@@ -381,10 +390,13 @@ func (h *Half) gap(n int64, ts time.Time, r Receiver) {
 	r.Gap(n, ts)
 }
 
-// take delivers the part of a segment at or after next; seq must not be
-// after next.
+// take delivers the part of a segment at or after next; a segment that
+// starts after next is left alone.
 func (h *Half) take(seq Seq, data []byte, lost int64, ts time.Time, r Receiver) {
-	skip := h.next.Sub(seq) // ≥ 0, and within the window
+	skip := h.next.Sub(seq) // within the window
+	if skip < 0 {
+		return
+	}
 	if skip < int64(len(data)) {
 		h.deliver(data[skip:], ts, r)
 		skip = 0
@@ -439,6 +451,9 @@ func (h *Half) hold(seq Seq, payload []byte, lost int64, ts time.Time, r Receive
 	maxSegs := h.MaxSegments
 	if maxSegs <= 0 {
 		maxSegs = DefaultMaxSegments
+	}
+	if h.finSeen && !seq.Before(h.finSeq) {
+		return // past the FIN: nothing there makes sense
 	}
 	cost := SegmentCost(len(payload))
 	for (h.MaxPending > 0 && h.pendingBytes+n > h.MaxPending) || !h.Budget.fits(cost) || len(h.pending) >= maxSegs {
