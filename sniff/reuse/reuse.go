@@ -103,7 +103,8 @@ type pairKey struct {
 
 // DefaultMaxPairs is the number of client → server pairs New tracks: a
 // sidecar watching one service sees far fewer, and the table stays small
-// (about 150 bytes a pair) whatever a hostile capture holds.
+// whatever a hostile capture holds (under 300 bytes a pair measured, about
+// 1.1 MiB full).
 const DefaultMaxPairs = 4096
 
 // Aggregator collects the figures of every pair, up to its bound. It is

@@ -395,3 +395,86 @@ func TestVerdictString(t *testing.T) {
 		}
 	}
 }
+
+// TestAddAllocs: counting an entry of a pair already in the table, or of
+// one the full table leaves out, allocates nothing.
+func TestAddAllocs(t *testing.T) {
+	a := NewMax(1)
+	e := &entry.Entry{
+		Client: netip.AddrPortFrom(client, 1), Server: server,
+		Annotation: entry.Unique, Index: 1, Originator: entry.Client, ConnStart: t0,
+		Response: entry.Message{Bytes: []byte(response), Size: int64(len(response)), HeaderLen: len(response) - 5, HTTP: true},
+	}
+	other := *e
+	other.Client = netip.MustParseAddrPort("10.9.9.9:1")
+	a.Add(e)
+	n := testing.AllocsPerRun(100, func() {
+		e.ConnStart = e.ConnStart.Add(time.Second)
+		a.Add(e)
+		a.Add(&other)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per Add", n)
+	}
+	if c, _ := a.Untracked(); c != 101 || a.Leaked() != 101 { // AllocsPerRun runs fn once more to warm up
+		t.Errorf("untracked %d, leaked %d; want 101, 101", c, a.Leaked())
+	}
+}
+
+// FuzzAggregator adds entries built from arbitrary bytes (addresses,
+// annotation, index, originator, start, response head) to a small table:
+// no panic, the table stays within its bound, and the figures stay
+// consistent.
+func FuzzAggregator(f *testing.F) {
+	f.Add([]byte("\x01\x02\x00\x01\x02\x05HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"))
+	f.Add([]byte("\x00\x00\x03\x02\x00\x00HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n\x07\x01\x00\x01\x01\x09"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const max = 4
+		a := NewMax(max)
+		total := 0
+		for len(data) >= 6 {
+			h := data[:6]
+			data = data[6:]
+			n := min(len(data), int(h[5]&0x3f))
+			resp := data[:n]
+			data = data[n:]
+			e := &entry.Entry{
+				Client:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, h[0] & 7}), uint16(h[1])),
+				Server:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, h[0] >> 5}), 80),
+				Annotation: entry.Annotation(h[2] % 5),
+				Index:      int(h[3]%4) - 1,
+				Originator: entry.Originator(h[4] % 6),
+				ConnStart:  t0.Add(time.Duration(h[4]>>3) * time.Second),
+			}
+			if len(resp) > 0 {
+				e.Response = entry.Message{Bytes: resp, Size: int64(len(resp)), HeaderLen: len(resp), HTTP: true}
+			}
+			a.Add(e)
+			total++
+		}
+		ps := a.Pairs()
+		if len(ps) > max {
+			t.Fatalf("%d pairs, bound %d", len(ps), max)
+		}
+		conns, entries := a.Untracked()
+		for _, p := range ps {
+			if p.Single > p.Connections || p.Leaked > p.Connections || p.pending > p.Connections || p.Offered+p.NotOffered > total {
+				t.Fatalf("inconsistent pair %+v", p)
+			}
+		}
+		if conns > entries || entries > total {
+			t.Fatalf("untracked %d connections, %d entries of %d", conns, entries, total)
+		}
+		var b bytes.Buffer
+		if err := a.WriteSummary(&b, ""); err != nil {
+			t.Fatal(err)
+		}
+		v, err := a.WriteVerdict(&b, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (v == OK) != (a.Leaked() == 0 && entries == 0) {
+			t.Fatalf("verdict %v with %d leaked, %d untracked entries", v, a.Leaked(), entries)
+		}
+	})
+}
