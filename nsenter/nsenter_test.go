@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/sniffer/sniffer/internal/require"
 )
 
 func TestMatch(t *testing.T) {
@@ -85,9 +87,7 @@ func TestDoNoProcess(t *testing.T) {
 }
 
 func TestDoOwnNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("setns needs CAP_SYS_ADMIN")
-	}
+	require.Root(t) // setns needs CAP_SYS_ADMIN
 	want := errors.New("from fn")
 	ran := false
 	err := Do(os.Getpid(), func() error { ran = true; return want })

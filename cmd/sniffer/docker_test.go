@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sniffer/sniffer/internal/require"
 )
 
 // The end-to-end tests of "sniffer attach", the image and the compose
@@ -68,31 +70,14 @@ type buildError struct {
 func (e *buildError) Error() string { return "go build " + e.pkg + ": " + e.err.Error() + "\n" + e.out }
 
 // requireDocker skips (or, with SNIFFER_REQUIRE_DOCKER=1, fails) the test
-// when no Docker engine answers or the test is not root.
+// when no Docker engine answers or the test is not root; -short skips it
+// unless SNIFFER_REQUIRE_DOCKER=1.
 func requireDocker(t *testing.T) {
 	t.Helper()
-	must := os.Getenv("SNIFFER_REQUIRE_DOCKER") == "1"
-	miss := func(why string) {
-		t.Helper()
-		if must {
-			t.Fatalf("SNIFFER_REQUIRE_DOCKER=1 but %s", why)
-		}
-		t.Skipf("%s (set SNIFFER_REQUIRE_DOCKER=1 to make this a failure)", why)
-	}
-	if testing.Short() && !must {
+	if testing.Short() && !require.Required(require.DockerEnv) {
 		t.Skip("-short: no Docker end-to-end tests")
 	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		miss("the docker CLI is not installed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.APIVersion}}").CombinedOutput(); err != nil {
-		miss("no Docker engine answers: " + strings.TrimSpace(string(out)))
-	}
-	if os.Geteuid() != 0 {
-		miss("not root: attach needs CAP_SYS_ADMIN and CAP_NET_RAW")
-	}
+	require.Docker(t)
 }
 
 // docker runs the docker CLI and returns its combined output, failing the
@@ -350,10 +335,7 @@ func testCompose(t *testing.T, tag string) {
 	} else if _, err := dockerErr("compose", "version"); err == nil {
 		compose = []string{"docker", "compose"}
 	} else {
-		if os.Getenv("SNIFFER_REQUIRE_DOCKER") == "1" {
-			t.Fatal("neither docker-compose nor docker compose is installed")
-		}
-		t.Skip("neither docker-compose nor docker compose is installed")
+		require.Missing(t, require.DockerEnv, "neither docker-compose nor docker compose is installed")
 	}
 	file, err := filepath.Abs("../../examples/keepalive/compose.yaml")
 	if err != nil {

@@ -16,8 +16,8 @@ import (
 // The live-capture tests run the sniffer binary in network namespaces of
 // their own, with a Go HTTP server and clients (this test binary,
 // re-executed: see netns_test.go), and check the entries it prints. They
-// need root and ip(8); they skip without them unless SNIFFER_REQUIRE_ROOT=1,
-// which makes that a failure.
+// need root and ip(8); they skip without them unless SNIFFER_REQUIRE_ROOT=1
+// (root) or SNIFFER_REQUIRE_TOOLS=1 (ip), which make that a failure.
 
 // liveEnv is what the subtests share.
 type liveEnv struct {

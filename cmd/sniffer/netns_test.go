@@ -22,11 +22,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// requireRootEnv makes the live tests fail, rather than skip, when they
-// cannot run (CI sets it).
-const requireRootEnv = "SNIFFER_REQUIRE_ROOT"
+	"github.com/sniffer/sniffer/internal/require"
+)
 
 // helperEnv makes the test binary act as a helper (see init) instead of
 // running tests.
@@ -51,28 +49,18 @@ func init() {
 	}
 }
 
-// requireRoot skips the test, or fails it when SNIFFER_REQUIRE_ROOT=1, if
-// it cannot create network namespaces or run the given tools.
+// requireRoot skips the test, or fails it when SNIFFER_REQUIRE_ROOT=1 or
+// (for the tools) SNIFFER_REQUIRE_TOOLS=1, if it cannot create network
+// namespaces or run ip and the given tools.
 func requireRoot(t *testing.T, tools ...string) {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "not root"
-	}
+	require.Root(t)
 	for _, tool := range append([]string{"ip"}, tools...) {
-		if why == "" {
-			if _, err := exec.LookPath(tool); err != nil {
-				why = fmt.Sprintf("no %q in PATH", tool)
-			}
+		if _, err := exec.LookPath(tool); err != nil && require.Required(require.RootEnv) {
+			t.Fatalf("live capture test needs %s: %v, and %s=1", tool, err, require.RootEnv)
 		}
+		require.Tool(t, tool)
 	}
-	if why == "" {
-		return
-	}
-	if os.Getenv(requireRootEnv) == "1" {
-		t.Fatalf("live capture test cannot run (%s) and %s=1", why, requireRootEnv)
-	}
-	t.Skipf("live capture test needs root and ip (%s); set %s=1 to make this a failure", why, requireRootEnv)
 }
 
 // randomID returns 8 random hex digits.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/live"
+	"github.com/sniffer/sniffer/sniff/reuse"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
@@ -57,6 +58,7 @@ type options struct {
 	write       string
 	summary     bool
 	expectReuse bool
+	maxPairs    int // --max-summary-pairs
 
 	// set records which flags were given (by long name).
 	set map[string]bool
@@ -106,7 +108,9 @@ The default format is:
 
 Exit status: 0 when done, 1 when the input could not be read or capture failed
 (or --expect-reuse found connections not reused), 2 for a mistake in the
-command line, format or filter.
+command line, format or filter, 3 when --expect-reuse found no connection not
+reused but is inconclusive: more client -> server pairs than --max-summary-pairs
+were seen, and the connections of the others were not checked.
 `
 
 const defaultFormat = `%source.ip - - [%request.timestamp(%d/%b/%Y:%T %z)] "%request.line" %response.code %response.header.content-length(0) "%request.header.referer()" "%request.header.user-agent()"`
@@ -169,7 +173,8 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	fs.BoolVar(&o.jsonBody, "json-body", false, "with --json, include the bodies (base64 when not UTF-8); implies --json")
 	str(&o.write, "w", "write", "", "also write the packets the filter passed to a pcap `file` (- for standard output: the entries then go to standard error)")
 	fs.BoolVar(&o.summary, "summary", false, "at exit, print to standard error per client -> server: connections, requests, reuse, keep-alive")
-	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another")
+	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: more client -> server pairs than --max-summary-pairs)")
+	fs.IntVar(&o.maxPairs, "max-summary-pairs", reuse.DefaultMaxPairs, "--summary, --expect-reuse: track at most `n` client -> server pairs; the connections of further pairs are counted, not checked")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
 
 	usage := func() {
@@ -225,6 +230,9 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	}
 	if o.bufferKiB < 2*live.DefaultBlockSize>>10 {
 		return nil, &usageError{fmt.Sprintf("-B/--buffer-size must be at least %d (KiB)", 2*live.DefaultBlockSize>>10)}
+	}
+	if o.maxPairs <= 0 {
+		return nil, &usageError{"--max-summary-pairs must be positive"}
 	}
 	if o.count < 0 || o.duration < 0 {
 		return nil, &usageError{"--count and --duration must not be negative"}

@@ -27,6 +27,10 @@ type extras struct {
 	bodies   bool // --json-body
 }
 
+// exitInconclusive is the exit status of an inconclusive --expect-reuse
+// verdict: distinct from 1 (not reused) so that CI can tell them apart.
+const exitInconclusive = 3
+
 // errBinaryTerminal is -w - with standard output a terminal.
 var errBinaryTerminal = &usageError{"-w -: refusing to write a binary pcap to a terminal (redirect standard output, or use -w FILE)"}
 
@@ -37,7 +41,7 @@ func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
 	x := &extras{json: o.json, bodies: o.jsonBody, verdict: o.expectReuse}
 	x.jsonOpts = jsonlog.Options{Location: time.Local, Bodies: o.jsonBody}
 	if o.summary || o.expectReuse {
-		x.agg = reuse.New()
+		x.agg = reuse.NewMax(o.maxPairs)
 	}
 	entries := stdout
 	switch o.write {
@@ -78,7 +82,8 @@ func (p *printer) configure(cfg *sniff.Config) {
 
 // finish ends the extras at exit: it closes the pcap file, prints the
 // summary (--summary, --expect-reuse) and applies the verdict. It returns
-// the exit status: status, or 1 when -w failed or the verdict did.
+// the exit status: status, or 1 when -w failed or connections were not
+// reused, or exitInconclusive when the verdict is inconclusive.
 func (p *printer) finish(status int, stderr io.Writer) int {
 	x := p.extras
 	if x == nil {
@@ -96,8 +101,14 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 	if x.agg != nil {
 		x.agg.WriteSummary(stderr, "sniffer: summary: ")
 		if x.verdict {
-			if ok, _ := x.agg.WriteVerdict(stderr, "sniffer: reuse: "); !ok && status == 0 {
-				status = 1
+			v, _ := x.agg.WriteVerdict(stderr, "sniffer: reuse: ")
+			if status == 0 {
+				switch v {
+				case reuse.NotReused:
+					status = 1
+				case reuse.Inconclusive:
+					status = exitInconclusive
+				}
 			}
 		}
 	}

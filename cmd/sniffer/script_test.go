@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/sniffer/sniffer/internal/require"
 )
 
 // TestMain lets the scripts run "sniffer" in-process, the way
@@ -18,6 +22,8 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the command-line behaviour described in
 // testdata/script/*.txtar. $ORACLE is the directory of the oracle captures.
+// The condition [tool:NAME] says whether NAME is in PATH; when it is not
+// and SNIFFER_REQUIRE_TOOLS=1, the script fails instead of going without.
 func TestScripts(t *testing.T) {
 	oracle, err := filepath.Abs("../../testdata/oracle")
 	if err != nil {
@@ -29,6 +35,12 @@ func TestScripts(t *testing.T) {
 			env.Setenv("ORACLE", oracle)
 			env.Setenv("TZ", "UTC")
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if name, ok := strings.CutPrefix(cond, "tool:"); ok {
+				return require.ToolCondition(name)
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/sniffer/sniffer/internal/require"
 	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
@@ -88,17 +88,14 @@ func readFile(t testing.TB, path string) []byte {
 }
 
 // tcpdumpCount returns the number of packets tcpdump reads from path, or
-// -1 when tcpdump is not installed.
+// -1 when tcpdump is not installed (a failure with SNIFFER_REQUIRE_TOOLS=1).
 func tcpdumpCount(t *testing.T, path string) int {
 	t.Helper()
-	if _, err := exec.LookPath("tcpdump"); err != nil {
+	tcpdump, ok := require.HaveTool(t, "tcpdump")
+	if !ok {
 		return -1
 	}
-	out, err := exec.Command("tcpdump", "-nn", "-r", path).Output()
-	if err != nil {
-		t.Fatalf("tcpdump -r %s: %v", path, err)
-	}
-	return strings.Count(string(out), "\n")
+	return strings.Count(string(require.Output(t, tcpdump, "-nn", "-r", path)), "\n")
 }
 
 func TestOracleCaptures(t *testing.T) {
@@ -140,14 +137,9 @@ func TestOracleCaptures(t *testing.T) {
 
 // TestOracleTimestamps compares the timestamps with tcpdump's.
 func TestOracleTimestamps(t *testing.T) {
-	if _, err := exec.LookPath("tcpdump"); err != nil {
-		t.Skip("tcpdump not installed")
-	}
+	tcpdump := require.Tool(t, "tcpdump")
 	f := filepath.Join(oracleDir, "post.pcap")
-	out, err := exec.Command("tcpdump", "-nn", "-tt", "-r", f).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := require.Output(t, tcpdump, "-nn", "-tt", "-r", f)
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	ps := mustReadAll(t, readFile(t, f))
 	if len(lines) != len(ps) {

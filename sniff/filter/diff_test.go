@@ -19,6 +19,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
+
+	"github.com/sniffer/sniffer/internal/require"
 )
 
 // The differential test compiles each expression of diffExprs with this
@@ -355,15 +357,7 @@ func findTcpdump(t testing.TB) string {
 	if v := os.Getenv("FILTER_TCPDUMP"); v != "" {
 		name = v
 	}
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("SNIFFER_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("tcpdump not found and SNIFFER_REQUIRE_TOOLS=1: %v", err)
-	}
-	t.Skipf("tcpdump not found (%v); set SNIFFER_REQUIRE_TOOLS=1 to make this a failure", err)
-	return ""
+	return require.Tool(t, name)
 }
 
 func TestDifferentialTcpdump(t *testing.T) {

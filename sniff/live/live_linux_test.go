@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sniffer/sniffer/internal/require"
 )
 
 // inPrivateNetns moves the calling goroutine, locked to its thread, into a
@@ -21,12 +23,7 @@ import (
 // fails it if SNIFFER_REQUIRE_ROOT=1.
 func inPrivateNetns(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("SNIFFER_REQUIRE_ROOT") == "1" {
-			t.Fatal("needs root (SNIFFER_REQUIRE_ROOT=1)")
-		}
-		t.Skip("needs root")
-	}
+	require.Root(t)
 	runtime.LockOSThread()
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		t.Fatalf("unshare(CLONE_NEWNET): %v", err)

@@ -16,6 +16,11 @@
 //
 // The server offered keep-alive in a response of protocol HTTP/1.1 without
 // a "close" token in Connection, or HTTP/1.0 with a "keep-alive" token.
+//
+// The table of pairs is bounded (DefaultMaxPairs, or NewMax's argument):
+// once it is full, the entries of pairs it does not hold are counted, not
+// tracked, and the verdict is Inconclusive rather than OK for them. Each
+// pair holds a fixed amount of state whatever its traffic.
 package reuse
 
 import (
@@ -50,10 +55,12 @@ type Pair struct {
 	// to the same server after them.
 	Leaked int
 
-	// pending holds the start times of single-request connections closed
-	// by the client after a keep-alive offer, that started after every
-	// connection seen so far: they become leaks when a later one starts.
-	pending []time.Time
+	// pending counts the single-request connections closed by the client
+	// after a keep-alive offer that started at latest, the start of the
+	// latest connection seen: they become leaks when a later one starts.
+	// (A candidate that started before latest is a leak at once, so every
+	// candidate still pending started at latest: a count is enough.)
+	pending int
 	// latest is the start of the latest connection seen.
 	latest time.Time
 }
@@ -94,20 +101,61 @@ type pairKey struct {
 	server netip.AddrPort
 }
 
-// Aggregator collects the figures of every pair. It is not safe for
-// concurrent use; the zero value is not ready, use New.
+// DefaultMaxPairs is the number of client → server pairs New tracks: a
+// sidecar watching one service sees far fewer, and the table stays small
+// whatever a hostile capture holds (under 300 bytes a pair measured, about
+// 1.1 MiB full).
+const DefaultMaxPairs = 4096
+
+// Aggregator collects the figures of every pair, up to its bound. It is
+// not safe for concurrent use; the zero value is not ready, use New or
+// NewMax.
 type Aggregator struct {
-	pairs map[pairKey]*Pair
+	pairs    map[pairKey]*Pair
+	maxPairs int
+	// untrackedConns and untrackedEntries count the connections (first
+	// entries) and the entries of pairs that found the table full.
+	untrackedConns, untrackedEntries int
 }
 
-// New returns an empty Aggregator.
-func New() *Aggregator { return &Aggregator{pairs: map[pairKey]*Pair{}} }
+// New returns an empty Aggregator that tracks at most DefaultMaxPairs
+// pairs.
+func New() *Aggregator { return NewMax(DefaultMaxPairs) }
 
-// Add counts one entry. It keeps nothing of e's bytes.
+// NewMax returns an empty Aggregator that tracks at most maxPairs client →
+// server pairs (DefaultMaxPairs if maxPairs < 1). The entries of further
+// pairs are only counted (Untracked), and make the verdict Inconclusive.
+func NewMax(maxPairs int) *Aggregator {
+	if maxPairs < 1 {
+		maxPairs = DefaultMaxPairs
+	}
+	return &Aggregator{pairs: map[pairKey]*Pair{}, maxPairs: maxPairs}
+}
+
+// MaxPairs returns the number of pairs a tracks at most.
+func (a *Aggregator) MaxPairs() int { return a.maxPairs }
+
+// Untracked returns the number of connections (counted by their first
+// entry) and of entries that were not tracked because the table of pairs
+// was full: 0, 0 when it never was.
+func (a *Aggregator) Untracked() (connections, entries int) {
+	return a.untrackedConns, a.untrackedEntries
+}
+
+// Add counts one entry. It keeps nothing of e's bytes. A pair is added to
+// the table at its first entry, if the table is not full; the pairs
+// already there are tracked to the end.
 func (a *Aggregator) Add(e *entry.Entry) {
 	k := pairKey{e.Client.Addr().Unmap(), netip.AddrPortFrom(e.Server.Addr().Unmap(), e.Server.Port())}
 	p := a.pairs[k]
 	if p == nil {
+		if len(a.pairs) >= a.maxPairs {
+			a.untrackedEntries++
+			if e.Annotation == entry.Start || e.Annotation == entry.Unique {
+				a.untrackedConns++
+			}
+			return
+		}
 		p = &Pair{Client: k.client, Server: k.server}
 		a.pairs[k] = p
 	}
@@ -130,18 +178,10 @@ func (a *Aggregator) Add(e *entry.Entry) {
 	start := connStart(e)
 	if start.After(p.latest) {
 		p.latest = start
-		// Every pending candidate that started before this connection is
-		// followed by it.
-		n := 0
-		for _, t := range p.pending {
-			if t.Before(start) {
-				p.Leaked++
-			} else {
-				p.pending[n] = t
-				n++
-			}
-		}
-		p.pending = p.pending[:n]
+		// Every pending candidate started at the previous latest, before
+		// this connection: it is followed by it.
+		p.Leaked += p.pending
+		p.pending = 0
 	}
 	final := e.Annotation == entry.Unique || e.Originator != entry.None
 	if !final || e.Index != 1 {
@@ -155,7 +195,7 @@ func (a *Aggregator) Add(e *entry.Entry) {
 		p.Leaked++ // a later connection was already seen
 		return
 	}
-	p.pending = append(p.pending, start)
+	p.pending++
 }
 
 // connStart returns when e's connection started: its SYN, else its first
@@ -202,14 +242,14 @@ func (a *Aggregator) Leaked() int {
 //	10.0.0.2 -> 10.0.0.3:8080: 5 connections, 5 requests, 1.00 requests/connection, 100% single-request, keep-alive offered: yes
 //
 // and ", 4 not reused" when connections leaked. Without pairs it writes
-// one line saying so.
+// one line saying so. When the table of pairs was full, a last line says
+// how many connections and entries were not tracked.
 func (a *Aggregator) WriteSummary(w io.Writer, prefix string) error {
 	ps := a.Pairs()
-	if len(ps) == 0 {
-		_, err := fmt.Fprintf(w, "%sno connections\n", prefix)
-		return err
-	}
 	var b []byte
+	if len(ps) == 0 {
+		b = fmt.Appendf(b, "%sno connections\n", prefix)
+	}
 	for _, p := range ps {
 		b = fmt.Appendf(b, "%s%s -> %s: %d connection%s, %d request%s, %.2f requests/connection, %.0f%% single-request, keep-alive offered: %s",
 			prefix, p.Client, p.Server, p.Connections, plural(p.Connections), p.Requests, plural(p.Requests),
@@ -219,13 +259,57 @@ func (a *Aggregator) WriteSummary(w io.Writer, prefix string) error {
 		}
 		b = append(b, '\n')
 	}
+	if a.untrackedEntries > 0 {
+		b = fmt.Appendf(b, "%stable full: %d client -> server pair%s tracked, %d connection%s (%d entr%s) of other pairs not tracked\n",
+			prefix, a.maxPairs, plural(a.maxPairs), a.untrackedConns, plural(a.untrackedConns), a.untrackedEntries, pluralY(a.untrackedEntries))
+	}
 	_, err := w.Write(b)
 	return err
 }
 
+// Verdict is the outcome of the --expect-reuse check.
+type Verdict int
+
+const (
+	// OK: every connection was tracked, and none offered keep-alive was
+	// closed by the client after one request before a new one.
+	OK Verdict = iota
+	// NotReused: connections were not reused (Leaked is not 0). It holds
+	// even when the table was full: what was tracked is enough to fail.
+	NotReused
+	// Inconclusive: no tracked connection leaked, but the table of pairs
+	// was full and the connections of other pairs were not checked.
+	Inconclusive
+)
+
+// String returns "ok", "not reused" or "inconclusive".
+func (v Verdict) String() string {
+	switch v {
+	case OK:
+		return "ok"
+	case NotReused:
+		return "not reused"
+	case Inconclusive:
+		return "inconclusive"
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
+// Verdict returns the outcome of the check: NotReused when connections
+// leaked, else Inconclusive when entries were not tracked, else OK.
+func (a *Aggregator) Verdict() Verdict {
+	switch {
+	case a.Leaked() > 0:
+		return NotReused
+	case a.untrackedEntries > 0:
+		return Inconclusive
+	}
+	return OK
+}
+
 // WriteVerdict writes the --expect-reuse verdict in one line, prefixed
-// with prefix, and reports whether it passed.
-func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (bool, error) {
+// with prefix, and returns it.
+func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (Verdict, error) {
 	var b []byte
 	n := 0
 	for _, p := range a.Pairs() {
@@ -241,13 +325,21 @@ func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (bool, error) {
 		b = fmt.Appendf(b, " %s -> %s: %d connection%s offered keep-alive closed by the client after one request, then a new connection",
 			p.Client, p.Server, p.Leaked, plural(p.Leaked))
 	}
-	if n == 0 {
-		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one\n", prefix)
-	} else {
-		b = append(b, '\n')
+	v := a.Verdict()
+	switch v {
+	case OK:
+		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one", prefix)
+	case Inconclusive:
+		b = fmt.Appendf(b, "%sinconclusive: %d connection%s not checked (table full: %d client -> server pair%s tracked); no tracked connection offered keep-alive was closed by the client after one request before a new one",
+			prefix, a.untrackedConns, plural(a.untrackedConns), a.maxPairs, plural(a.maxPairs))
+	case NotReused:
+		if a.untrackedEntries > 0 {
+			b = fmt.Appendf(b, " (and %d connection%s not checked: table full)", a.untrackedConns, plural(a.untrackedConns))
+		}
 	}
+	b = append(b, '\n')
 	_, err := w.Write(b)
-	return n == 0, err
+	return v, err
 }
 
 func plural(n int) string {
@@ -255,6 +347,13 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+func pluralY(n int) string {
+	if n == 1 {
+		return "y"
+	}
+	return "ies"
 }
 
 // KeepAliveOffered reports whether the response m offered to keep the

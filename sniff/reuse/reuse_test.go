@@ -66,6 +66,22 @@ func fixed(n int) *pcaptest.Capture {
 	return c
 }
 
+// clients is n fixed clients, 10.0.0.10 and on, each with one connection
+// of two requests: nothing leaks, but with fewer than n pairs tracked the
+// verdict is inconclusive.
+func clients(n int) *pcaptest.Capture {
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	for i := range n {
+		cli := netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + i)})
+		f := c.Flow(netip.AddrPortFrom(cli, 40000), server, t0.Add(time.Duration(i)*time.Second))
+		f.Handshake()
+		exchange(f, response)
+		exchange(f, response)
+		f.Close(true)
+	}
+	return c
+}
+
 // run plays a capture through the engine into an Aggregator.
 func run(t *testing.T, c *pcaptest.Capture) *Aggregator {
 	t.Helper()
@@ -77,10 +93,25 @@ func run(t *testing.T, c *pcaptest.Capture) *Aggregator {
 }
 
 func summary(t *testing.T, a *Aggregator) (string, bool) {
+	s, v := summaryVerdict(t, a)
+	return s, v == OK
+}
+
+// summaryVerdict returns the summary and verdict lines, and the verdict.
+func summaryVerdict(t *testing.T, a *Aggregator) (string, Verdict) {
+	t.Helper()
 	var b bytes.Buffer
-	a.WriteSummary(&b, "")
-	ok, _ := a.WriteVerdict(&b, "reuse: ")
-	return b.String(), ok
+	if err := a.WriteSummary(&b, ""); err != nil {
+		t.Fatal(err)
+	}
+	v, err := a.WriteVerdict(&b, "reuse: ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != a.Verdict() {
+		t.Errorf("WriteVerdict returned %v, Verdict() %v", v, a.Verdict())
+	}
+	return b.String(), v
 }
 
 func TestLeaky(t *testing.T) {
@@ -177,6 +208,21 @@ func TestClientReset(t *testing.T) {
 	}
 }
 
+// TestClients: the capture of three fixed clients, with the table bounded
+// at two pairs and at three.
+func TestClients(t *testing.T) {
+	for max, want := range map[int]Verdict{2: Inconclusive, 3: OK} {
+		a := NewMax(max)
+		eng := sniff.New(sniff.Config{MaxConns: 64, HeaderCap: 4096, IdleTimeout: -1, Emit: a.Add})
+		pcaptest.Replay(t, clients(3).Pcap(), eng.Packet)
+		eng.Finish()
+		got, v := summaryVerdict(t, a)
+		if v != want || len(a.Pairs()) != min(max, 3) {
+			t.Errorf("max %d: %d pairs, got (%v)\n%s\nwant %v", max, len(a.Pairs()), v, got, want)
+		}
+	}
+}
+
 // TestPairs: clients and servers are told apart, HTTP/1.0 needs
 // keep-alive, entries without a response count as requests.
 func TestPairs(t *testing.T) {
@@ -215,7 +261,7 @@ func TestPairs(t *testing.T) {
 // scripts use (go test ./sniff/reuse -run WriteTestdata -update), and
 // checks that the committed ones are current.
 func TestWriteTestdata(t *testing.T) {
-	for name, c := range map[string]*pcaptest.Capture{"leaky.pcap": leaky(5), "fixed.pcap": fixed(5)} {
+	for name, c := range map[string]*pcaptest.Capture{"leaky.pcap": leaky(5), "fixed.pcap": fixed(5), "clients.pcap": clients(3)} {
 		path := filepath.Join("testdata", name)
 		if *update {
 			os.MkdirAll("testdata", 0o755)
@@ -230,4 +276,205 @@ func TestWriteTestdata(t *testing.T) {
 			t.Errorf("%s is stale: go test ./sniff/reuse -run WriteTestdata -update", path)
 		}
 	}
+}
+
+// addConn adds the entry of a single-request connection from cli:port to
+// srv started at second at: closed by the client after a keep-alive offer
+// when leak is set, else closed by the server.
+func addConn(a *Aggregator, cli netip.Addr, port uint16, srv netip.AddrPort, at int, leak bool) {
+	orig := entry.Server
+	if leak {
+		orig = entry.Client
+	}
+	a.Add(&entry.Entry{
+		Client: netip.AddrPortFrom(cli, port), Server: srv,
+		Annotation: entry.Unique, Index: 1, Originator: orig,
+		ConnStart: t0.Add(time.Duration(at) * time.Second),
+		Response:  entry.Message{Bytes: []byte(response), Size: int64(len(response)), HeaderLen: len(response) - 5, HTTP: true},
+	})
+}
+
+// TestBound: past MaxPairs no pair is added; the entries of other pairs
+// are counted, the summary says so, the verdict is inconclusive (exit 3
+// for the command), not ok; the pairs already tracked still are.
+func TestBound(t *testing.T) {
+	a := NewMax(2)
+	if a.MaxPairs() != 2 {
+		t.Fatalf("MaxPairs() = %d", a.MaxPairs())
+	}
+	srv := netip.MustParseAddrPort("10.0.0.3:80")
+	for i := range 5 {
+		cli := netip.AddrFrom4([4]byte{10, 1, 0, byte(i)})
+		addConn(a, cli, 1000, srv, 2*i, false)
+		addConn(a, cli, 1001, srv, 2*i+1, false)
+	}
+	// The first pair, tracked, gets a further connection; an untracked
+	// pair's entry that is not a connection's first is counted too.
+	addConn(a, netip.AddrFrom4([4]byte{10, 1, 0, 0}), 1002, srv, 20, false)
+	a.Add(&entry.Entry{Client: netip.MustParseAddrPort("10.1.0.4:1001"), Server: srv, Annotation: entry.Last, Index: 2, Originator: entry.Client})
+	if n := len(a.Pairs()); n != 2 {
+		t.Errorf("%d pairs tracked, want 2", n)
+	}
+	if c, e := a.Untracked(); c != 6 || e != 7 {
+		t.Errorf("Untracked() = %d connections, %d entries; want 6, 7", c, e)
+	}
+	got, v := summaryVerdict(t, a)
+	want := "10.1.0.0 -> 10.0.0.3:80: 3 connections, 3 requests, 1.00 requests/connection, 100% single-request, keep-alive offered: yes\n" +
+		"10.1.0.1 -> 10.0.0.3:80: 2 connections, 2 requests, 1.00 requests/connection, 100% single-request, keep-alive offered: yes\n" +
+		"table full: 2 client -> server pairs tracked, 6 connections (7 entries) of other pairs not tracked\n" +
+		"reuse: inconclusive: 6 connections not checked (table full: 2 client -> server pairs tracked); no tracked connection offered keep-alive was closed by the client after one request before a new one\n"
+	if got != want || v != Inconclusive {
+		t.Errorf("got (%v)\n%s\nwant (inconclusive)\n%s", v, got, want)
+	}
+}
+
+// TestBoundLeakFails: a leak among the tracked pairs fails the verdict
+// even when the table overflowed.
+func TestBoundLeakFails(t *testing.T) {
+	a := NewMax(1)
+	srv := netip.MustParseAddrPort("10.0.0.3:80")
+	addConn(a, client, 1, srv, 0, true)
+	addConn(a, client, 2, srv, 1, true)
+	addConn(a, netip.MustParseAddr("10.0.0.7"), 1, srv, 2, false)
+	got, v := summaryVerdict(t, a)
+	want := "reuse: FAIL: connections not reused: 10.0.0.2 -> 10.0.0.3:80: 1 connection offered keep-alive closed by the client after one request, then a new connection (and 1 connection not checked: table full)\n"
+	if v != NotReused || !strings.HasSuffix(got, want) || !strings.Contains(got, "table full: 1 client -> server pair tracked, 1 connection (1 entry) of other pairs not tracked\n") {
+		t.Errorf("got (%v)\n%s\nwant (not reused) ending\n%s", v, got, want)
+	}
+}
+
+// TestDefaultBound: New tracks DefaultMaxPairs pairs, not one more, and
+// one client past them makes the verdict inconclusive.
+func TestDefaultBound(t *testing.T) {
+	a := New()
+	if a.MaxPairs() != DefaultMaxPairs || NewMax(0).MaxPairs() != DefaultMaxPairs {
+		t.Fatalf("MaxPairs() = %d, NewMax(0).MaxPairs() = %d", a.MaxPairs(), NewMax(0).MaxPairs())
+	}
+	for i := range DefaultMaxPairs {
+		addConn(a, netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), 1, server, i, false)
+	}
+	if v := a.Verdict(); v != OK {
+		t.Fatalf("at the bound: verdict %v, want ok", v)
+	}
+	addConn(a, netip.MustParseAddr("10.3.0.0"), 1, server, 0, false)
+	if n := len(a.pairs); n != DefaultMaxPairs {
+		t.Errorf("%d pairs in the table, want %d", n, DefaultMaxPairs)
+	}
+	if c, e := a.Untracked(); c != 1 || e != 1 {
+		t.Errorf("Untracked() = %d, %d; want 1, 1", c, e)
+	}
+	if v := a.Verdict(); v != Inconclusive {
+		t.Errorf("past the bound: verdict %v, want inconclusive", v)
+	}
+}
+
+// TestSameStart: many candidates that started at the same instant are all
+// leaks once a later connection starts (the pending count), none before.
+func TestSameStart(t *testing.T) {
+	a := New()
+	for i := range 1000 {
+		addConn(a, client, uint16(i+1), server, 5, true)
+	}
+	if a.Leaked() != 0 {
+		t.Fatalf("Leaked() = %d before a later connection", a.Leaked())
+	}
+	addConn(a, client, 2000, server, 4, true) // earlier: followed already
+	if a.Leaked() != 1 {
+		t.Fatalf("Leaked() = %d after an earlier candidate, want 1", a.Leaked())
+	}
+	addConn(a, client, 2001, server, 6, false)
+	if a.Leaked() != 1001 {
+		t.Errorf("Leaked() = %d, want 1001", a.Leaked())
+	}
+}
+
+func TestVerdictString(t *testing.T) {
+	for v, want := range map[Verdict]string{OK: "ok", NotReused: "not reused", Inconclusive: "inconclusive", 7: "Verdict(7)"} {
+		if v.String() != want {
+			t.Errorf("%d: %q, want %q", int(v), v.String(), want)
+		}
+	}
+}
+
+// TestAddAllocs: counting an entry of a pair already in the table, or of
+// one the full table leaves out, allocates nothing.
+func TestAddAllocs(t *testing.T) {
+	a := NewMax(1)
+	e := &entry.Entry{
+		Client: netip.AddrPortFrom(client, 1), Server: server,
+		Annotation: entry.Unique, Index: 1, Originator: entry.Client, ConnStart: t0,
+		Response: entry.Message{Bytes: []byte(response), Size: int64(len(response)), HeaderLen: len(response) - 5, HTTP: true},
+	}
+	other := *e
+	other.Client = netip.MustParseAddrPort("10.9.9.9:1")
+	a.Add(e)
+	n := testing.AllocsPerRun(100, func() {
+		e.ConnStart = e.ConnStart.Add(time.Second)
+		a.Add(e)
+		a.Add(&other)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per Add", n)
+	}
+	if c, _ := a.Untracked(); c != 101 || a.Leaked() != 101 { // AllocsPerRun runs fn once more to warm up
+		t.Errorf("untracked %d, leaked %d; want 101, 101", c, a.Leaked())
+	}
+}
+
+// FuzzAggregator adds entries built from arbitrary bytes (addresses,
+// annotation, index, originator, start, response head) to a small table:
+// no panic, the table stays within its bound, and the figures stay
+// consistent.
+func FuzzAggregator(f *testing.F) {
+	f.Add([]byte("\x01\x02\x00\x01\x02\x05HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"))
+	f.Add([]byte("\x00\x00\x03\x02\x00\x00HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n\x07\x01\x00\x01\x01\x09"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const max = 4
+		a := NewMax(max)
+		total := 0
+		for len(data) >= 6 {
+			h := data[:6]
+			data = data[6:]
+			n := min(len(data), int(h[5]&0x3f))
+			resp := data[:n]
+			data = data[n:]
+			e := &entry.Entry{
+				Client:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, h[0] & 7}), uint16(h[1])),
+				Server:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, h[0] >> 5}), 80),
+				Annotation: entry.Annotation(h[2] % 5),
+				Index:      int(h[3]%4) - 1,
+				Originator: entry.Originator(h[4] % 6),
+				ConnStart:  t0.Add(time.Duration(h[4]>>3) * time.Second),
+			}
+			if len(resp) > 0 {
+				e.Response = entry.Message{Bytes: resp, Size: int64(len(resp)), HeaderLen: len(resp), HTTP: true}
+			}
+			a.Add(e)
+			total++
+		}
+		ps := a.Pairs()
+		if len(ps) > max {
+			t.Fatalf("%d pairs, bound %d", len(ps), max)
+		}
+		conns, entries := a.Untracked()
+		for _, p := range ps {
+			if p.Single > p.Connections || p.Leaked > p.Connections || p.pending > p.Connections || p.Offered+p.NotOffered > total {
+				t.Fatalf("inconsistent pair %+v", p)
+			}
+		}
+		if conns > entries || entries > total {
+			t.Fatalf("untracked %d connections, %d entries of %d", conns, entries, total)
+		}
+		var b bytes.Buffer
+		if err := a.WriteSummary(&b, ""); err != nil {
+			t.Fatal(err)
+		}
+		v, err := a.WriteVerdict(&b, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (v == OK) != (a.Leaked() == 0 && entries == 0) {
+			t.Fatalf("verdict %v with %d leaked, %d untracked entries", v, a.Leaked(), entries)
+		}
+	})
 }

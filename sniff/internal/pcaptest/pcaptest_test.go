@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/sniffer/sniffer/internal/require"
 	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
@@ -149,17 +149,12 @@ func TestConversationEveryLinkType(t *testing.T) {
 
 // TestTcpdump checks the capture with tcpdump's own reading of it.
 func TestTcpdump(t *testing.T) {
-	if _, err := exec.LookPath("tcpdump"); err != nil {
-		t.Skip("tcpdump not installed")
-	}
+	tcpdump := require.Tool(t, "tcpdump")
 	c := pcaptest.New(layers.LinkTypeEthernet)
 	conversation(c, cli4, srv4)
 	path := filepath.Join(t.TempDir(), "conv.pcap")
 	c.WriteFile(t, path)
-	out, err := exec.Command("tcpdump", "-r", path, "-nn", "-tt", "-S").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := require.Output(t, tcpdump, "-r", path, "-nn", "-tt", "-S")
 	want := `1700000000.000000 IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1000, win 65535, length 0
 1700000000.000010 IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [S.], seq 5000, ack 1001, win 65535, length 0
 1700000000.000020 IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], ack 5001, win 65535, length 0
@@ -176,10 +171,7 @@ func TestTcpdump(t *testing.T) {
 		t.Errorf("tcpdump reads:\n%s\nwant:\n%s", out, want)
 	}
 	// Checksums are right: tcpdump -vv says so for every packet.
-	out, err = exec.Command("tcpdump", "-r", path, "-nn", "-vv").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out = require.Output(t, tcpdump, "-r", path, "-nn", "-vv")
 	if n := strings.Count(string(out), "cksum 0x"); n != 11 || strings.Contains(string(out), "incorrect") {
 		t.Errorf("tcpdump -vv: %d checksums, output:\n%s", n, out)
 	}
@@ -188,9 +180,7 @@ func TestTcpdump(t *testing.T) {
 // TestTshark checks every link type and file format with tshark, which
 // knows SLL2 and pcapng too.
 func TestTshark(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed")
-	}
+	tshark := require.Tool(t, "tshark")
 	dir := t.TempDir()
 	for _, l := range links {
 		client, server := cli4, srv4
@@ -209,11 +199,8 @@ func TestTshark(t *testing.T) {
 			}
 			t.Run(filepath.Base(path), func(t *testing.T) {
 				t.Parallel() // tshark takes a while to start
-				out, err := exec.Command("tshark", "-r", path, "-T", "fields", "-E", "separator=,",
-					"-e", "vlan.id", "-e", "tcp.seq_raw", "-e", "tcp.ack_raw", "-e", "tcp.flags", "-e", "tcp.len", "-e", "tcp.checksum.status", "-o", "tcp.check_checksum:TRUE").Output()
-				if err != nil {
-					t.Fatalf("tshark -r %s: %v", path, err)
-				}
+				out := require.Output(t, tshark, "-r", path, "-T", "fields", "-E", "separator=,",
+					"-e", "vlan.id", "-e", "tcp.seq_raw", "-e", "tcp.ack_raw", "-e", "tcp.flags", "-e", "tcp.len", "-e", "tcp.checksum.status", "-o", "tcp.check_checksum:TRUE")
 				var got []string
 				for _, s := range conversationSegs {
 					vlan := ""
