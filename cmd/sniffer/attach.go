@@ -127,6 +127,7 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "sniffer: %d packets captured, %d packets dropped by kernel, %d entries, %d connections\n",
 		a.packets, a.dropped, out.printed, a.h.eng.Stats().Connections)
+	reportSkipped(stderr, a.h.eng.Stats())
 	return out.finish(status, stderr) // -w, --summary, --expect-reuse
 }
 

@@ -63,6 +63,7 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 	es := h.eng.Stats()
 	fmt.Fprintf(stderr, "sniffer: %d packets captured, %d packets dropped by kernel, %d entries, %d connections\n",
 		st.Packets, st.Dropped, out.printed, es.Connections)
+	reportSkipped(stderr, es)
 	return out.finish(status, stderr) // -w, --summary, --expect-reuse
 }
 

@@ -488,3 +488,33 @@ func TestFlags(t *testing.T) {
 		t.Error("flag values")
 	}
 }
+
+// TestSnapCutAndWindowScale: a segment the capture cut says how many payload
+// bytes are missing, and a SYN's window scale option is read.
+func TestSnapCutAndWindowScale(t *testing.T) {
+	for _, ip6 := range []bool{false, true} {
+		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(9)
+		src, dst := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:2")
+		hdr := 14 + 20 + 20
+		if ip6 {
+			src, dst = netip.MustParseAddrPort("[2001:db8::1]:1"), netip.MustParseAddrPort("[2001:db8::2]:2")
+			hdr = 14 + 40 + 20
+		}
+		c.TCP(time.Unix(0, 0), src, dst, 7, 0, decode.SYN, nil)
+		c.Snap(hdr + 10)
+		c.TCP(time.Unix(0, 0), src, dst, 8, 1, decode.ACK, make([]byte, 100))
+		c.Snap(hdr + 2) // inside the TCP options of a SYN
+		c.TCP(time.Unix(0, 0), src, dst, 7, 0, decode.SYN, []byte("tfo"))
+		frames := c.Frames()
+		var p decode.Packet
+		if err := decode.Decode(layers.LinkTypeEthernet, frames[0], &p); err != nil || p.WScale != 9 || p.Missing != 0 || p.Truncated {
+			t.Fatalf("ipv6=%v SYN: err %v, wscale %d, missing %d, truncated %v", ip6, err, p.WScale, p.Missing, p.Truncated)
+		}
+		if err := decode.Decode(layers.LinkTypeEthernet, frames[1], &p); err != nil || !p.Truncated || len(p.Payload) != 10 || p.Missing != 90 || p.WScale != -1 {
+			t.Fatalf("ipv6=%v cut: err %v, truncated %v, %d bytes, missing %d, wscale %d", ip6, err, p.Truncated, len(p.Payload), p.Missing, p.WScale)
+		}
+		if err := decode.Decode(layers.LinkTypeEthernet, frames[2], &p); err != nil || !p.Truncated || len(p.Payload) != 0 || p.Missing != 3 || p.WScale != decode.WScaleUnknown {
+			t.Fatalf("ipv6=%v cut options: err %v, truncated %v, %d bytes, missing %d, wscale %d", ip6, err, p.Truncated, len(p.Payload), p.Missing, p.WScale)
+		}
+	}
+}
