@@ -34,7 +34,18 @@ type conn struct {
 	softRST    time.Time
 	softOrigin entry.Originator
 	// gen counts the lives of this slot (see connRef).
-	gen             uint32
+	gen uint32
+	// id numbers the connection (entry.Entry.Conn); firstSeen is when its
+	// first packet was.
+	id        uint64
+	firstSeen time.Time
+	// evicted: flushed because the table was full. afterEvict: picked up
+	// again after that; server bytes that answer no request seen since
+	// are skipped (their request was printed at the eviction).
+	evicted, afterEvict bool
+	// provisional is set while an exchange is printed before its place in
+	// the connection is known (flushIdle).
+	provisional     bool
 	synTime, hsDone time.Time
 	pickup          bool // the handshake was not captured
 	finDir          int8 // direction of the first FIN, -1 if none
@@ -452,6 +463,9 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 			c.rawServer(b, ts)
 			break
 		}
+		if x == nil && c.afterEvict {
+			break // the answer to a request printed when it was evicted
+		}
 		if x != nil && !c.resp.InMessage() {
 			c.resp.SetRequestMethod(x.method)
 		}
@@ -588,7 +602,9 @@ func (c *conn) flushIdle(now time.Time) {
 	}
 	x := c.queue[0]
 	if x.rawEx || (x.reqDone && x.respDone) {
+		c.provisional = true
 		c.emitHead(now, time.Time{}, entry.None, false)
+		c.provisional = false
 	}
 }
 
@@ -621,8 +637,11 @@ func (c *conn) emitHead(flushed, closeTS time.Time, origin entry.Originator, fin
 	c.e.queued--
 	en := &x.x
 	en.Client, en.Server = c.client, c.server
+	en.Conn = c.id
 	first := c.shown == 0 && !c.pickup
 	switch {
+	case c.provisional:
+		en.Annotation = entry.Open
 	case first && final:
 		en.Annotation = entry.Unique
 	case first:

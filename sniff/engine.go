@@ -93,6 +93,10 @@ type Config struct {
 	// Emit receives each entry. The entry and its byte slices are only
 	// valid during the call.
 	Emit func(*entry.Entry)
+	// ConnEnd, if set, receives the life of each connection when it
+	// leaves the table, after its last entry: what a reuse verdict is
+	// computed from. Valid only during the call.
+	ConnEnd func(*entry.ConnEnd)
 }
 
 // Stats counts what the Engine saw.
@@ -153,6 +157,13 @@ type Engine struct {
 	// challenged are the connections whose last RST was in the window but
 	// not exact (see conn.rstAction): each closes if nothing follows.
 	challenged []connRef
+	// evicted holds the tuples of connections evicted from a full table,
+	// and when: the rest of such a connection is picked up in the middle,
+	// and the responses of requests already printed are not printed again
+	// on their own (see conn.afterEvict). Bounded like reset.
+	evicted map[connKey]time.Time
+	// ended is handed to Config.ConnEnd.
+	ended entry.ConnEnd
 }
 
 // resetLinger is how long segments of a connection closed by a RST are
@@ -163,21 +174,27 @@ const (
 )
 
 // rememberReset records that the connection of key was closed by a RST at ts.
-func (e *Engine) rememberReset(key connKey, ts time.Time) {
-	if e.reset == nil {
-		e.reset = make(map[connKey]time.Time)
+func (e *Engine) rememberReset(key connKey, ts time.Time) { e.remember(&e.reset, key, ts) }
+
+// remember records key at ts in a table of recently ended tuples, bounded
+// by maxReset: past it the entries older than resetLinger go, and if that
+// is not enough, all of them.
+func (e *Engine) remember(m *map[connKey]time.Time, key connKey, ts time.Time) {
+	if *m == nil {
+		*m = make(map[connKey]time.Time)
 	}
-	if len(e.reset) >= maxReset {
-		for k, at := range e.reset {
+	t := *m
+	if len(t) >= maxReset {
+		for k, at := range t {
 			if ts.Sub(at) >= resetLinger {
-				delete(e.reset, k)
+				delete(t, k)
 			}
 		}
-		if len(e.reset) >= maxReset {
-			clear(e.reset)
+		if len(t) >= maxReset {
+			clear(t)
 		}
 	}
-	e.reset[key] = ts
+	t[key] = ts
 }
 
 // New returns an Engine.
@@ -413,6 +430,10 @@ func (e *Engine) segment(p *decode.Packet, ts time.Time) {
 		c.pickup = true
 		c.req.Resync()
 		c.resp.Resync()
+		if _, ok := e.evicted[key]; ok {
+			delete(e.evicted, key)
+			c.afterEvict = true
+		}
 	}
 	e.touch(c, ts)
 	dir := 0
@@ -679,7 +700,10 @@ func looksLikeRequest(b []byte) bool {
 func (e *Engine) open(key connKey, client, server netip.AddrPort, ts time.Time) *conn {
 	for len(e.table) >= e.cfg.MaxConns && e.lru.prev != &e.lru {
 		e.stats.Evicted++
-		e.end(e.lru.prev, ts, entry.TimedOut)
+		old := e.lru.prev
+		old.evicted = true
+		e.remember(&e.evicted, old.key, ts)
+		e.end(old, ts, entry.TimedOut)
 	}
 	var c *conn
 	if n := len(e.free); n > 0 {
@@ -691,6 +715,8 @@ func (e *Engine) open(key connKey, client, server netip.AddrPort, ts time.Time) 
 	c.init(e, key, client, server)
 	e.table[key] = c
 	e.stats.Connections++
+	c.id = e.stats.Connections
+	c.firstSeen = ts
 	// Link at the front.
 	c.next, c.prev = e.lru.next, &e.lru
 	e.lru.next.prev = c
@@ -718,7 +744,25 @@ func (e *Engine) close(c *conn, ts time.Time, origin entry.Originator) {
 	c.flushHalves(ts)
 	c.endResponse(ts)
 	c.emitAll(ts, ts, origin, true)
+	e.connEnd(c, ts, origin)
 	e.remove(c)
+}
+
+// connEnd hands c's life to Config.ConnEnd.
+func (e *Engine) connEnd(c *conn, at time.Time, origin entry.Originator) {
+	if e.cfg.ConnEnd == nil {
+		return
+	}
+	start := c.firstSeen
+	if c.synSeen {
+		start = c.synTime
+	}
+	if at.IsZero() {
+		at = c.lastSeen
+	}
+	e.ended = entry.ConnEnd{Conn: c.id, Client: c.client, Server: c.server, Opened: c.synSeen, Start: start, End: at,
+		Exchanges: c.index, Originator: origin, Evicted: c.evicted}
+	e.cfg.ConnEnd(&e.ended)
 }
 
 // end flushes a connection that did not close: evicted, timed out or
@@ -737,6 +781,7 @@ func (e *Engine) end(c *conn, at time.Time, origin entry.Originator) {
 	}
 	c.flushHalves(flushTS)
 	c.emitAll(at, time.Time{}, origin, false)
+	e.connEnd(c, at, origin)
 	e.remove(c)
 }
 

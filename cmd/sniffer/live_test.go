@@ -180,9 +180,10 @@ func (e *liveEnv) testStoryUnread(t *testing.T) {
 }
 
 // testStoryReadIdle: the same client reading each body to its end reuses
-// one connection: start, then four continue; the connection is left open,
-// so the fifth is printed as continue once idle for --flush-after, and
-// closing it later prints nothing more.
+// one connection: start, then three continue; the connection is left open,
+// so the fifth is printed once idle for --flush-after, as open (its place
+// in the connection is not known then), and closing it later prints
+// nothing more.
 func (e *liveEnv) testStoryReadIdle(t *testing.T) {
 	t.Parallel()
 	srv, cli, _ := twoNamespaces(t)
@@ -196,7 +197,8 @@ func (e *liveEnv) testStoryReadIdle(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	got, sum := stop(t, sn)
 	want := []string{"start /big/read/1 -"}
-	want = append(want, seq(4, func(i int) string { return "continue /big/read/" + strconv.Itoa(i+1) + " -" })...)
+	want = append(want, seq(3, func(i int) string { return "continue /big/read/" + strconv.Itoa(i+1) + " -" })...)
+	want = append(want, "open /big/read/5 -")
 	wantLines(t, got, want, false)
 	if sum.conns != 1 {
 		t.Errorf("summary %+v; want 1 connection", sum)
@@ -325,7 +327,7 @@ func (e *liveEnv) testKeepAliveFlush(t *testing.T) {
 	c.stdin.Write([]byte("\n"))
 	finish(t, c)
 	lines, _ := stop(t, sn)
-	wantLines(t, lines, []string{"start /big/ka/1"}, false)
+	wantLines(t, lines, []string{"open /big/ka/1"}, false)
 }
 
 // testPrompt: an entry whose connection closes reaches the pipe promptly

@@ -84,7 +84,7 @@ Flags:
 
 const usageTail = `
 Log format keywords (justniffer's; see README.md for what each prints):
-  %source.ip %source.port %dest.ip %dest.port %connection %connection.time
+  %source.ip %source.port %dest.ip %dest.port %connection %connection.id %connection.time
   %connection.timestamp[(strftime)] %connection.timestamp2 %idle.time.0 %idle.time.1
   %request.time %response.time %response.time.begin %response.time.end
   %close.time %close.timestamp[(strftime)] %close.timestamp2 %close.originator
@@ -161,7 +161,7 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	fs.IntVar(&o.headerCap, "max-header", 64<<10, "bytes kept of each message head")
 	fs.IntVar(&o.maxBody, "max-body", 1<<20, "body bytes kept per message, when the format prints bodies")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "forget a connection idle this long, flushing its entry as timedout")
-	fs.DurationVar(&o.flushAfter, "flush-after", time.Second, "live: print an idle connection's complete entry after this long")
+	fs.DurationVar(&o.flushAfter, "flush-after", time.Second, "live: print an idle connection's complete entry after this long, labelled open (its place in the connection is not known yet); 0: only when the connection's next request, close or end is seen")
 	fs.Int64Var(&o.maxPending, "max-pending", 1<<20, "out-of-order `bytes` held per connection waiting for a gap to fill; past it the gap is declared lost")
 	fs.Int64Var(&o.maxPendingTotal, "max-pending-total", sniff.DefaultMaxPendingTotal, "out-of-order `bytes` held in all connections")
 	fs.Int64Var(&o.maxKept, "max-kept", sniff.DefaultMaxKept, "message `bytes` all connections may hold together; past it bytes are counted, not kept")

@@ -78,6 +78,9 @@ func (p *printer) configure(cfg *sniff.Config) {
 	if x.json {
 		cfg.IndexHeaders = [2][]string{} // JSON does not print the format
 	}
+	if x.agg != nil {
+		cfg.ConnEnd = x.agg.AddConn // the verdict is computed from lifecycles
+	}
 }
 
 // finish ends the extras at exit: it closes the pcap file, prints the

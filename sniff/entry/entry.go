@@ -18,15 +18,20 @@ type Annotation uint8
 
 // The annotations. Start and Continue are entries of a connection that goes
 // on; Last and Unique are the final entry of a closed connection (Unique when
-// it was also the first).
+// it was also the first). Open is not justniffer's: it marks an entry
+// printed while its connection was open and idle (live capture, after
+// Config.FlushAfter), before its place in the connection was known — a
+// label that does not claim what is not known. The connection's fate still
+// reaches ConnEnd.
 const (
 	Start Annotation = iota
 	Continue
 	Last
 	Unique
+	Open
 )
 
-var annotationNames = [...]string{"start", "continue", "last", "unique"}
+var annotationNames = [...]string{"start", "continue", "last", "unique", "open"}
 
 // String returns the name %connection prints.
 func (a Annotation) String() string {
@@ -38,6 +43,10 @@ func (a Annotation) String() string {
 
 // Final reports whether the entry is the last of its connection.
 func (a Annotation) Final() bool { return a == Last || a == Unique }
+
+// Known reports whether the annotation is the entry's place in its
+// connection, as opposed to Open, printed before that was known.
+func (a Annotation) Known() bool { return a != Open }
 
 // Originator says how a connection ended, as %close.originator prints it.
 type Originator uint8
@@ -116,7 +125,10 @@ type HeaderIndex struct {
 type Entry struct {
 	// Client is the connection's client (the SYN sender), Server its server.
 	Client, Server netip.AddrPort
-	// Annotation is start, continue, last or unique.
+	// Conn numbers the entry's connection: the same on every entry of a
+	// connection, from 1 in order of appearance.
+	Conn uint64
+	// Annotation is start, continue, last, unique or open.
 	Annotation Annotation
 	// Index is the entry's position in its connection, from 1; 0 for a
 	// connection that carried no payload.
@@ -161,4 +173,33 @@ func (e *Entry) LastEvent() time.Time {
 		t = e.Response.Last
 	}
 	return t
+}
+
+// ConnEnd is the whole life of a connection, handed out when it leaves the
+// connection table (closed, timed out, evicted or still open at the end):
+// what a verdict on connection reuse is computed from, rather than from the
+// labels of entries, some of which are printed before the connection's
+// fate is known.
+type ConnEnd struct {
+	// Conn is the connection's number (Entry.Conn).
+	Conn uint64
+	// Client and Server are as in Entry.
+	Client, Server netip.AddrPort
+	// Opened reports that the connection's SYN was captured: its first
+	// exchange is the first it carried.
+	Opened bool
+	// Start is the time of the SYN, or of the first packet seen.
+	Start time.Time
+	// End is when it closed, or when it left the table.
+	End time.Time
+	// Exchanges is the number of exchanges it carried (requests, or
+	// turns of a protocol that is not HTTP).
+	Exchanges int
+	// Originator is who closed it (Client, Server), or TimedOut (idle or
+	// evicted) or Truncated (open when the input ended).
+	Originator Originator
+	// Evicted reports that the connection was flushed because the table
+	// was full: its later packets, if any, were tracked as a new
+	// connection picked up in the middle.
+	Evicted bool
 }

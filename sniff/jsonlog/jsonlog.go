@@ -11,7 +11,9 @@
 // as captured; bytes that are not valid UTF-8 become U+FFFD, except in
 // bodies (see below).
 //
-//	connection           string  %connection: start, continue, last or unique
+//	connection           string  %connection: start, continue, last, unique, or open (printed before the connection's fate was known)
+//	connection_final     bool    false when connection is open: the label is provisional
+//	connection_id        number  %connection.id: the connection's number, in order of appearance (omitted if 0)
 //	session_requests     number  %session.requests: the entry's index in its connection (0: no payload)
 //	streams              number  %streams
 //	source               object  {"ip": string, "port": number}: the client (%source.ip, %source.port)
@@ -87,7 +89,13 @@ func Append(dst []byte, e *entry.Entry, o *Options) []byte {
 	}
 	dst = append(dst, `{"connection":"`...)
 	dst = append(dst, e.Annotation.String()...)
-	dst = append(dst, `","session_requests":`...)
+	dst = append(dst, `","connection_final":`...)
+	dst = strconv.AppendBool(dst, e.Annotation.Known())
+	if e.Conn != 0 {
+		dst = append(dst, `,"connection_id":`...)
+		dst = strconv.AppendUint(dst, e.Conn, 10)
+	}
+	dst = append(dst, `,"session_requests":`...)
 	dst = strconv.AppendInt(dst, int64(e.Index), 10)
 	dst = append(dst, `,"streams":`...)
 	dst = strconv.AppendInt(dst, int64(e.Streams), 10)

@@ -61,7 +61,7 @@ func sameJSON(t *testing.T, name, got, want string) {
 // The entries of keepalive3.pcap, every field (values from
 // keepalive3.full.txt, justniffer's).
 var keepalive3Want = []string{
-	`{"connection":"start","session_requests":1,"streams":1,
+	`{"connection":"start","connection_final":true,"connection_id":1,"session_requests":1,"streams":1,
 	  "source":{"ip":"127.0.0.1","port":60920},"dest":{"ip":"127.0.0.1","port":18080},
 	  "connection_time":0.000035,"connection_timestamp":"2026-11-23T19:27:37.482003Z",
 	  "idle_time_0":0.000520,"idle_time_1":0.000208,"session_time":0.000815,
@@ -72,7 +72,7 @@ var keepalive3Want = []string{
 	    "line":"HTTP/1.1 200 OK","protocol":"HTTP/1.1","code":200,"message":"OK",
 	    "headers":[{"name":"Server","value":"BaseHTTP/0.6 Python/3.11.7"},{"name":"Date","value":"Mon, 23 Nov 2026 19:27:37 GMT"},
 	      {"name":"Content-Type","value":"text/plain"},{"name":"Content-Length","value":"11"}]}}`,
-	`{"connection":"continue","session_requests":2,"streams":1,
+	`{"connection":"continue","connection_final":true,"connection_id":1,"session_requests":2,"streams":1,
 	  "source":{"ip":"127.0.0.1","port":60920},"dest":{"ip":"127.0.0.1","port":18080},
 	  "idle_time_1":0.000277,"session_time":0.045290,
 	  "request":{"size":82,"timestamp":"2026-11-23T19:27:37.483026Z","time":0.000000,
@@ -82,7 +82,7 @@ var keepalive3Want = []string{
 	    "line":"HTTP/1.1 200 OK","protocol":"HTTP/1.1","code":200,"message":"OK",
 	    "headers":[{"name":"Server","value":"BaseHTTP/0.6 Python/3.11.7"},{"name":"Date","value":"Mon, 23 Nov 2026 19:27:37 GMT"},
 	      {"name":"Content-Type","value":"text/plain"},{"name":"Content-Length","value":"11"}]}}`,
-	`{"connection":"last","session_requests":3,"streams":1,
+	`{"connection":"last","connection_final":true,"connection_id":1,"session_requests":3,"streams":1,
 	  "source":{"ip":"127.0.0.1","port":60920},"dest":{"ip":"127.0.0.1","port":18080},
 	  "idle_time_1":0.001073,"close_time":0.001073,"close_timestamp":"2026-11-23T19:27:37.576404Z","close_originator":"client",
 	  "session_time":0.094401,
@@ -113,7 +113,7 @@ func TestPostExpect100Bodies(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("%d entries, want 1:\n%s", len(got), strings.Join(got, "\n"))
 	}
-	want := `{"connection":"unique","session_requests":1,"streams":1,
+	want := `{"connection":"unique","connection_final":true,"connection_id":1,"session_requests":1,"streams":1,
 	  "source":{"ip":"127.0.0.1","port":43200},"dest":{"ip":"127.0.0.1","port":18080},
 	  "connection_time":0.000032,"connection_timestamp":"2026-11-23T19:27:52.984415Z",
 	  "idle_time_0":0.000056,"idle_time_1":0.000625,"close_time":0.000625,

@@ -32,7 +32,10 @@
 //
 //	%source.ip %source.port      the client (the SYN sender)
 //	%dest.ip %dest.port          the server; IPv6 in its usual text form
-//	%connection                  start, continue, last or unique
+//	%connection                  start, continue, last or unique; open for an entry printed live
+//	                             while its idle connection was open (--flush-after), before its
+//	                             place in the connection was known
+//	%connection.id               the connection's number, in order of appearance (not justniffer's)
 //	%connection.time [nf]        SYN → the ACK completing the handshake (first entry only)
 //	%connection.timestamp[(fmt)] the SYN time (first entry only)
 //	%connection.timestamp2 [nf]  the same, as seconds.microseconds since the epoch
@@ -295,6 +298,7 @@ var keywords = map[string]spec{
 	"dest.port":   {kind: opPort, side: response},
 
 	"connection":            {kind: opConnection},
+	"connection.id":         {kind: opConnID},
 	"connection.time":       {kind: opDuration, sel: durConnection, arg: argNF},
 	"connection.timestamp":  {kind: opTimestamp, sel: tsSYN, arg: argStrftime},
 	"connection.timestamp2": {kind: opTimestamp2, sel: tsSYN, arg: argNF},

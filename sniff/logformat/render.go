@@ -27,6 +27,7 @@ const (
 	opOriginator                // %close.originator
 	opIndex                     // %session.requests
 	opStreams                   // %streams
+	opConnID                    // %connection.id
 	opSize                      // Message.Size
 	opMessage                   // Message.Bytes
 	opHeaderBlock               // %…header
@@ -177,6 +178,12 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			dst = strconv.AppendInt(dst, int64(e.Index), 10)
 		case opStreams:
 			dst = strconv.AppendInt(dst, int64(e.Streams), 10)
+		case opConnID:
+			if e.Conn == 0 {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = strconv.AppendUint(dst, e.Conn, 10)
 
 		case opSize:
 			dst = strconv.AppendInt(dst, message(e, p.side).Size, 10)

@@ -1,26 +1,33 @@
-// Package reuse aggregates log entries per client → server pair to answer
-// "does this client reuse its connections?": it counts connections and
-// requests, and finds the connections a client closed after a single
+// Package reuse aggregates what happened on each client → server pair to
+// answer "does this client reuse its connections?": it counts connections
+// and requests, and finds the connections a client closed after a single
 // request although the server had offered to keep them alive, when another
 // connection to the same server followed — the leak of an HTTP client that
 // does not reuse connections (Go's, when response bodies are not drained).
 //
-// A pair is a client IP address and a server address and port. An entry
-// opens a connection when it is its connection's first (start or unique,
-// which is also how the first entry of a connection picked up mid-stream is
-// annotated). A connection served a single request when its first entry is
-// also its final one: unique, or start closed as timed out or truncated.
-// It was closed by the client when that final entry's originator is
-// client (a FIN or RST from the client); truncated entries (still open when
-// the capture ended) and timed-out ones never count as closed by the client.
+// The verdict is computed from connection lifecycles (entry.ConnEnd: opened,
+// exchanges, who closed, when), which the engine hands out when each
+// connection leaves its table, never from the labels printed: a live
+// capture prints some entries before their connection's fate is known.
+// Entries (Add) only say whether the server offered keep-alive.
+//
+// A pair is a client IP address and a server address and port. A
+// connection served a single request when it carried one exchange and its
+// SYN was captured (a connection picked up in the middle may have served
+// others before). It was closed by the client when its originator is
+// client (a FIN or RST from the client); connections still open when the
+// capture ended, and timed-out ones, never count as closed by the client.
 //
 // The server offered keep-alive in a response of protocol HTTP/1.1 without
 // a "close" token in Connection, or HTTP/1.0 with a "keep-alive" token.
 //
 // The table of pairs is bounded (DefaultMaxPairs, or NewMax's argument):
-// once it is full, the entries of pairs it does not hold are counted, not
-// tracked, and the verdict is Inconclusive rather than OK for them. Each
-// pair holds a fixed amount of state whatever its traffic.
+// once it is full, the connections of pairs it does not hold are counted,
+// not tracked, and the verdict is Inconclusive rather than OK for them. So
+// is it when connections were evicted from the engine's table (their
+// exchanges may have been split). Each pair holds a fixed amount of state
+// whatever its traffic, and each open connection one small record until it
+// ends.
 package reuse
 
 import (
@@ -113,10 +120,23 @@ const DefaultMaxPairs = 4096
 type Aggregator struct {
 	pairs    map[pairKey]*Pair
 	maxPairs int
-	// untrackedConns and untrackedEntries count the connections (first
-	// entries) and the entries of pairs that found the table full.
+	// untrackedConns and untrackedEntries count the connections and the
+	// entries of pairs that found the table full.
 	untrackedConns, untrackedEntries int
+	// evicted counts the connections the engine evicted from its table.
+	evicted int
+	// offered records, for each connection whose first exchange was seen
+	// and that has not ended, whether that exchange's response offered
+	// keep-alive. Bounded by maxOpen.
+	offered map[uint64]bool
+	// openDropped counts the connections whose record did not fit.
+	openDropped int
 }
+
+// maxOpen bounds Aggregator.offered: far more than the engine's largest
+// connection table; past it a connection's offer is not known, which
+// makes the verdict Inconclusive rather than OK.
+const maxOpen = 1 << 20
 
 // New returns an empty Aggregator that tracks at most DefaultMaxPairs
 // pairs.
@@ -129,7 +149,7 @@ func NewMax(maxPairs int) *Aggregator {
 	if maxPairs < 1 {
 		maxPairs = DefaultMaxPairs
 	}
-	return &Aggregator{pairs: map[pairKey]*Pair{}, maxPairs: maxPairs}
+	return &Aggregator{pairs: map[pairKey]*Pair{}, maxPairs: maxPairs, offered: map[uint64]bool{}}
 }
 
 // MaxPairs returns the number of pairs a tracks at most.
@@ -142,22 +162,28 @@ func (a *Aggregator) Untracked() (connections, entries int) {
 	return a.untrackedConns, a.untrackedEntries
 }
 
-// Add counts one entry. It keeps nothing of e's bytes. A pair is added to
-// the table at its first entry, if the table is not full; the pairs
-// already there are tracked to the end.
-func (a *Aggregator) Add(e *entry.Entry) {
-	k := pairKey{e.Client.Addr().Unmap(), netip.AddrPortFrom(e.Server.Addr().Unmap(), e.Server.Port())}
+// pair returns the pair of client and server, adding it to the table if
+// there is room; nil when the table is full.
+func (a *Aggregator) pair(client, server netip.AddrPort) *Pair {
+	k := pairKey{client.Addr().Unmap(), netip.AddrPortFrom(server.Addr().Unmap(), server.Port())}
 	p := a.pairs[k]
 	if p == nil {
 		if len(a.pairs) >= a.maxPairs {
-			a.untrackedEntries++
-			if e.Annotation == entry.Start || e.Annotation == entry.Unique {
-				a.untrackedConns++
-			}
-			return
+			return nil
 		}
 		p = &Pair{Client: k.client, Server: k.server}
 		a.pairs[k] = p
+	}
+	return p
+}
+
+// Add counts one entry: whether its response offered keep-alive. It keeps
+// nothing of e's bytes.
+func (a *Aggregator) Add(e *entry.Entry) {
+	p := a.pair(e.Client, e.Server)
+	if p == nil {
+		a.untrackedEntries++
+		return
 	}
 	offered, http := KeepAliveOffered(&e.Response)
 	if http {
@@ -167,46 +193,49 @@ func (a *Aggregator) Add(e *entry.Entry) {
 			p.NotOffered++
 		}
 	}
-	if e.Index >= 1 {
-		p.Requests++
+	if e.Index == 1 && e.Conn != 0 {
+		if len(a.offered) < maxOpen {
+			a.offered[e.Conn] = offered
+		} else {
+			a.openDropped++
+		}
 	}
-	first := e.Annotation == entry.Start || e.Annotation == entry.Unique
-	if !first {
+}
+
+// AddConn counts one connection that ended (Config.ConnEnd). Every
+// connection's entries must have been given to Add before it.
+func (a *Aggregator) AddConn(c *entry.ConnEnd) {
+	offered, known := a.offered[c.Conn]
+	delete(a.offered, c.Conn)
+	if c.Evicted {
+		a.evicted++
+	}
+	p := a.pair(c.Client, c.Server)
+	if p == nil {
+		a.untrackedConns++
 		return
 	}
 	p.Connections++
-	start := connStart(e)
-	if start.After(p.latest) {
-		p.latest = start
+	p.Requests += c.Exchanges
+	if c.Start.After(p.latest) {
+		p.latest = c.Start
 		// Every pending candidate started at the previous latest, before
 		// this connection: it is followed by it.
 		p.Leaked += p.pending
 		p.pending = 0
 	}
-	final := e.Annotation == entry.Unique || e.Originator != entry.None
-	if !final || e.Index != 1 {
+	if !c.Opened || c.Exchanges != 1 {
 		return
 	}
 	p.Single++
-	if e.Originator != entry.Client || !offered {
+	if c.Originator != entry.Client || !offered || !known {
 		return
 	}
-	if start.Before(p.latest) {
+	if c.Start.Before(p.latest) {
 		p.Leaked++ // a later connection was already seen
 		return
 	}
 	p.pending++
-}
-
-// connStart returns when e's connection started: its SYN, else its first
-// packet.
-func connStart(e *entry.Entry) time.Time {
-	for _, t := range []time.Time{e.ConnStart, e.Request.First, e.Response.First, e.Flushed, e.Close} {
-		if !t.IsZero() {
-			return t
-		}
-	}
-	return time.Time{}
 }
 
 // Pairs returns the pairs, by client address then server address.
@@ -259,7 +288,11 @@ func (a *Aggregator) WriteSummary(w io.Writer, prefix string) error {
 		}
 		b = append(b, '\n')
 	}
-	if a.untrackedEntries > 0 {
+	if a.evicted > 0 {
+		b = fmt.Appendf(b, "%s%d connection%s evicted from the connection table (-s): their exchanges may be split or lost\n",
+			prefix, a.evicted, plural(a.evicted))
+	}
+	if a.untrackedEntries+a.untrackedConns > 0 {
 		b = fmt.Appendf(b, "%stable full: %d client -> server pair%s tracked, %d connection%s (%d entr%s) of other pairs not tracked\n",
 			prefix, a.maxPairs, plural(a.maxPairs), a.untrackedConns, plural(a.untrackedConns), a.untrackedEntries, pluralY(a.untrackedEntries))
 	}
@@ -277,8 +310,9 @@ const (
 	// NotReused: connections were not reused (Leaked is not 0). It holds
 	// even when the table was full: what was tracked is enough to fail.
 	NotReused
-	// Inconclusive: no tracked connection leaked, but the table of pairs
-	// was full and the connections of other pairs were not checked.
+	// Inconclusive: no tracked connection leaked, but not everything
+	// could be checked: the table of pairs was full, or connections were
+	// evicted from the engine's table.
 	Inconclusive
 )
 
@@ -301,7 +335,7 @@ func (a *Aggregator) Verdict() Verdict {
 	switch {
 	case a.Leaked() > 0:
 		return NotReused
-	case a.untrackedEntries > 0:
+	case a.untrackedEntries+a.untrackedConns > 0, a.evicted > 0, a.openDropped > 0:
 		return Inconclusive
 	}
 	return OK
@@ -330,10 +364,15 @@ func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (Verdict, error) {
 	case OK:
 		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one", prefix)
 	case Inconclusive:
+		if a.evicted > 0 || a.openDropped > 0 {
+			b = fmt.Appendf(b, "%sinconclusive: %d connection%s evicted from the connection table (raise -s); no connection seen whole offered keep-alive was closed by the client after one request before a new one",
+				prefix, a.evicted+a.openDropped, plural(a.evicted+a.openDropped))
+			break
+		}
 		b = fmt.Appendf(b, "%sinconclusive: %d connection%s not checked (table full: %d client -> server pair%s tracked); no tracked connection offered keep-alive was closed by the client after one request before a new one",
 			prefix, a.untrackedConns, plural(a.untrackedConns), a.maxPairs, plural(a.maxPairs))
 	case NotReused:
-		if a.untrackedEntries > 0 {
+		if a.untrackedEntries+a.untrackedConns > 0 {
 			b = fmt.Appendf(b, " (and %d connection%s not checked: table full)", a.untrackedConns, plural(a.untrackedConns))
 		}
 	}

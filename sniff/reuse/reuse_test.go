@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func clients(n int) *pcaptest.Capture {
 func run(t *testing.T, c *pcaptest.Capture) *Aggregator {
 	t.Helper()
 	a := New()
-	eng := sniff.New(sniff.Config{MaxConns: 64, HeaderCap: 4096, IdleTimeout: -1, Emit: a.Add})
+	eng := sniff.New(sniff.Config{MaxConns: 64, HeaderCap: 4096, IdleTimeout: -1, Emit: a.Add, ConnEnd: a.AddConn})
 	pcaptest.Replay(t, c.Pcap(), eng.Packet)
 	eng.Finish()
 	return a
@@ -213,7 +214,7 @@ func TestClientReset(t *testing.T) {
 func TestClients(t *testing.T) {
 	for max, want := range map[int]Verdict{2: Inconclusive, 3: OK} {
 		a := NewMax(max)
-		eng := sniff.New(sniff.Config{MaxConns: 64, HeaderCap: 4096, IdleTimeout: -1, Emit: a.Add})
+		eng := sniff.New(sniff.Config{MaxConns: 64, HeaderCap: 4096, IdleTimeout: -1, Emit: a.Add, ConnEnd: a.AddConn})
 		pcaptest.Replay(t, clients(3).Pcap(), eng.Packet)
 		eng.Finish()
 		got, v := summaryVerdict(t, a)
@@ -237,7 +238,7 @@ func TestPairs(t *testing.T) {
 		if resp != "" {
 			e.Response = entry.Message{Bytes: []byte(resp), Size: int64(len(resp)), HeaderLen: len(head), HTTP: true}
 		}
-		a.Add(e)
+		addEntry(a, e)
 	}
 	const v10 = "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"
 	const v10ka = "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"
@@ -286,7 +287,7 @@ func addConn(a *Aggregator, cli netip.Addr, port uint16, srv netip.AddrPort, at 
 	if leak {
 		orig = entry.Client
 	}
-	a.Add(&entry.Entry{
+	addEntry(a, &entry.Entry{
 		Client: netip.AddrPortFrom(cli, port), Server: srv,
 		Annotation: entry.Unique, Index: 1, Originator: orig,
 		ConnStart: t0.Add(time.Duration(at) * time.Second),
@@ -311,7 +312,7 @@ func TestBound(t *testing.T) {
 	// The first pair, tracked, gets a further connection; an untracked
 	// pair's entry that is not a connection's first is counted too.
 	addConn(a, netip.AddrFrom4([4]byte{10, 1, 0, 0}), 1002, srv, 20, false)
-	a.Add(&entry.Entry{Client: netip.MustParseAddrPort("10.1.0.4:1001"), Server: srv, Annotation: entry.Last, Index: 2, Originator: entry.Client})
+	addEntry(a, &entry.Entry{Client: netip.MustParseAddrPort("10.1.0.4:1001"), Server: srv, Annotation: entry.Last, Index: 2, Originator: entry.Client})
 	if n := len(a.Pairs()); n != 2 {
 		t.Errorf("%d pairs tracked, want 2", n)
 	}
@@ -396,32 +397,81 @@ func TestVerdictString(t *testing.T) {
 	}
 }
 
-// TestAddAllocs: counting an entry of a pair already in the table, or of
-// one the full table leaves out, allocates nothing.
+// TestAddAllocs: counting an entry and the end of its connection, of a pair
+// already in the table or of one the full table leaves out, allocates
+// nothing.
 func TestAddAllocs(t *testing.T) {
 	a := NewMax(1)
 	e := &entry.Entry{
-		Client: netip.AddrPortFrom(client, 1), Server: server,
+		Client: netip.AddrPortFrom(client, 1), Server: server, Conn: 1,
 		Annotation: entry.Unique, Index: 1, Originator: entry.Client, ConnStart: t0,
 		Response: entry.Message{Bytes: []byte(response), Size: int64(len(response)), HeaderLen: len(response) - 5, HTTP: true},
 	}
+	ce := &entry.ConnEnd{Conn: 1, Client: e.Client, Server: server, Opened: true, Start: t0, Exchanges: 1, Originator: entry.Client}
 	other := *e
 	other.Client = netip.MustParseAddrPort("10.9.9.9:1")
+	otherEnd := *ce
+	otherEnd.Client = other.Client
 	a.Add(e)
+	a.AddConn(ce)
 	n := testing.AllocsPerRun(100, func() {
-		e.ConnStart = e.ConnStart.Add(time.Second)
+		ce.Start = ce.Start.Add(time.Second)
 		a.Add(e)
+		a.AddConn(ce)
 		a.Add(&other)
+		a.AddConn(&otherEnd)
 	})
 	if n != 0 {
-		t.Errorf("%v allocations per Add", n)
+		t.Errorf("%v allocations per Add and AddConn", n)
 	}
 	if c, _ := a.Untracked(); c != 101 || a.Leaked() != 101 { // AllocsPerRun runs fn once more to warm up
 		t.Errorf("untracked %d, leaked %d; want 101, 101", c, a.Leaked())
 	}
 }
 
-// FuzzAggregator adds entries built from arbitrary bytes (addresses,
+// legacy is what addEntry needs to turn entries into connection ends.
+type legacy struct {
+	ids  map[string]uint64
+	n    map[string]int
+	next uint64
+}
+
+var legacies = map[*Aggregator]*legacy{}
+
+// addEntry gives a an entry built by hand and, when the entry is the final
+// one of a connection whose first entry (start or unique) it was given,
+// the end of that connection as the engine would report it: for tests of
+// the aggregator alone.
+func addEntry(a *Aggregator, e *entry.Entry) {
+	l := legacies[a]
+	if l == nil {
+		l = &legacy{ids: map[string]uint64{}, n: map[string]int{}}
+		legacies[a] = l
+	}
+	k := e.Client.String() + ">" + e.Server.String()
+	if e.Annotation == entry.Start || e.Annotation == entry.Unique {
+		l.next++
+		l.ids[k] = l.next
+		l.n[k] = 0
+	}
+	id, open := l.ids[k]
+	e.Conn = id
+	a.Add(e)
+	if !open {
+		return
+	}
+	if e.Index >= 1 {
+		l.n[k]++
+	}
+	if e.Annotation.Final() || e.Originator != entry.None {
+		a.AddConn(&entry.ConnEnd{Conn: id, Client: e.Client, Server: e.Server, Opened: true, Start: e.ConnStart,
+			Exchanges: l.n[k], Originator: e.Originator})
+		delete(l.ids, k)
+	}
+}
+
+// FuzzAggregator adds entries (and the ends of their connections, see
+// addEntry) built from arbitrary bytes (addresses,
 // annotation, index, originator, start, response head) to a small table:
 // no panic, the table stays within its bound, and the figures stay
 // consistent.
@@ -430,6 +480,7 @@ func FuzzAggregator(f *testing.F) {
 	f.Add([]byte("\x00\x00\x03\x02\x00\x00HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n\x07\x01\x00\x01\x01\x09"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const max = 4
+		clear(legacies)
 		a := NewMax(max)
 		total := 0
 		for len(data) >= 6 {
@@ -449,7 +500,7 @@ func FuzzAggregator(f *testing.F) {
 			if len(resp) > 0 {
 				e.Response = entry.Message{Bytes: resp, Size: int64(len(resp)), HeaderLen: len(resp), HTTP: true}
 			}
-			a.Add(e)
+			addEntry(a, e)
 			total++
 		}
 		ps := a.Pairs()
@@ -473,8 +524,124 @@ func FuzzAggregator(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if (v == OK) != (a.Leaked() == 0 && entries == 0) {
+		if (v == OK) != (a.Leaked() == 0 && entries+conns == 0) {
 			t.Fatalf("verdict %v with %d leaked, %d untracked entries", v, a.Leaked(), entries)
 		}
 	})
+}
+
+// slowClose is the leaky client closing each connection only after it was
+// idle for idle: n connections, one request each.
+func slowClose(n int, idle time.Duration) *pcaptest.Capture {
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	at := t0
+	for i := range n {
+		f := c.Flow(netip.AddrPortFrom(client, uint16(40000+i)), server, at)
+		f.Handshake()
+		exchange(f, response)
+		f.Sleep(idle)
+		f.Close(true)
+		at = f.Now().Add(10 * time.Millisecond)
+	}
+	return c
+}
+
+// live plays a capture as a live capture sees it: the engine's timer ticks
+// every 100 ms of capture time between packets, so --flush-after prints
+// idle connections' entries early.
+func live(t *testing.T, c *pcaptest.Capture, a *Aggregator, flushAfter time.Duration, emit func(*entry.Entry)) {
+	t.Helper()
+	eng := sniff.New(sniff.Config{FlushAfter: flushAfter, HeaderCap: 4096, ConnEnd: a.AddConn, Emit: func(e *entry.Entry) {
+		a.Add(e)
+		emit(e)
+	}})
+	var last time.Time
+	pcaptest.Replay(t, c.Pcap(), func(link layers.LinkType, ts time.Time, frame []byte) {
+		for !last.IsZero() && ts.Sub(last) > 100*time.Millisecond {
+			last = last.Add(100 * time.Millisecond)
+			eng.Tick(last)
+		}
+		last = ts
+		eng.Packet(link, ts, frame)
+	})
+	eng.Finish()
+}
+
+// TestSlowCloseLive: one request per connection, each closed by the client
+// after 1.5 s idle, three times. Live with --flush-after 1s the entries are
+// printed before the close, so they cannot say start or unique: they say
+// open. The summary and verdict come from the connections' lives, and are
+// the file's: not reused.
+func TestSlowCloseLive(t *testing.T) {
+	c := slowClose(3, 1500*time.Millisecond)
+	file := run(t, c)
+	wantSum := "10.0.0.2 -> 10.0.0.3:8080: 3 connections, 3 requests, 1.00 requests/connection, 100% single-request, keep-alive offered: yes, 2 not reused\n"
+	fileSum, v := summaryVerdict(t, file)
+	if !strings.HasPrefix(fileSum, wantSum) || v != NotReused {
+		t.Fatalf("file: (%v)\n%s", v, fileSum)
+	}
+	a := New()
+	var labels []string
+	live(t, c, a, time.Second, func(e *entry.Entry) {
+		labels = append(labels, e.Annotation.String()+" "+e.Originator.String())
+	})
+	if want := []string{"open ", "open ", "open "}; !slices.Equal(labels, want) {
+		t.Errorf("live labels %q, want %q", labels, want)
+	}
+	liveSum, v := summaryVerdict(t, a)
+	if liveSum != fileSum || v != NotReused {
+		t.Errorf("live: (%v)\n%s\nfile:\n%s", v, liveSum, fileSum)
+	}
+	// Without the early print, live is the file.
+	a = New()
+	labels = nil
+	live(t, c, a, 0, func(e *entry.Entry) { labels = append(labels, e.Annotation.String()) })
+	if want := []string{"unique", "unique", "unique"}; !slices.Equal(labels, want) {
+		t.Errorf("--flush-after 0: labels %q, want %q", labels, want)
+	}
+}
+
+// TestEvictionIsInconclusive: more concurrent connections than the table
+// holds: no request is printed twice, and the verdict cannot be ok.
+func TestEvictionIsInconclusive(t *testing.T) {
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	var flows []*pcaptest.Flow
+	for i := range 8 {
+		f := c.Flow(netip.AddrPortFrom(client, uint16(41000+i)), server, t0)
+		f.Handshake()
+		flows = append(flows, f)
+	}
+	for round := range 5 {
+		for _, f := range flows {
+			f.ClientSend([]byte(request))
+		}
+		for _, f := range flows {
+			f.ServerSend([]byte(response))
+			f.Ack(true)
+		}
+		_ = round
+	}
+	for _, f := range flows {
+		f.Close(true)
+	}
+	a := New()
+	var requests, responses int
+	eng := sniff.New(sniff.Config{MaxConns: 2, HeaderCap: 4096, ConnEnd: a.AddConn, Emit: func(e *entry.Entry) {
+		a.Add(e)
+		if e.Request.Size > 0 {
+			requests++
+		}
+		if e.Response.Size > 0 && e.Request.Size == 0 {
+			responses++ // a response printed without its request
+		}
+	}})
+	pcaptest.Replay(t, c.Pcap(), eng.Packet)
+	eng.Finish()
+	if requests > 40 || responses != 0 {
+		t.Errorf("%d entries with a request (40 sent), %d with a response alone", requests, responses)
+	}
+	sum, v := summaryVerdict(t, a)
+	if v != Inconclusive || !strings.Contains(sum, "evicted from the connection table") {
+		t.Errorf("(%v)\n%s", v, sum)
+	}
 }
