@@ -336,8 +336,10 @@ func (c *conn) headDone(s *side, m *entry.Message, p *httpframe.Parser) {
 	}
 }
 
-// clientData handles reassembled client bytes.
+// clientData handles reassembled client bytes (one segment's, or a
+// segment's tail: a boundary where a request may start after lost framing).
 func (c *conn) clientData(b []byte, ts time.Time) {
+	c.req.Boundary()
 	for len(b) > 0 {
 		if c.raw {
 			c.rawClient(b, ts)
@@ -352,6 +354,12 @@ func (c *conn) clientData(b []byte, ts time.Time) {
 		}
 		if x == nil {
 			x = c.newExchange()
+		}
+		if h := c.req.Held(); len(h) > 0 {
+			// The request line began in bytes reported skipped.
+			c.skipped -= int64(len(h))
+			c.keep(&x.req, &x.x.Request, h)
+			account(&x.x.Request, len(h), ts)
 		}
 		c.keep(&x.req, &x.x.Request, b[:n])
 		account(&x.x.Request, n, ts)
@@ -371,6 +379,13 @@ func (c *conn) clientData(b []byte, ts time.Time) {
 			x.x.Request.HTTP = false
 			x.rawEx = true
 			c.goRaw()
+		case httpframe.Malformed:
+			// Not a request, on a connection that carried HTTP (the
+			// unframed rest of the request before, or garbage the
+			// server will answer with an error): the entry shows what
+			// was read and waits for the answer; the parser looks for
+			// the next request line.
+			x.reqDone = true
 		}
 	}
 	c.advance(ts)
@@ -424,8 +439,9 @@ func (c *conn) keepRaw(s *side, m *entry.Message, b []byte) {
 	c.appendKept(s, m, b, limit-len(s.buf))
 }
 
-// serverData handles reassembled server bytes.
+// serverData handles reassembled server bytes (see clientData).
 func (c *conn) serverData(b []byte, ts time.Time) {
+	c.resp.Boundary()
 	for len(b) > 0 {
 		if c.resp.Stopped() {
 			c.rawServer(b, ts)
@@ -462,6 +478,10 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 			m.Headers = entry.HeaderIndex{}
 			m.First = time.Time{}
 		}
+		if h := c.resp.Held(); len(h) > 0 {
+			c.keep(&x.resp, m, h)
+			account(m, len(h), ts)
+		}
 		c.keep(&x.resp, m, b[:n])
 		account(m, n, ts)
 		b = b[n:]
@@ -483,6 +503,12 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 			x.respDone = true
 			x.rawEx = true
 			c.raw = true
+		case httpframe.Malformed:
+			// Not a response, after HTTP ones: this request's answer
+			// is what was read; the parser looks for the next status
+			// line.
+			m.HTTP = false
+			x.respDone = true
 		}
 	}
 	c.advance(ts)
@@ -658,7 +684,7 @@ func (c *conn) orphanData(b []byte) int {
 	case ev == httpframe.Upgrade || ev == httpframe.NotHTTP:
 		c.popOrphan()
 		c.raw = true
-	case ev == httpframe.Done || n == 0:
+	case ev == httpframe.Done || ev == httpframe.Malformed || n == 0:
 		c.popOrphan() // n == 0: let it go rather than loop
 	}
 	return n

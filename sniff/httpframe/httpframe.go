@@ -69,10 +69,11 @@ const (
 	NotHTTP
 	// Malformed: as NotHTTP, but on a stream that carried HTTP before (a
 	// message completed) and not after a request for a tunnel: the message
-	// is its first line, which ended at the last consumed byte, and the
-	// parser resynchronises at the next start line (see Resync). It is
-	// most likely the unframed rest of the message before it, or a request
-	// the server will answer with an error.
+	// is its first line, which ended at the last consumed byte (or at a
+	// Boundary: the event then consumes no bytes), and the parser
+	// resynchronises at the next start line (see Resync). It is most
+	// likely the unframed rest of the message before it, or a request the
+	// server will answer with an error.
 	Malformed
 )
 
@@ -120,6 +121,7 @@ const (
 	stUntilClose              // close-delimited body: everything until close
 	stHunt                    // resynchronising: looking for a start line
 	stJunk                    // in the first line of a Malformed message
+	stJunkEnd                 // a Boundary ended that line
 	stStopped                 // not HTTP, or upgraded
 )
 
@@ -313,7 +315,7 @@ func (p *Parser) InMessage() bool {
 // and accepted (its head is not complete yet, or it is in its body).
 func (p *Parser) StartLineRead() bool {
 	switch p.state {
-	case stStart, stStartLine, stHunt, stJunk, stStopped:
+	case stStart, stStartLine, stHunt, stJunk, stJunkEnd, stStopped:
 		return false
 	}
 	return true
@@ -368,12 +370,15 @@ func (p *Parser) Resync() {
 // caller knows of, such as the start of a TCP segment. While resynchronising,
 // the byte then counts as the start of a line: a message that follows a body
 // of unknown length starts in the middle of the body's last line, and usually
-// at a segment boundary. Otherwise (and while the first bytes of a line are
-// held) it does nothing: the events of Feed do not depend on how the bytes
-// are cut.
+// at a segment boundary. For the same reason it ends the line of a Malformed
+// message. Otherwise (and while the first bytes of a line are held) it does
+// nothing: the events of Feed do not depend on how the bytes are cut.
 func (p *Parser) Boundary() {
-	if p.state == stHunt && p.heldLen == 0 {
+	switch {
+	case p.state == stHunt && p.heldLen == 0:
 		p.lineAny = false
+	case p.state == stJunk:
+		p.state = stJunkEnd
 	}
 }
 
@@ -440,6 +445,10 @@ func (p *Parser) feed(data []byte) (int, Event) {
 			}
 			p.Resync()
 			return i + j + 1, Malformed
+
+		case stJunkEnd:
+			p.Resync()
+			return i, Malformed
 
 		case stHunt:
 			// Look for a line that begins like a start line; the bytes

@@ -604,3 +604,27 @@ func TestBoundary(t *testing.T) {
 		t.Errorf("Feed = %d, %v; want 16, Done", n, ev)
 	}
 }
+
+// A Boundary ends the line of a Malformed message: the request after it is
+// not taken for the rest of that line.
+func TestBoundaryEndsMalformedLine(t *testing.T) {
+	var p Parser
+	p.Init(Request)
+	var evs []mark
+	off := 0
+	for _, part := range []string{"POST /form HTTP/1.1\r\n\r\na=1&b=2", "GET /next HTTP/1.1\r\n\r\n"} {
+		p.Boundary()
+		b := []byte(part)
+		for len(b) > 0 {
+			n, ev := p.Feed(b)
+			off += n
+			b = b[n:]
+			if ev != More {
+				evs = append(evs, mark{off, ev})
+			}
+		}
+	}
+	if want := []mark{{23, Done}, {30, Malformed}, {52, Done}}; fmt.Sprint(evs) != fmt.Sprint(want) {
+		t.Errorf("events %v, want %v", evs, want)
+	}
+}
