@@ -3,6 +3,7 @@ package httpframe
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -462,6 +463,21 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 	return out
 }
 
+// indexString shows what an Index says: its slots without a Found bit say
+// nothing.
+func indexString(idx Index) string {
+	if idx.Names == nil {
+		return "none"
+	}
+	var b strings.Builder
+	for k, n := range idx.Names {
+		if idx.Found&(1<<k) != 0 {
+			fmt.Fprintf(&b, "%s@%d+%d ", n, idx.Off[k], idx.Len[k])
+		}
+	}
+	return b.String()
+}
+
 // FuzzParser checks that the parser frames a stream the same whatever the
 // sizes of the pieces it comes in: whole, one byte at a time, and cut where
 // the fuzzer says (each byte of cuts is a piece's size less one).
@@ -486,39 +502,42 @@ func FuzzParser(f *testing.F) {
 	} {
 		f.Add([]byte(s.data), s.kind, []byte{1, 6, 0, 30})
 	}
-	f.Fuzz(func(t *testing.T, data []byte, kind uint8, cuts []byte) {
-		whole := frame(t, data, kind, func() int { return len(data) })
-		k := 0
-		split := frame(t, data, kind, func() int {
-			k++
-			if len(cuts) == 0 {
-				return 3
-			}
-			return int(cuts[k%len(cuts)]) + 1
-		})
-		bytewise := frame(t, data, kind, func() int { return 1 })
-		for _, got := range []struct {
-			name string
-			f    framed
-		}{{"split", split}, {"byte by byte", bytewise}} {
-			g := got.f
-			if fmt.Sprint(g.units) != fmt.Sprint(whole.units) {
-				t.Fatalf("%s:\n%v\nwhole:\n%v", got.name, g.units, whole.units)
-			}
-			if g.inMessage != whole.inMessage || g.closeDelimited != whole.closeDelimited || g.closed != whole.closed || g.messages != whole.messages {
-				t.Fatalf("%s: end state %+v, whole %+v", got.name, g, whole)
-			}
-			// An index may be missing when lines are cut, but not wrong.
-			if len(g.index) != len(whole.index) {
-				t.Fatalf("%s: %d indexes, whole %d", got.name, len(g.index), len(whole.index))
-			}
-			for i, idx := range g.index {
-				if idx.Names != nil && fmt.Sprint(idx) != fmt.Sprint(whole.index[i]) {
-					t.Fatalf("%s: index %d: %v, whole %v", got.name, i, idx, whole.index[i])
-				}
+	f.Fuzz(checkPieces)
+}
+
+// checkPieces frames data whole, cut by cuts, and byte by byte, and compares.
+func checkPieces(t *testing.T, data []byte, kind uint8, cuts []byte) {
+	whole := frame(t, data, kind, func() int { return len(data) })
+	k := 0
+	split := frame(t, data, kind, func() int {
+		k++
+		if len(cuts) == 0 {
+			return 3
+		}
+		return int(cuts[k%len(cuts)]) + 1
+	})
+	bytewise := frame(t, data, kind, func() int { return 1 })
+	for _, got := range []struct {
+		name string
+		f    framed
+	}{{"split", split}, {"byte by byte", bytewise}} {
+		g := got.f
+		if fmt.Sprint(g.units) != fmt.Sprint(whole.units) {
+			t.Fatalf("%s:\n%v\nwhole:\n%v", got.name, g.units, whole.units)
+		}
+		if g.inMessage != whole.inMessage || g.closeDelimited != whole.closeDelimited || g.closed != whole.closed || g.messages != whole.messages {
+			t.Fatalf("%s: end state %+v, whole %+v", got.name, g, whole)
+		}
+		// An index may be missing when lines are cut, but not wrong.
+		if len(g.index) != len(whole.index) {
+			t.Fatalf("%s: %d indexes, whole %d", got.name, len(g.index), len(whole.index))
+		}
+		for i, idx := range g.index {
+			if idx.Names != nil && indexString(idx) != indexString(whole.index[i]) {
+				t.Fatalf("%s: index %d: %s, whole %s", got.name, i, indexString(idx), indexString(whole.index[i]))
 			}
 		}
-	})
+	}
 }
 
 func BenchmarkFeed(b *testing.B) {
@@ -626,5 +645,50 @@ func TestBoundaryEndsMalformedLine(t *testing.T) {
 	}
 	if want := []mark{{23, Done}, {30, Malformed}, {52, Done}}; fmt.Sprint(evs) != fmt.Sprint(want) {
 		t.Errorf("events %v, want %v", evs, want)
+	}
+}
+
+// TestFramePiecesRandom runs FuzzParser's check over random streams made of
+// the parts that matter to framing (start lines, framing headers, bodies,
+// garbage, lines about as long as the parser keeps), which a short fuzzing
+// run rarely puts together.
+func TestFramePiecesRandom(t *testing.T) {
+	long := func(n int) string { return strings.Repeat(" ", n) }
+	parts := [2][]string{{
+		"GET / HTTP/1.1\r\n", "HEAD /h HTTP/1.0\n", "POST /p HTTP/1.1\r\n", "CONNECT h:1 HTTP/1.1\r\n", "GET /" + strings.Repeat("a", 250),
+		" HTTP/1.1\r\n", "Upgrade: websocket\r\n", "GE", "T /x HTTP/1.1\r\n", "PUT", " ", "get / HTTP/1.1\r\n",
+	}, {
+		"HTTP/1.1 200 OK\r\n", "HTTP/1.1 204 No Content\r\n", "HTTP/1.0 100 Continue\r\n", "HTTP/1.1 101 Switching\r\n",
+		"HTTP/1.1 304\r\n", "HTTP/1", ".1 404 x\r\n", "HTTP/1.1 2x0 bad\r\n",
+	}}
+	common := []string{
+		"Host: x\r\n", "Content-Length: 3\r\n", "content-length: 3, 3\r\n", "Content-Length: 3, 4\r\n", "Content-Length: 0\r\n",
+		"Content-Length:" + long(240) + "3\r\n", "Content-Length:" + long(241) + "3\r\n", "Content-Length:" + long(239) + "3\r\n",
+		"Transfer-Encoding: chunked\r\n", "Transfer-Encoding: gzip\r\n", "X-A: " + long(250) + "v\r\n", "X-A: a\r\n",
+		"\r\n", "\r\n", "\r\n", "\n", "abc", "3\r\nabc\r\n0\r\n\r\n", "zz\r\n", long(250) + "3\r\nabc\r\n", "\x16\x03\x01", "*2\r\n$3\r\n",
+		"\r\n", "1;" + long(254) + "\r\nx\r\n",
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 20000 {
+		kind := uint8(r.IntN(64))
+		var s []byte
+		for range r.IntN(24) {
+			if k := kind & 1; r.IntN(3) == 0 {
+				s = append(s, parts[k][r.IntN(len(parts[k]))]...)
+			} else {
+				s = append(s, common[r.IntN(len(common))]...)
+			}
+		}
+		cuts := make([]byte, 1+r.IntN(6))
+		for i := range cuts {
+			cuts[i] = byte(r.IntN(12))
+			if r.IntN(8) == 0 {
+				cuts[i] = byte(r.IntN(256))
+			}
+		}
+		t.Run("", func(t *testing.T) { checkPieces(t, s, kind, cuts) })
+		if t.Failed() {
+			t.Fatalf("stream %q kind %d cuts %v", s, kind, cuts)
+		}
 	}
 }
