@@ -496,7 +496,8 @@ func (p *Parser) feed(data []byte) (int, Event) {
 				}
 				continue
 			}
-			ev, stop := p.endLine()
+			ev, stop := p.actOnLine()
+			p.newLine()
 			if stop {
 				return i, ev
 			}
@@ -618,14 +619,14 @@ func (p *Parser) readLine(data []byte) (int, bool) {
 }
 
 // headerLines reads the header lines that are complete in data, which
-// starts at the start of a header line, as readLine and endLine would one
+// starts at the start of a header line, as readLine and actOnLine would one
 // by one: it returns the bytes consumed (through the LF of the last line
 // read) and, when the blank line ended the head, headDone's event with stop
 // true. The line state is left as at the start of a line.
 //
 // Every header line of every message comes here, so the loop does no more
 // than find the line's end and let header skip the lines that do not
-// matter, rather than going through Feed, readLine and endLine per line.
+// matter, rather than going through Feed, readLine and actOnLine per line.
 func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 	for {
 		start := n
@@ -683,18 +684,12 @@ func (p *Parser) lineBytes() []byte {
 	return b
 }
 
-// lineEnd returns the last bytes of the current start line (at most
-// tailLen, its CR removed) and the line's length without that CR.
+// lineEnd returns the last bytes of the current start line read piece by
+// piece (at most tailLen, its CR removed) and the line's length without that
+// CR.
 func (p *Parser) lineEnd() ([]byte, int) {
-	var t []byte
-	var n int
-	if p.ext != nil {
-		n = len(p.ext)
-		t = p.ext[max(0, n-tailLen):]
-	} else {
-		n = p.lineTotal
-		t = p.tail[tailLen-min(n, tailLen):]
-	}
+	n := p.lineTotal
+	t := p.tail[tailLen-min(n, tailLen):]
 	if k := len(t); k > 0 && t[k-1] == '\r' {
 		t, n = t[:k-1], n-1
 	}
@@ -755,22 +750,24 @@ func (p *Parser) startLineOK(complete bool) bool {
 	}
 	// The protocol ends the line, which may be longer than what is kept
 	// of it (a long target): it is read in the line's tail.
-	tail, n := p.lineEnd()
-	if n < sp+1+1+9 || len(tail) < 9 {
+	var tail []byte
+	if p.ext != nil {
+		tail = p.lineBytes() // all of the line
+	} else {
+		var n int
+		if tail, n = p.lineEnd(); n < sp+1+1+9 {
+			return false
+		}
+	}
+	if len(tail) < 9 || p.ext != nil && len(tail) < sp+1+1+9 {
 		return false
 	}
 	tail = tail[len(tail)-9:]
 	return string(tail[:8]) == " HTTP/1." && tail[8] >= '0' && tail[8] <= '9'
 }
 
-// endLine acts on a complete line. stop reports that Feed must return ev.
-func (p *Parser) endLine() (ev Event, stop bool) {
-	ev, stop = p.actOnLine()
-	p.newLine()
-	return ev, stop
-}
-
-// actOnLine is endLine but for resetting the line state.
+// actOnLine acts on a complete line; the caller then resets the line
+// state. stop reports that Feed must return ev.
 func (p *Parser) actOnLine() (ev Event, stop bool) {
 	switch p.state {
 	case stStartLine:
@@ -865,7 +862,12 @@ func (p *Parser) header(b []byte, off int, whole bool) {
 	switch c | 0x20 {
 	case 'c':
 		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.match(b[:len(cl)]) {
-			p.setContentLength(b[len(cl)+1:])
+			v := bytes.TrimSpace(b[len(cl)+1:])
+			if n, ok := parseDecimal(v); ok && p.contentLength < 0 {
+				p.contentLength = n // the usual: one number, once
+			} else {
+				p.setContentLength(v)
+			}
 		}
 	case 't':
 		if len(b) > len(te) && b[len(te)] == ':' && transferEncoding.match(b[:len(te)]) {
