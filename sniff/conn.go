@@ -353,6 +353,9 @@ func (c *conn) clientData(b []byte, ts time.Time) {
 			continue
 		}
 		if x == nil {
+			if n == 0 && ev == httpframe.Malformed {
+				continue // a Boundary ended the Malformed line: no bytes, nothing to start
+			}
 			x = c.newExchange()
 		}
 		if h := c.req.Held(); len(h) > 0 {
@@ -465,6 +468,9 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 			continue
 		}
 		if x == nil {
+			if n == 0 && ev == httpframe.Malformed {
+				continue // a Boundary ended the Malformed line: no bytes, nothing to start
+			}
 			// An answer with no request seen (picked up mid-exchange).
 			x = c.newExchange()
 			x.reqDone = true
