@@ -144,3 +144,20 @@ func TestMalformedAfterHTTPResyncs(t *testing.T) {
 		"continue 3 GET /next HTTP/1.1|201|32 47|-|201|HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\nnext\n"+
 		"last 4 GET /last HTTP/1.1|404|32 45|client|404|HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n\n")
 }
+
+// After lost framing, a request line split between segments right at its
+// start is found whole (its first bytes were held while resynchronising).
+func TestResyncAtSplitRequestLine(t *testing.T) {
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	f := c.Flow(cli4, srv4, t0)
+	f.Handshake()
+	f.ClientSend([]byte("POST /up HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nhello"))
+	f.ServerSend([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+	next := get("/next")
+	f.ClientSend(next[:2])
+	f.ClientSend(next[2:])
+	f.ServerSend([]byte("HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\nnext"))
+	f.Close(true)
+	check(t, play(t, c, brief+"|%request.header.host", sniff.Config{}),
+		"start 1 POST /up HTTP/1.1|400|43 47|-|-\nlast 2 GET /next HTTP/1.1|201|32 47|client|hh\n")
+}
