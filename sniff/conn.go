@@ -359,8 +359,10 @@ func (c *conn) headDone(s *side, m *entry.Message, p *httpframe.Parser) {
 	}
 }
 
-// clientData handles reassembled client bytes.
+// clientData handles reassembled client bytes (one segment's, or a
+// segment's tail: a boundary where a request may start after lost framing).
 func (c *conn) clientData(b []byte, ts time.Time) {
+	c.req.Boundary()
 	for len(b) > 0 {
 		if c.raw {
 			c.rawClient(b, ts)
@@ -374,7 +376,16 @@ func (c *conn) clientData(b []byte, ts time.Time) {
 			continue
 		}
 		if x == nil {
+			if n == 0 && ev == httpframe.Malformed {
+				continue // a Boundary ended the Malformed line: no bytes, nothing to start
+			}
 			x = c.newExchange()
+		}
+		if h := c.req.Held(); len(h) > 0 {
+			// The request line began in bytes reported skipped.
+			c.skipped -= int64(len(h))
+			c.keep(&x.req, &x.x.Request, h)
+			account(&x.x.Request, len(h), ts)
 		}
 		c.keep(&x.req, &x.x.Request, b[:n])
 		account(&x.x.Request, n, ts)
@@ -394,6 +405,13 @@ func (c *conn) clientData(b []byte, ts time.Time) {
 			x.x.Request.HTTP = false
 			x.rawEx = true
 			c.goRaw()
+		case httpframe.Malformed:
+			// Not a request, on a connection that carried HTTP (the
+			// unframed rest of the request before, or garbage the
+			// server will answer with an error): the entry shows what
+			// was read and waits for the answer; the parser looks for
+			// the next request line.
+			x.reqDone = true
 		}
 	}
 	c.advance(ts)
@@ -447,8 +465,9 @@ func (c *conn) keepRaw(s *side, m *entry.Message, b []byte) {
 	c.appendKept(s, m, b, limit-len(s.buf))
 }
 
-// serverData handles reassembled server bytes.
+// serverData handles reassembled server bytes (see clientData).
 func (c *conn) serverData(b []byte, ts time.Time) {
+	c.resp.Boundary()
 	for len(b) > 0 {
 		if c.resp.Stopped() {
 			c.rawServer(b, ts)
@@ -475,6 +494,9 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 			continue
 		}
 		if x == nil {
+			if n == 0 && ev == httpframe.Malformed {
+				continue // a Boundary ended the Malformed line: no bytes, nothing to start
+			}
 			// An answer with no request seen (picked up mid-exchange).
 			x = c.newExchange()
 			x.reqDone = true
@@ -487,6 +509,10 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 			m.HeaderLen = -1
 			m.Headers = entry.HeaderIndex{}
 			m.First = time.Time{}
+		}
+		if h := c.resp.Held(); len(h) > 0 {
+			c.keep(&x.resp, m, h)
+			account(m, len(h), ts)
 		}
 		c.keep(&x.resp, m, b[:n])
 		account(m, n, ts)
@@ -509,6 +535,12 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 			x.respDone = true
 			x.rawEx = true
 			c.raw = true
+		case httpframe.Malformed:
+			// Not a response, after HTTP ones: this request's answer
+			// is what was read; the parser looks for the next status
+			// line.
+			m.HTTP = false
+			x.respDone = true
 		}
 	}
 	c.advance(ts)
@@ -697,7 +729,7 @@ func (c *conn) orphanData(b []byte) int {
 	case ev == httpframe.Upgrade || ev == httpframe.NotHTTP:
 		c.popOrphan()
 		c.raw = true
-	case ev == httpframe.Done || n == 0:
+	case ev == httpframe.Done || ev == httpframe.Malformed || n == 0:
 		c.popOrphan() // n == 0: let it go rather than loop
 	}
 	return n

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -16,7 +18,23 @@ func refHeader(p *Parser, b []byte) {
 	}
 	switch name := b[:colon]; {
 	case asciiEqualFold(name, "content-length"):
-		if n, ok := parseDecimal(bytes.TrimSpace(b[colon+1:])); ok {
+		n := int64(-1)
+		for _, v := range strings.Split(string(b[colon+1:]), ",") {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				continue
+			}
+			m, err := strconv.ParseUint(v, 10, 63)
+			if err != nil || len(v) > 18 || n >= 0 && int64(m) != n {
+				p.clBad = true
+				return
+			}
+			n = int64(m)
+		}
+		switch {
+		case n < 0 || p.contentLength >= 0 && n != p.contentLength:
+			p.clBad = true
+		default:
 			p.contentLength = n
 		}
 	case asciiEqualFold(name, "transfer-encoding"):
@@ -34,30 +52,39 @@ func refHeader(p *Parser, b []byte) {
 func TestHeader(t *testing.T) {
 	pieces := []string{"Content-Length", "content-length", "CONTENT-LENGTH", "Transfer-Encoding", "transfer-encoding",
 		"Content-Type", "Connection", "content-lengthx", "Content-Lengt", "T", "c", ":", ": ", " ", "\t", "\r",
-		"12", "0", "-1", "chunked", "gzip, chunked", ",", "chunked, gzip", "x"}
+		"12", "0", "-1", "chunked", "gzip, chunked", ",", "chunked, gzip", "x", "12, 12", "12,0", " , ", "+1"}
 	r := rand.New(rand.NewPCG(3, 4))
 	var b []byte
 	framed := 0
+	bad := 0
 	for range 300000 {
-		b = b[:0]
-		for range r.IntN(5) {
-			b = append(b, pieces[r.IntN(len(pieces))]...)
-		}
+		// One line, or two: Content-Length lines must agree.
 		var got, want Parser
 		got.Init(Request)
 		want.Init(Request)
-		got.header(b, 0, true)
-		refHeader(&want, b)
-		if got.contentLength != want.contentLength || got.chunked != want.chunked || got.teOther != want.teOther {
-			t.Fatalf("header(%q): contentLength %d chunked %v teOther %v; want %d %v %v", b,
-				got.contentLength, got.chunked, got.teOther, want.contentLength, want.chunked, want.teOther)
+		var lines []string
+		for range 1 + r.IntN(2) {
+			b = b[:0]
+			for range r.IntN(5) {
+				b = append(b, pieces[r.IntN(len(pieces))]...)
+			}
+			lines = append(lines, string(b))
+			got.header(b, 0, true)
+			refHeader(&want, b)
+		}
+		if got.contentLength != want.contentLength || got.clBad != want.clBad || got.chunked != want.chunked || got.teOther != want.teOther {
+			t.Fatalf("header(%q): contentLength %d bad %v chunked %v teOther %v; want %d %v %v %v", lines,
+				got.contentLength, got.clBad, got.chunked, got.teOther, want.contentLength, want.clBad, want.chunked, want.teOther)
 		}
 		if want.contentLength >= 0 || want.chunked || want.teOther {
 			framed++
 		}
+		if want.clBad {
+			bad++
+		}
 	}
-	if framed < 1000 {
-		t.Errorf("only %d lines were framing headers", framed)
+	if framed < 1000 || bad < 1000 {
+		t.Errorf("only %d lines were framing headers, %d bad Content-Lengths", framed, bad)
 	}
 }
 

@@ -8,6 +8,17 @@
 // responses that have no body (HEAD, 1xx, 204, 304). It keeps no message bytes:
 // only a short prefix of each line, enough to read the start line and the
 // framing headers, so a hostile peer cannot make it grow.
+//
+// The events and the bytes each message is made of do not depend on the
+// sizes of the pieces (FuzzParser checks it), with two documented
+// exceptions: where a message that is not HTTP stops (NotHTTP), and whether
+// a message head gets an Index.
+//
+// After a framing error on a stream that carried HTTP (a Content-Length that
+// is not one number, an unreadable chunk size, a message that does not start
+// with a start line), the parser resynchronises at the next start line
+// rather than giving up, except after a request that asked for a tunnel
+// (CONNECT, Upgrade), whose payload may hold anything.
 package httpframe
 
 import (
@@ -35,7 +46,11 @@ const (
 	// HeadDone: the message's head (start line and headers, through the
 	// blank line) ended at the last consumed byte.
 	HeadDone
-	// Done: the message ended at the last consumed byte.
+	// Done: the message ended at the last consumed byte; or its framing
+	// could not be read there (a Content-Length that is not one number at
+	// the end of its head, an unreadable chunk size), and the parser
+	// resynchronises at the next start line, skipping what may be the
+	// rest of its body.
 	Done
 	// Interim: a 1xx interim response (not 101) ended at the last consumed
 	// byte; the final response follows.
@@ -49,8 +64,17 @@ const (
 	Skipped
 	// NotHTTP: the message that started at the last message boundary does
 	// not begin with an HTTP start line. The bytes consumed belong to it, as
-	// do all that follow: Feed will not consume any more bytes.
+	// do all that follow: Feed will not consume any more bytes. (How many
+	// bytes the event consumes depends on the pieces.)
 	NotHTTP
+	// Malformed: as NotHTTP, but on a stream that carried HTTP before (a
+	// message completed) and not after a request for a tunnel: the message
+	// is its first line, which ended at the last consumed byte (or at a
+	// Boundary: the event then consumes no bytes), and the parser
+	// resynchronises at the next start line (see Resync). It is most
+	// likely the unframed rest of the message before it, or a request the
+	// server will answer with an error.
+	Malformed
 )
 
 // Method is the request method as far as framing a response needs it.
@@ -71,6 +95,16 @@ const (
 	maxLinePrefix = 256
 	// maxMethod bounds a request method's length.
 	maxMethod = 24
+	// maxKnown is the length of the longest method hunt knows
+	// (knownMethods).
+	maxKnown = 9
+	// maxHeld bounds the first bytes of a line hunt holds: enough to
+	// decide whether a line starts a message (a known method, a space and
+	// one byte; or "HTTP/1.x ").
+	maxHeld = 16
+	// tailLen is how much of the end of a start line is kept, for the
+	// protocol of a request line longer than maxLinePrefix.
+	tailLen = 10
 )
 
 type state uint8
@@ -86,6 +120,8 @@ const (
 	stTrailer                 // in the trailer section
 	stUntilClose              // close-delimited body: everything until close
 	stHunt                    // resynchronising: looking for a start line
+	stJunk                    // in the first line of a Malformed message
+	stJunkEnd                 // a Boundary ended that line
 	stStopped                 // not HTTP, or upgraded
 )
 
@@ -95,10 +131,19 @@ type Parser struct {
 	kind  Kind
 	state state
 
-	line    [maxLinePrefix]byte
-	lineLen int  // bytes kept of the current line (at most maxLinePrefix)
-	lineCR  bool // the current line's last byte was CR
-	lineAny bool // the current line has at least one byte (kept or not)
+	line      [maxLinePrefix]byte
+	lineLen   int  // bytes kept of the current line (at most maxLinePrefix)
+	lineTotal int  // bytes of the current line read piece by piece, kept or not
+	lineCR    bool // the current line's last byte was CR
+	lineAny   bool // the current line has at least one byte (kept or not)
+	// tail is the end of a start line read piece by piece: its last
+	// min(lineTotal, tailLen) bytes end tail.
+	tail [tailLen]byte
+	// held are the first bytes of a line hunt could not decide on yet
+	// (heldLen of them); carried, how many of them began the message the
+	// last Feed started (Held).
+	held             [maxHeld]byte
+	heldLen, carried uint8
 	// ext, when not nil, is the current line (without its LF) in the data
 	// being fed: a line complete within one piece is read in place rather
 	// than copied to line.
@@ -106,6 +151,7 @@ type Parser struct {
 
 	// Framing of the current message.
 	contentLength int64 // -1 if none
+	clBad         bool  // a Content-Length that is not one number
 	chunked       bool
 	teOther       bool  // a Transfer-Encoding other than chunked
 	remaining     int64 // bytes left in a body or chunk
@@ -113,6 +159,9 @@ type Parser struct {
 	method        Method
 	reqMethod     Method // for responses: the method of the request answered
 	messages      int    // messages completed
+	// tunnel: the last request read asked for a tunnel (CONNECT, or an
+	// Upgrade header): what follows may not be HTTP, so no resync.
+	tunnel bool
 
 	// The header index (see Watch). off is the message offset of the
 	// next byte Feed consumes; lineStart that of the current line's
@@ -155,8 +204,8 @@ func NewWatch(names []string) *Watch {
 }
 
 // framingFirst are the bytes the framing headers start with
-// (Content-Length, Transfer-Encoding).
-var framingFirst = addFirst(addFirst([4]uint64{}, 'c'), 't')
+// (Content-Length, Transfer-Encoding, Upgrade).
+var framingFirst = addFirst(addFirst(addFirst([4]uint64{}, 'c'), 't'), 'u')
 
 // addFirst adds c, in both cases, to the byte set set.
 func addFirst(set [4]uint64, c byte) [4]uint64 {
@@ -216,11 +265,17 @@ func (p *Parser) Init(k Kind) {
 
 func (p *Parser) reset() {
 	p.state = stStart
-	p.lineLen, p.lineCR, p.lineAny = 0, false, false
+	p.newLine()
 	p.contentLength = -1
-	p.chunked, p.teOther = false, false
+	p.clBad, p.chunked, p.teOther = false, false, false
 	p.remaining = 0
 	p.status = 0
+	p.heldLen = 0
+}
+
+// newLine clears the line state: the next byte starts a line.
+func (p *Parser) newLine() {
+	p.lineLen, p.lineTotal, p.lineCR, p.lineAny, p.ext = 0, 0, false, false, nil
 }
 
 // SetRequestMethod tells a response parser which method the request it is
@@ -239,6 +294,14 @@ func (p *Parser) Status() int { return p.status }
 // Messages returns how many messages were completed.
 func (p *Parser) Messages() int { return p.messages }
 
+// Held returns the first bytes of the message the last Feed call began,
+// when that call began it with bytes consumed before and reported as
+// Skipped (nil otherwise): while resynchronising, a line whose first bytes
+// end a piece is held until the next piece shows whether it starts a
+// message. A caller that keeps a message's bytes keeps these first; the
+// message offsets of Consumed and Index count them.
+func (p *Parser) Held() []byte { return p.held[:p.carried] }
+
 // InMessage reports whether a message has started and not ended.
 func (p *Parser) InMessage() bool {
 	switch p.state {
@@ -252,7 +315,7 @@ func (p *Parser) InMessage() bool {
 // and accepted (its head is not complete yet, or it is in its body).
 func (p *Parser) StartLineRead() bool {
 	switch p.state {
-	case stStart, stStartLine, stHunt, stStopped:
+	case stStart, stStartLine, stHunt, stJunk, stJunkEnd, stStopped:
 		return false
 	}
 	return true
@@ -282,9 +345,8 @@ func (p *Parser) Skip(n int64) bool {
 		}
 	case stUntilClose, stStopped:
 		return true
-	case stHunt:
-		return false
 	}
+	// Hunting too starts again: the bytes after a gap start a line.
 	p.Resync()
 	return false
 }
@@ -292,7 +354,9 @@ func (p *Parser) Skip(n int64) bool {
 // Resync makes the parser look for the next line that starts a message,
 // skipping everything before it. Use it when the stream is picked up in the
 // middle (the capture started while the connection was open), or after a
-// gap that the framing cannot cross.
+// gap that the framing cannot cross. The next byte fed counts as the start
+// of a line. A message found so begins as the parser hunts: when a line's
+// first bytes end a piece, they are held until the next one (see Held).
 func (p *Parser) Resync() {
 	if p.state == stStopped {
 		return
@@ -300,6 +364,22 @@ func (p *Parser) Resync() {
 	p.reset()
 	p.state = stHunt
 	p.ended = true
+}
+
+// Boundary tells the parser that the next byte fed follows a boundary the
+// caller knows of, such as the start of a TCP segment. While resynchronising,
+// the byte then counts as the start of a line: a message that follows a body
+// of unknown length starts in the middle of the body's last line, and usually
+// at a segment boundary. For the same reason it ends the line of a Malformed
+// message. Otherwise (and while the first bytes of a line are held) it does
+// nothing: the events of Feed do not depend on how the bytes are cut.
+func (p *Parser) Boundary() {
+	switch {
+	case p.state == stHunt && p.heldLen == 0:
+		p.lineAny = false
+	case p.state == stJunk:
+		p.state = stJunkEnd
+	}
 }
 
 // RemainingKnown returns the number of body bytes still expected when the
@@ -320,10 +400,11 @@ func (p *Parser) Feed(data []byte) (int, Event) {
 		p.ended, p.off = false, 0
 		p.idx.Names = nil
 	}
+	p.carried = 0
 	n, ev := p.feed(data)
 	p.off += n
 	switch ev {
-	case Done, Interim, Upgrade, Skipped, NotHTTP:
+	case Done, Interim, Upgrade, Skipped, NotHTTP, Malformed:
 		p.ended = true
 	}
 	return n, ev
@@ -345,12 +426,29 @@ func (p *Parser) feed(data []byte) (int, Event) {
 				continue
 			}
 			if !p.plausibleStart(c) {
+				if p.mayResync() {
+					p.state = stJunk
+					continue
+				}
 				p.state = stStopped
 				return i, NotHTTP
 			}
 			p.state = stStartLine
-			p.lineLen, p.lineCR, p.lineAny = 0, false, false
+			p.newLine()
 			p.startIndex(p.off + i)
+
+		case stJunk:
+			// The first line of a Malformed message.
+			j := bytes.IndexByte(data[i:], '\n')
+			if j < 0 {
+				return len(data), More
+			}
+			p.Resync()
+			return i + j + 1, Malformed
+
+		case stJunkEnd:
+			p.Resync()
+			return i, Malformed
 
 		case stHunt:
 			// Look for a line that begins like a start line; the bytes
@@ -358,8 +456,12 @@ func (p *Parser) feed(data []byte) (int, Event) {
 			n, found := p.hunt(data[i:])
 			i += n
 			if found {
-				p.state = stStart
-				p.lineAny = false
+				if p.carried > 0 {
+					p.startHeld()
+				} else {
+					p.state = stStart
+					p.lineAny = false
+				}
 			}
 			if n > 0 {
 				return i, Skipped
@@ -385,12 +487,17 @@ func (p *Parser) feed(data []byte) (int, Event) {
 			i += n
 			if !complete {
 				if p.state == stStartLine && !p.startLineOK(false) {
+					if p.mayResync() {
+						p.state = stJunk // the rest of the line is in the next pieces
+						continue
+					}
 					p.state = stStopped
 					return i, NotHTTP
 				}
 				continue
 			}
-			ev, stop := p.endLine()
+			ev, stop := p.actOnLine()
+			p.newLine()
 			if stop {
 				return i, ev
 			}
@@ -415,7 +522,7 @@ func (p *Parser) feed(data []byte) (int, Event) {
 			p.remaining -= n
 			if p.remaining == 0 {
 				p.state = stChunkCRLF
-				p.lineLen, p.lineCR, p.lineAny = 0, false, false
+				p.newLine()
 			}
 
 		case stChunkCRLF:
@@ -424,11 +531,11 @@ func (p *Parser) feed(data []byte) (int, Event) {
 			i++
 			if c == '\n' {
 				p.state = stChunkSize
-				p.lineLen, p.lineCR, p.lineAny = 0, false, false
+				p.newLine()
 			} else if c != '\r' {
 				// Malformed: treat as the start of the next size line.
 				p.state = stChunkSize
-				p.lineLen, p.lineCR, p.lineAny = 0, false, false
+				p.newLine()
 				i--
 			}
 
@@ -448,6 +555,25 @@ func (p *Parser) Close() bool {
 		return true
 	}
 	return false
+}
+
+// mayResync reports whether a message that does not begin with a start line
+// makes the parser resynchronise (Malformed) rather than stop (NotHTTP): the
+// stream carried HTTP before, and the last request did not ask for a
+// tunnel.
+func (p *Parser) mayResync() bool { return p.messages > 0 && !p.tunnel }
+
+// startHeld starts the message hunt found at the bytes it held: they are
+// the beginning of its start line, the data fed next its continuation.
+func (p *Parser) startHeld() {
+	k := int(p.carried)
+	p.state = stStartLine
+	p.newLine()
+	p.lineLen = copy(p.line[:], p.held[:k])
+	p.lineTotal, p.lineAny = k, true
+	p.pushTail(p.held[:k])
+	p.startIndex(0)
+	p.off = k
 }
 
 // plausibleStart reports whether c can begin a start line.
@@ -480,7 +606,11 @@ func (p *Parser) readLine(data []byte) (int, bool) {
 		if p.lineLen < maxLinePrefix {
 			p.lineLen += copy(p.line[p.lineLen:], seg)
 		}
+		p.lineTotal += len(seg)
 		p.lineCR = seg[len(seg)-1] == '\r'
+		if p.state == stStartLine {
+			p.pushTail(seg)
+		}
 	}
 	if j < 0 {
 		return len(data), false
@@ -489,14 +619,14 @@ func (p *Parser) readLine(data []byte) (int, bool) {
 }
 
 // headerLines reads the header lines that are complete in data, which
-// starts at the start of a header line, as readLine and endLine would one
+// starts at the start of a header line, as readLine and actOnLine would one
 // by one: it returns the bytes consumed (through the LF of the last line
 // read) and, when the blank line ended the head, headDone's event with stop
 // true. The line state is left as at the start of a line.
 //
 // Every header line of every message comes here, so the loop does no more
 // than find the line's end and let header skip the lines that do not
-// matter, rather than going through Feed, readLine and endLine per line.
+// matter, rather than going through Feed, readLine and actOnLine per line.
 func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 	for {
 		start := n
@@ -517,6 +647,16 @@ func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 	}
 }
 
+// pushTail appends seg to the tail of the start line.
+func (p *Parser) pushTail(seg []byte) {
+	if len(seg) >= tailLen {
+		copy(p.tail[:], seg[len(seg)-tailLen:])
+		return
+	}
+	copy(p.tail[:], p.tail[len(seg):])
+	copy(p.tail[tailLen-len(seg):], seg)
+}
+
 // kept returns what is known of the current line: all of it when it was read
 // in place, else its kept prefix.
 func (p *Parser) kept() []byte {
@@ -526,7 +666,10 @@ func (p *Parser) kept() []byte {
 	return p.line[:p.lineLen]
 }
 
-// lineBytes returns the kept prefix of the current line without its CR.
+// lineBytes returns the current line without its CR: all of it when it
+// was read in place, else its kept prefix (without a CR only if it is all
+// of the line). Framing reads at most the first maxLinePrefix bytes of
+// either, so that it does not depend on the pieces.
 func (p *Parser) lineBytes() []byte {
 	if b := p.ext; b != nil {
 		if len(b) > 0 && b[len(b)-1] == '\r' {
@@ -535,10 +678,22 @@ func (p *Parser) lineBytes() []byte {
 		return b
 	}
 	b := p.line[:p.lineLen]
-	if p.lineCR && len(b) > 0 && b[len(b)-1] == '\r' {
+	if p.lineCR && p.lineTotal == p.lineLen && len(b) > 0 && b[len(b)-1] == '\r' {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// lineEnd returns the last bytes of the current start line read piece by
+// piece (at most tailLen, its CR removed) and the line's length without that
+// CR.
+func (p *Parser) lineEnd() ([]byte, int) {
+	n := p.lineTotal
+	t := p.tail[tailLen-min(n, tailLen):]
+	if k := len(t); k > 0 && t[k-1] == '\r' {
+		t, n = t[:k-1], n-1
+	}
+	return t, n
 }
 
 // startLineOK checks what is known of the start line. With complete false it
@@ -593,31 +748,34 @@ func (p *Parser) startLineOK(complete bool) bool {
 	if !complete {
 		return true
 	}
-	if p.ext == nil && p.lineLen >= maxLinePrefix {
-		// The line is longer than what was kept (a long target): the
-		// protocol is beyond it, so accept on the method alone.
-		return true
+	// The protocol ends the line, which may be longer than what is kept
+	// of it (a long target): it is read in the line's tail.
+	var tail []byte
+	if p.ext != nil {
+		tail = p.lineBytes() // all of the line
+	} else {
+		var n int
+		if tail, n = p.lineEnd(); n < sp+1+1+9 {
+			return false
+		}
 	}
-	b = p.lineBytes()
-	if len(b) < sp+1+1+9 {
+	if len(tail) < 9 || p.ext != nil && len(tail) < sp+1+1+9 {
 		return false
 	}
-	tail := b[len(b)-9:]
+	tail = tail[len(tail)-9:]
 	return string(tail[:8]) == " HTTP/1." && tail[8] >= '0' && tail[8] <= '9'
 }
 
-// endLine acts on a complete line. stop reports that Feed must return ev.
-func (p *Parser) endLine() (ev Event, stop bool) {
-	ev, stop = p.actOnLine()
-	p.lineLen, p.lineCR, p.lineAny, p.ext = 0, false, false, nil
-	return ev, stop
-}
-
-// actOnLine is endLine but for resetting the line state.
+// actOnLine acts on a complete line; the caller then resets the line
+// state. stop reports that Feed must return ev.
 func (p *Parser) actOnLine() (ev Event, stop bool) {
 	switch p.state {
 	case stStartLine:
 		if !p.startLineOK(true) {
+			if p.mayResync() {
+				p.Resync()
+				return Malformed, true
+			}
 			p.state = stStopped
 			return NotHTTP, true
 		}
@@ -633,6 +791,7 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 			case "CONNECT":
 				p.method = CONNECT
 			}
+			p.tunnel = p.method == CONNECT
 		}
 		p.state = stHeader
 		return More, false
@@ -642,7 +801,7 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 		if len(b) == 0 {
 			return p.headDone()
 		}
-		p.header(b, p.lineStart, p.ext != nil || p.lineLen < maxLinePrefix)
+		p.header(b, p.lineStart, p.ext != nil || p.lineTotal == p.lineLen)
 		return More, false
 
 	case stTrailer:
@@ -653,13 +812,11 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 
 	case stChunkSize:
 		b := p.lineBytes()
-		size, ok := parseChunkSize(b)
+		size, ok := parseChunkSize(b[:min(len(b), maxLinePrefix)])
 		if !ok {
 			// Unreadable chunk size: framing is lost. Look for the next
 			// message.
-			p.Resync()
-			p.messages++
-			return Done, true
+			return p.lost(), true
 		}
 		if size == 0 {
 			p.state = stTrailer
@@ -672,13 +829,14 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 	return More, false
 }
 
-// header records the framing headers. Only Content-Length and
-// Transfer-Encoding matter (the name is all that precedes the first colon,
-// blanks included); other lines are passed over on their first byte or
-// their length, since every header line of every message comes here. The
-// colon is looked for only where those two names would put it: neither
-// name holds a colon, so a line has one of them exactly when it starts
-// with it and a colon.
+// header records the framing headers. Only Content-Length,
+// Transfer-Encoding and (in requests) Upgrade matter (the name is all that
+// precedes the first colon, blanks included); other lines are passed over
+// on their first byte or their length, since every header line of every
+// message comes here. The colon is looked for only where those names would
+// put it: none holds a colon, so a line has one of them exactly when it
+// starts with it and a colon. Framing reads the first maxLinePrefix bytes of
+// a line, which is all a line split between pieces keeps.
 //
 // A line whose first byte starts a watched name goes to index: off is its
 // message offset; whole says b is all of the line, not a prefix.
@@ -686,6 +844,7 @@ func (p *Parser) header(b []byte, off int, whole bool) {
 	const (
 		cl = "content-length"
 		te = "transfer-encoding"
+		up = "upgrade"
 	)
 	if len(b) == 0 {
 		return
@@ -699,20 +858,62 @@ func (p *Parser) header(b []byte, off int, whole bool) {
 	if p.idx.Names != nil && p.watch.first[c>>6]&(1<<(c&63)) != 0 {
 		p.index(b, off, whole)
 	}
-	if len(b) < len(cl+":") {
-		return
-	}
-	switch b[0] | 0x20 {
+	b = b[:min(len(b), maxLinePrefix)]
+	switch c | 0x20 {
 	case 'c':
-		if b[len(cl)] == ':' && contentLength.match(b[:len(cl)]) {
-			n, ok := parseDecimal(bytes.TrimSpace(b[len(cl)+1:]))
-			if ok {
-				p.contentLength = n
+		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.match(b[:len(cl)]) {
+			v := bytes.TrimSpace(b[len(cl)+1:])
+			if n, ok := parseDecimal(v); ok && p.contentLength < 0 {
+				p.contentLength = n // the usual: one number, once
+			} else {
+				p.setContentLength(v)
 			}
 		}
 	case 't':
 		if len(b) > len(te) && b[len(te)] == ':' && transferEncoding.match(b[:len(te)]) {
 			p.transferEncoding(b[len(te)+1:])
+		}
+	case 'u':
+		if p.kind == Request && len(b) > len(up) && b[len(up)] == ':' && upgrade.match(b[:len(up)]) {
+			p.tunnel = true
+		}
+	}
+}
+
+// setContentLength records the value of a Content-Length header: one
+// number, or a list of the same number (RFC 9110 section 8.6 lets a
+// recipient take "5, 5" as 5), repeated or not in other Content-Length
+// lines. Anything else (no number, differing numbers) makes the framing
+// unreadable (clBad).
+func (p *Parser) setContentLength(v []byte) {
+	n, ok := parseContentLength(v)
+	if !ok || p.contentLength >= 0 && n != p.contentLength {
+		p.clBad = true
+		return
+	}
+	p.contentLength = n
+}
+
+// parseContentLength parses a Content-Length value: a comma-separated list
+// of decimal numbers, all equal (empty elements are ignored, as RFC 9110
+// section 5.6.1 asks).
+func parseContentLength(v []byte) (int64, bool) {
+	n := int64(-1)
+	for {
+		elem := v
+		k := bytes.IndexByte(v, ',')
+		if k >= 0 {
+			elem, v = v[:k], v[k+1:]
+		}
+		if elem = bytes.TrimSpace(elem); len(elem) > 0 {
+			m, ok := parseDecimal(elem)
+			if !ok || n >= 0 && m != n {
+				return 0, false
+			}
+			n = m
+		}
+		if k < 0 {
+			return n, n >= 0
 		}
 	}
 }
@@ -795,6 +996,8 @@ func (p *Parser) headDone() (Event, bool) {
 		switch {
 		case p.chunked:
 			p.state = stChunkSize
+		case p.clBad:
+			return p.lost(), true
 		case p.contentLength > 0:
 			p.state, p.remaining = stBody, p.contentLength
 		default:
@@ -823,6 +1026,8 @@ func (p *Parser) headDone() (Event, bool) {
 		p.state = stChunkSize
 	case p.teOther:
 		p.state = stUntilClose
+	case p.clBad:
+		return p.lost(), true
 	case p.contentLength >= 0:
 		if p.contentLength == 0 {
 			return p.finish(), true
@@ -834,6 +1039,18 @@ func (p *Parser) headDone() (Event, bool) {
 	return HeadDone, true
 }
 
+// lost ends a message whose framing cannot be read (Done) and
+// resynchronises at the next start line: the bytes that follow may be its
+// body, of unknown length. After a request for a tunnel, what follows is
+// read as the next message instead (and stops the parser if not HTTP).
+func (p *Parser) lost() Event {
+	ev := p.finish()
+	if !p.tunnel {
+		p.Resync()
+	}
+	return ev
+}
+
 func (p *Parser) finish() Event {
 	p.messages++
 	p.reset()
@@ -843,29 +1060,42 @@ func (p *Parser) finish() Event {
 	return Done
 }
 
-// hunt looks for the start of a line that begins a message and returns the
-// number of bytes before it. A candidate must show its first bytes (a known
-// method, a space and the target's first byte; or "HTTP/1.x ") within data: one
-// cut by the end of data is skipped, so a message whose start line is split
-// right after a gap is lost. In practice messages after a gap start at a
-// segment boundary.
-func (p *Parser) hunt(data []byte) (int, bool) {
-	// The start of a piece is a line start too: after a gap, messages
-	// usually begin at a segment boundary, while the bytes before the gap
-	// (a body) need not end with a newline.
-	if p.candidate(data) {
-		return 0, true
+// hunt looks for the start of a line that begins a message (lineAny false
+// says data starts a line) and returns the bytes it consumed before it: the
+// bytes passed over, and the first bytes of a line cut by the end of data
+// that may begin a message, which it holds. found says a start line begins
+// right after them; when it begins with held bytes, carried says how many.
+func (p *Parser) hunt(data []byte) (n int, found bool) {
+	if p.heldLen > 0 {
+		var buf [2 * maxHeld]byte
+		k := copy(buf[:], p.held[:p.heldLen])
+		m := copy(buf[k:], data)
+		switch p.candidate(buf[:k+m]) {
+		case isStart:
+			p.carried, p.heldLen = uint8(k), 0
+			return 0, true
+		case mayStart:
+			// Still too short to tell (m is all of data): hold more.
+			p.heldLen += uint8(copy(p.held[k:], data))
+			return len(data), false
+		}
+		p.heldLen = 0
+		p.lineAny = true
 	}
 	i := 0
 	for i < len(data) {
-		if !p.lineAny && i > 0 {
-			if p.candidate(data[i:]) {
+		if !p.lineAny {
+			switch p.candidate(data[i:]) {
+			case isStart:
 				return i, true
+			case mayStart:
+				p.heldLen = uint8(copy(p.held[:], data[i:]))
+				return len(data), false
 			}
+			p.lineAny = true // inside a line that is not a candidate
 		}
 		j := bytes.IndexByte(data[i:], '\n')
 		if j < 0 {
-			p.lineAny = true // inside a line that is not a candidate
 			return len(data), false
 		}
 		i += j + 1
@@ -874,13 +1104,41 @@ func (p *Parser) hunt(data []byte) (int, bool) {
 	return i, false
 }
 
-// candidate reports whether b begins like a start line.
-func (p *Parser) candidate(b []byte) bool {
+// startGuess is what the first bytes of a line say about it.
+type startGuess uint8
+
+const (
+	notStart startGuess = iota // it does not begin a message
+	mayStart                   // too short to tell (less than maxHeld bytes)
+	isStart                    // it begins like a start line
+)
+
+// candidate says whether b (not empty) begins like a start line: a known
+// method, a space and the target's first byte; or "HTTP/1.x ".
+func (p *Parser) candidate(b []byte) startGuess {
 	if p.kind == Response {
-		return len(b) >= 9 && string(b[:7]) == "HTTP/1." && b[7] >= '0' && b[7] <= '9' && b[8] == ' '
+		const proto = "HTTP/1.x "
+		for k := range min(len(b), len(proto)) {
+			c := b[k]
+			if k == 7 && (c < '0' || c > '9') || k != 7 && c != proto[k] {
+				return notStart
+			}
+		}
+		if len(b) < len(proto) {
+			return mayStart
+		}
+		return isStart
 	}
-	sp := bytes.IndexByte(b[:min(len(b), maxMethod+1)], ' ')
-	return sp > 0 && len(b) > sp+1 && isKnownMethod(b[:sp])
+	sp := bytes.IndexByte(b[:min(len(b), maxKnown+1)], ' ')
+	switch {
+	case sp < 0 && len(b) <= maxKnown && isKnownPrefix(b):
+		return mayStart
+	case sp < 0 || !isKnownMethod(b[:sp]):
+		return notStart
+	case len(b) == sp+1:
+		return mayStart
+	}
+	return isStart
 }
 
 var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "PURGE"}
@@ -888,6 +1146,16 @@ var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "
 func isKnownMethod(b []byte) bool {
 	for _, m := range knownMethods {
 		if string(b) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// isKnownPrefix reports whether b begins a known method.
+func isKnownPrefix(b []byte) bool {
+	for _, m := range knownMethods {
+		if len(b) <= len(m) && string(b) == m[:len(b)] {
 			return true
 		}
 	}
@@ -1001,6 +1269,7 @@ func (k *foldKey) match(b []byte) bool {
 var (
 	contentLength    = newFoldKey("content-length")
 	transferEncoding = newFoldKey("transfer-encoding")
+	upgrade          = newFoldKey("upgrade")
 )
 
 // lowerString returns s with its ASCII letters in lower case (other bytes,
