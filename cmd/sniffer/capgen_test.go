@@ -71,7 +71,7 @@ func linkFrame(link layers.LinkType, src, dst netip.AddrPort, seq, ack uint32, f
 	pkt := buf.Bytes()
 	var hdr []byte
 	switch link {
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4:
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, 12, 14:
 	case layers.LinkTypeNull:
 		hdr = binary.LittleEndian.AppendUint32(nil, 2) // AF_INET, little-endian host
 	case layers.LinkTypeLoop:
@@ -138,11 +138,20 @@ func (c *genCapture) sortRecs() {
 	slices.SortStableFunc(c.recs, func(a, b genRec) int { return a.ts.Compare(b.ts) })
 }
 
-// render writes the capture. ends[i] is the offset just after the i-th
-// piece of the file: the file header (pcap) or each block (pcapng), then
-// each record; recEnd[j] is the offset after record j.
-func (c *genCapture) render() (file []byte, ends, recEnd []int) {
+// layout says where the pieces of a rendered capture are.
+type layout struct {
+	// ends[i] is the offset just after the i-th piece of the file: the
+	// file header (pcap) or a block (pcapng).
+	ends []int
+	// recStart[j] and recEnd[j] are the offsets of the start and end of
+	// record j (a pcap record or a pcapng enhanced packet block).
+	recStart, recEnd []int
+}
+
+// render writes the capture and says where its pieces are.
+func (c *genCapture) render() ([]byte, layout) {
 	bo := c.bo
+	var l layout
 	if !c.ng {
 		magic := uint32(0xA1B2C3D4)
 		if c.nanos {
@@ -154,30 +163,32 @@ func (c *genCapture) render() (file []byte, ends, recEnd []int) {
 		b = bo.AppendUint64(b, 0) // thiszone, sigfigs
 		b = bo.AppendUint32(b, 262144)
 		b = bo.AppendUint32(b, uint32(c.links[0]))
-		ends = append(ends, len(b))
+		l.ends = append(l.ends, len(b))
 		for _, r := range c.recs {
+			l.recStart = append(l.recStart, len(b))
 			b = pcapRec(b, bo, c.nanos, r.ts, uint32(len(r.data)), uint32(len(r.data)), r.data)
-			ends = append(ends, len(b))
-			recEnd = append(recEnd, len(b))
+			l.ends = append(l.ends, len(b))
+			l.recEnd = append(l.recEnd, len(b))
 		}
-		return b, ends, recEnd
+		return b, l
 	}
 	b := ngBlock(nil, bo, 0x0A0D0D0A, bo.AppendUint64(bo.AppendUint16(bo.AppendUint16(bo.AppendUint32(nil, 0x1A2B3C4D), 1), 0), ^uint64(0)))
-	ends = append(ends, len(b))
-	for _, l := range c.links {
-		b = ngIDB(b, bo, l, c.nanos)
-		ends = append(ends, len(b))
+	l.ends = append(l.ends, len(b))
+	for _, link := range c.links {
+		b = ngIDB(b, bo, link, c.nanos)
+		l.ends = append(l.ends, len(b))
 	}
 	for _, r := range c.recs {
+		l.recStart = append(l.recStart, len(b))
 		b = ngEPB(b, bo, uint32(r.iface), ngTime(r.ts, c.nanos), uint32(len(r.data)), r.data)
-		ends = append(ends, len(b))
-		recEnd = append(recEnd, len(b))
+		l.ends = append(l.ends, len(b))
+		l.recEnd = append(l.recEnd, len(b))
 		if c.extra {
 			b = ngBlock(b, bo, 0x40000BAD, []byte("custom block"))
-			ends = append(ends, len(b))
+			l.ends = append(l.ends, len(b))
 		}
 	}
-	return b, ends, recEnd
+	return b, l
 }
 
 // pcapRec appends a classic pcap record.

@@ -48,7 +48,7 @@ func TestFilterEachInterfaceLinkType(t *testing.T) {
 	E, S := layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL2
 	for _, links := range [][2]layers.LinkType{{E, S}, {S, E}} {
 		for _, bo := range []byteOrder{binary.LittleEndian, binary.BigEndian} {
-			file, _, _ := twoInterfaces(links[0], links[1], bo).render()
+			file, _ := twoInterfaces(links[0], links[1], bo).render()
 			code, out, errs := runOn(t, "two.pcapng", file, "-p", "tcp port 8080", "-l", "%request.url %response.code")
 			if code != 0 || errs != "" || out != "/first 200\n/second 200\n" {
 				t.Errorf("%v: exit %d, output %q, stderr %q", links, code, out, errs)
@@ -66,7 +66,7 @@ func TestFilterEachInterfaceLinkType(t *testing.T) {
 // skipped and counted, and the other interface's exchange is printed.
 func TestFilterUncompilableLinkType(t *testing.T) {
 	c := twoInterfaces(layers.LinkTypeEthernet, 147, binary.LittleEndian)
-	file, _, _ := c.render()
+	file, _ := c.render()
 	code, out, errs := runOn(t, "user0.pcapng", file, "-p", "tcp port 8080", "-l", "%request.url")
 	if code != 0 || out != "/first\n" {
 		t.Errorf("exit %d, output %q", code, out)
@@ -79,14 +79,14 @@ func TestFilterUncompilableLinkType(t *testing.T) {
 
 	// "vlan" compiles for Ethernet, not for SLL2: a warning with the
 	// compiler's message.
-	file, _, _ = twoInterfaces(layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL2, binary.LittleEndian).render()
+	file, _ = twoInterfaces(layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL2, binary.LittleEndian).render()
 	code, out, errs = runOn(t, "vlan.pcapng", file, "-p", "tcp or vlan", "-l", "%request.url")
 	if code != 0 || out != "/first\n" || !regexp.MustCompile(`^sniffer: warning: vlan.pcapng: -p cannot be compiled for link type 276 \(LINKTYPE_LINUX_SLL2\) \(filter: position 7: "vlan" is not supported on Linux cooked v2 \(SLL2\) links\): packets of that link type are skipped\n`+
 		`sniffer: warning: vlan.pcapng: 20 packets skipped: -p could not be compiled for their link type\n$`).MatchString(errs) {
 		t.Errorf("vlan: exit %d, output %q, stderr\n%s", code, out, errs)
 	}
 	// The first link type's error is the expression's: exit status 2.
-	file, _, _ = twoInterfaces(layers.LinkTypeLinuxSLL2, layers.LinkTypeEthernet, binary.LittleEndian).render()
+	file, _ = twoInterfaces(layers.LinkTypeLinuxSLL2, layers.LinkTypeEthernet, binary.LittleEndian).render()
 	code, _, errs = runOn(t, "vlan.pcapng", file, "-p", "tcp or vlan")
 	if code != 2 || !strings.HasPrefix(errs, `sniffer: filter: position 7: "vlan" is not supported`) || strings.Count(errs, "\n") != 1 {
 		t.Errorf("vlan, SLL2 first: exit %d, stderr %q", code, errs)
@@ -100,7 +100,7 @@ func TestUnsupportedLinkTypeError(t *testing.T) {
 	for _, ng := range []bool{false, true} {
 		c := &genCapture{ng: ng, bo: binary.LittleEndian, links: []layers.LinkType{147}}
 		c.exchange(0, "10.0.0.1:40000", "10.0.0.2:8080", "/", t0)
-		file, _, _ := c.render()
+		file, _ := c.render()
 		for _, args := range [][]string{nil, {"-p", "tcp"}} {
 			code, out, errs := runOn(t, "user0", file, args...)
 			errLines := 0
@@ -124,13 +124,13 @@ func TestCaplenExceedsLength(t *testing.T) {
 		c := &genCapture{ng: ng, bo: binary.BigEndian, links: []layers.LinkType{layers.LinkTypeEthernet}}
 		c.exchange(0, "10.0.0.1:40000", "10.0.0.2:8080", "/a", t0)
 		c.exchange(0, "10.0.0.1:40001", "10.0.0.2:8080", "/b", t0.Add(time.Second))
-		file, _, recEnd := c.render()
+		file, lay := c.render()
 		// Record 11 (the second connection's SYN-ACK) gets an original
 		// length of 10: its SYN is taken as a connection without
 		// handshake.
-		off := recEnd[9] + 12 // pcap: the record's len field
+		off := lay.recEnd[9] + 12 // pcap: the record's len field
 		if ng {
-			off = recEnd[9] + 24 // pcapng: the EPB's original length
+			off = lay.recEnd[9] + 24 // pcapng: the EPB's original length
 		}
 		binary.BigEndian.PutUint32(file[off:], 10)
 		code, out, errs := runOn(t, "bad", file, "-l", "%request.url")

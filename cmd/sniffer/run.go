@@ -210,7 +210,12 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 		unsupported += lf.Unsupported()
 	}
 	if unsupported > 0 && unsupported == s.Packets {
-		fmt.Fprintf(stderr, "sniffer: %s: link type %s is not supported\n", name, capfile.DescribeLinkType(first))
+		// One error line: after a read error, this one is a warning.
+		warning := ""
+		if status != 0 {
+			warning = "warning: "
+		}
+		fmt.Fprintf(stderr, "sniffer: %s%s: link type %s is not supported\n", warning, name, capfile.DescribeLinkType(first))
 		return out.finish(1, stderr)
 	}
 	if lf != nil && lf.Skipped() > 0 {
