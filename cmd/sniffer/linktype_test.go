@@ -142,3 +142,14 @@ func TestCaplenExceedsLength(t *testing.T) {
 		}
 	}
 }
+
+// TestPcapOutMixedLinkTypes: -w writes one link type; the packets of the
+// other interface are counted in a warning that names the one written.
+func TestPcapOutMixedLinkTypes(t *testing.T) {
+	file, _ := twoInterfaces(layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL2, binary.LittleEndian).render()
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	code, _, errs := runOn(t, "two.pcapng", file, "-w", out, "-l", "%request.url")
+	if want := "sniffer: warning: -w: 20 packets were not written: their link type is not the file's, 1 (LINKTYPE_ETHERNET)\n"; code != 0 || errs != want {
+		t.Errorf("exit %d, stderr %q, want %q", code, errs, want)
+	}
+}
