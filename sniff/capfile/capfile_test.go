@@ -690,7 +690,7 @@ func TestAbsurdLengths(t *testing.T) {
 	big := pcapRecord(2000, 2000, make([]byte, 2000))
 	for _, snaplen := range []uint32{0, 1500, 65535, 0xffffffff} {
 		// caplen above the declared snaplen but within libpcap's maximum:
-		// read, like tcpdump and Wireshark do.
+		// read whole, like Wireshark (libpcap reads it cut to the snaplen).
 		ps := mustReadAll(t, pcapFile(snaplen, small, big, small))
 		if len(ps) != 3 || ps[1].capLen != 2000 {
 			t.Errorf("snaplen %d: %d packets", snaplen, len(ps))

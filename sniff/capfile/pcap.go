@@ -80,10 +80,13 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 // next reads the next record; n is its number in the file, from 1, for
 // error messages.
 //
-// Records are read whatever the file's snap length says, up to
-// MaxCaptureLength (libpcap's maximum; it fails on longer ones too). A
-// record whose captured length exceeds its original length is returned as
-// it is: Reader.Next skips it.
+// Records are read whole whatever the file's snap length says, up to
+// MaxCaptureLength (libpcap's maximum; it fails on longer ones too), as
+// Wireshark reads them: writers that do not cut packets to the snap length
+// they declare exist (dpkt, old pcapgo). libpcap 1.10 cuts such a record
+// to the snap length instead (tcpdump shows the rest as missing); sniffer
+// keeps the bytes. A record whose captured length exceeds its original
+// length is returned as it is: Reader.Next skips it.
 func (r *pcapReader) next(n int) (Packet, error) {
 	h, err := r.br.Peek(pcapRecordLen)
 	if len(h) < pcapRecordLen {

@@ -53,7 +53,7 @@ type linkInfo struct {
 // UnsupportedLinkError is the error of Compile for a link type the
 // compiler has no header layout for: no expression can be compiled for it.
 type UnsupportedLinkError struct {
-	Link layers.LinkType
+	Link layers.LinkType // the link type Compile was asked for
 }
 
 // Error returns the message, naming the link type by number and LINKTYPE_
