@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
+	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,9 +45,26 @@ import (
 // or caplen > len record inserted between records changes nothing but a
 // warning.
 func TestDamagedCaptures(t *testing.T) {
-	r := rand.New(rand.NewPCG(20261201, 1105))
+	seed, files := uint64(20261201), 1200
+	// SNIFFER_SWEEP_SEED and SNIFFER_SWEEP_FILES explore other corpora;
+	// the default one is fixed.
+	if v := os.Getenv("SNIFFER_SWEEP_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("SNIFFER_SWEEP_SEED: %v", err)
+		}
+		seed = n
+	}
+	if v := os.Getenv("SNIFFER_SWEEP_FILES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("SNIFFER_SWEEP_FILES: %v", err)
+		}
+		files = n
+	}
+	r := rand.New(rand.NewPCG(seed, 1105))
 	s := &sweep{t: t}
-	for i := 0; s.damaged < 1200; i++ {
+	for i := 0; s.damaged < files; i++ {
 		s.base(r, i)
 	}
 	t.Logf("%d captures, %d damaged, %d runs; exit status 1 for %d, warnings for %d; %d comparisons of entries, %d of them not empty",
@@ -199,15 +219,33 @@ func (s *sweep) base(r *rand.Rand, n int) {
 			v := []uint32{0xFFFFFFFF, 0, 0x80000000, 999999999, 1000000}[r.IntN(5)]
 			c.bo.PutUint32(f[off+4*r.IntN(2):], v)
 		}
+		if c.ng && c.nanos && r.IntN(2) == 0 {
+			// The timestamp resolution of an interface: seconds, 2^-63 s,
+			// 10^-19 s, or invalid.
+			k := r.IntN(len(c.links))
+			f[lay.ends[k]+20] = []byte{0x80, 0xBF, 19, 20, 0xC0}[r.IntN(5)]
+		}
 		s.damage(desc+" with timestamps changed", f, args, result{})
+
+		// A header field: pcap version, snap length, link type (with FCS
+		// bits); pcapng version, section length, link type, snap length.
+		f = bytes.Clone(file)
+		offs := []int{4, 6, 16, 20}
+		if c.ng {
+			offs = []int{12, 14, 16, 20, lay.ends[0] + 8, lay.ends[0] + 12}
+		}
+		off := offs[r.IntN(len(offs))]
+		v := []uint32{0, 1, 0xFFFFFFFF, 0x10000001, 0x04000001, 276, 3, 0x00020004}[r.IntN(8)]
+		c.bo.PutUint32(f[off:], v)
+		s.damage(fmt.Sprintf("%s with header field at %d set to %#x", desc, off, v), f, args, result{})
 
 		f = bytes.Clone(file)
 		j := r.IntN(len(lay.recStart))
-		off := lay.recStart[j] + 8 // pcap: caplen, len
+		off = lay.recStart[j] + 8 // pcap: caplen, len
 		if c.ng {
 			off = lay.recStart[j] + 4 + r.IntN(6)*4 // EPB: any field from the block length on
 		}
-		v := []uint32{0, 1, 3, 0xFFFFFFFF, 262145, 1 << 20, 60, 8}[r.IntN(8)]
+		v = []uint32{0, 1, 3, 0xFFFFFFFF, 262145, 1 << 20, 60, 8}[r.IntN(8)]
 		c.bo.PutUint32(f[off+4*r.IntN(2):], v)
 		s.damage(fmt.Sprintf("%s with %d at %d", desc, v, off), f, args, result{})
 	}
@@ -326,7 +364,11 @@ func damagedTail(r *rand.Rand, c *genCapture) ([]byte, string) {
 // ("[Invalid header: ...]") and sniffer ignores: no captured byte, or a
 // captured length larger than the original length.
 func harmlessRecord(r *rand.Rand, c *genCapture) ([]byte, string) {
-	frame := c.recs[r.IntN(len(c.recs))].data
+	// A copy of a record, on its interface: a zero-length frame on an
+	// interface of a decoded link type would make a capture of packets of
+	// unsupported link types only into one that has a decoded packet.
+	like := c.recs[r.IntN(len(c.recs))]
+	frame := like.data
 	data, length, what := []byte(nil), uint32(r.IntN(2)*60), "a zero-length record"
 	if r.IntN(2) == 0 {
 		data, length, what = frame, uint32(r.IntN(len(frame))), "a record with caplen > len"
@@ -334,7 +376,7 @@ func harmlessRecord(r *rand.Rand, c *genCapture) ([]byte, string) {
 	if !c.ng {
 		return pcapRec(nil, c.bo, c.nanos, t0, uint32(len(data)), length, data), what
 	}
-	return ngEPB(nil, c.bo, uint32(r.IntN(len(c.links))), ngTime(t0, c.nanos), length, data), what
+	return ngEPB(nil, c.bo, uint32(like.iface), ngTime(t0, c.nanos), length, data), what
 }
 
 // damage is check for a damaged capture; clean is the undamaged
@@ -420,5 +462,25 @@ func runDeadline(file []byte, args []string) (res result, panicked string, ok bo
 		return o.res, o.panicked, true
 	case <-timer.C:
 		return result{}, "", false
+	}
+}
+
+// TestSegmentHalfTheSequenceSpaceAway is the first failure the sweep found:
+// a data segment whose sequence number is exactly 2^31 from the one
+// expected (a flipped top bit) must be taken as a stray segment, not make
+// the command panic (sniff/reassembly: -diff of math.MinInt32 is itself).
+func TestSegmentHalfTheSequenceSpaceAway(t *testing.T) {
+	c := &genCapture{bo: binary.LittleEndian, links: []layers.LinkType{layers.LinkTypeEthernet}}
+	c.exchange(0, "10.0.0.1:40000", "10.0.0.2:8080", "/a", t0)
+	// The request again, 2^31 bytes away from where the client is.
+	cl, sv := netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:8080")
+	req := c.recs[3]
+	next := uint32(1001 + len("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"))
+	stray := linkFrame(c.links[0], cl, sv, next+1<<31, 5001, fPSH|fACK, []byte("GET /b HTTP/1.1\r\n\r\n"))
+	c.recs = slices.Insert(c.recs, 4, genRec{ts: req.ts, data: stray})
+	file, _ := c.render()
+	res, panicked, ok := runDeadline(file, []string{"-l", "%request.url %response.code"})
+	if !ok || panicked != "" || res.code != 0 || !strings.HasPrefix(res.stdout, "/a 200\n") {
+		t.Fatalf("finished %v, exit %d, output %q, panic: %s", ok, res.code, res.stdout, panicked)
 	}
 }
