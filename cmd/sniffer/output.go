@@ -11,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sniffer/sniffer/sniff"
+	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/jsonlog"
 	"github.com/sniffer/sniffer/sniff/live"
 	"github.com/sniffer/sniffer/sniff/reuse"
@@ -98,7 +99,7 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 			status = 1
 		}
 		if x.pcap.skipped > 0 {
-			fmt.Fprintf(stderr, "sniffer: -w: %d packets of a link type other than the file's (%v) were not written\n", x.pcap.skipped, x.pcap.link)
+			fmt.Fprintf(stderr, "sniffer: warning: -w: %d packets were not written: their link type is not the file's, %s\n", x.pcap.skipped, capfile.DescribeLinkType(x.pcap.link))
 		}
 	}
 	if x.agg != nil {

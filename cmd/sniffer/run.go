@@ -165,23 +165,18 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 		fmt.Fprintf(stderr, "sniffer: %s: %v\n", name, err)
 		return 1
 	}
+	var lf *filter.LinkFilter
 	if o.filter != "" {
-		insns, err := filter.Compile(o.filter, r.LinkType(), 262144)
-		if err != nil {
-			fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		if lf = fileFilter(o.filter, r.LinkType(), name, stderr); lf == nil {
 			return 2
 		}
-		prog, err := filter.NewProgram(insns)
-		if err != nil {
-			fmt.Fprintf(stderr, "sniffer: %v\n", err)
-			return 2
-		}
-		cfg.Filter = oneLink{prog}
+		cfg.Filter = lf
 	}
 	out.setPcapLink(r.LinkType())
 	eng := sniff.New(cfg)
 	out.stop = func() {}
 	status := 0
+	first, seen := layers.LinkType(0), false // the first packet's link type
 	for !out.done() {
 		p, err := r.Next()
 		if err == io.EOF {
@@ -196,6 +191,9 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 			}
 			break
 		}
+		if !seen {
+			first, seen = p.LinkType, true
+		}
 		eng.Packet(p.LinkType, p.Timestamp, p.Data)
 	}
 	eng.Finish()
@@ -203,11 +201,50 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", err)
 		return out.finish(1, stderr)
 	}
-	if s := eng.Stats(); s.UnsupportedLink > 0 && s.UnsupportedLink == s.Packets {
-		fmt.Fprintf(stderr, "sniffer: %s: link type %v is not supported\n", name, r.LinkType())
+	if n := r.Skipped(); n > 0 {
+		fmt.Fprintf(stderr, "sniffer: warning: %s: %d records skipped: their captured length exceeds their original length (tcpdump prints \"[Invalid header: len(L) < caplen(C)]\" for them)\n", name, n)
+	}
+	s := eng.Stats()
+	unsupported := s.UnsupportedLink
+	if lf != nil {
+		unsupported += lf.Unsupported()
+	}
+	if unsupported > 0 && unsupported == s.Packets {
+		// One error line: after a read error, this one is a warning.
+		warning := ""
+		if status != 0 {
+			warning = "warning: "
+		}
+		fmt.Fprintf(stderr, "sniffer: %s%s: link type %s is not supported\n", warning, name, capfile.DescribeLinkType(first))
 		return out.finish(1, stderr)
 	}
+	if lf != nil && lf.Skipped() > 0 {
+		fmt.Fprintf(stderr, "sniffer: warning: %s: %d packets skipped: -p could not be compiled for their link type\n", name, lf.Skipped())
+	}
 	return out.finish(status, stderr)
+}
+
+// fileFilter prepares the -p expression for the frames of a capture file,
+// compiled for each link type its interfaces have. An error in the
+// expression for the file's first link type is reported, and fileFilter
+// returns nil (exit status 2); other link types get a warning on their
+// first frame when the expression cannot be compiled for them, and their
+// frames are skipped (LinkFilter.Skipped).
+func fileFilter(expr string, link layers.LinkType, name string, stderr io.Writer) *filter.LinkFilter {
+	lf := filter.NewLinkFilter(expr, 262144)
+	var ule *filter.UnsupportedLinkError
+	if err := lf.Prepare(link); err != nil && !errors.As(err, &ule) {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		return nil
+	}
+	lf.Warn = func(link layers.LinkType, err error) {
+		if errors.As(err, &ule) {
+			fmt.Fprintf(stderr, "sniffer: warning: %s: -p cannot be compiled for link type %s, which it does not support: packets of that link type are skipped\n", name, capfile.DescribeLinkType(link))
+			return
+		}
+		fmt.Fprintf(stderr, "sniffer: warning: %s: -p cannot be compiled for link type %s (%v): packets of that link type are skipped\n", name, capfile.DescribeLinkType(link), err)
+	}
+	return lf
 }
 
 // printer renders entries and writes them out (or to a command).
@@ -338,9 +375,3 @@ func (p *printer) runCommand(b []byte) {
 func (p *printer) flush() error { return p.w.Flush() }
 
 func (p *printer) close() error { return p.w.Flush() }
-
-// oneLink applies a program compiled for the file's first link type to
-// every frame (to be replaced by a per-link-type cache).
-type oneLink struct{ p *filter.Program }
-
-func (o oneLink) Match(_ layers.LinkType, frame []byte) bool { return o.p.Match(frame) }

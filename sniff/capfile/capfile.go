@@ -1,10 +1,11 @@
 // Package capfile reads capture files: classic pcap (either byte order,
 // microsecond or nanosecond timestamps) and pcapng.
 //
-// Classic pcap is read with gopacket's pcapgo.Reader. pcapng is read by a
-// small reader of this package (ngreader.go) because pcapgo.NgReader
-// allocates on the packet path in two common cases, measured with
-// testing.AllocsPerRun on pcapgo v1.7.7:
+// Both formats are read by small readers of this package (pcap.go,
+// ngreader.go) that hand out packet data straight from their read buffer
+// and allocate nothing per packet. gopacket's pcapgo readers are not used:
+// pcapgo.NgReader allocates on the packet path in two common cases,
+// measured with testing.AllocsPerRun on pcapgo v1.7.7:
 //
 //   - enhanced packet blocks that carry options (epb_flags, comments, ...):
 //     1 allocation per packet (readPacketOptions builds an NgPacketOptions,
@@ -15,8 +16,12 @@
 //     packets of interfaces whose link type differs from the first one are
 //     silently dropped, and LinkType() is 0 with it.
 //
+// and pcapgo.Reader ends the file at a record whose captured length
+// exceeds its original length, where tcpdump skips that record and reads
+// on (see Reader.Skipped).
+//
 // Both readers return packet data that stays valid until the next call to
-// Next and allocate nothing per packet.
+// Next.
 package capfile
 
 import (
@@ -29,7 +34,6 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // bufSize is the size of the read buffer. The pcapng reader hands out
@@ -62,8 +66,8 @@ type Packet struct {
 	Timestamp time.Time
 	// CaptureLength is len(Data); Length is the packet's length on the wire,
 	// which is larger when the capture's snap length cut the packet short.
-	// (A pcap record with CaptureLength > Length is refused, as pcapgo
-	// does; a pcapng one is read as it is, as libpcap does.)
+	// CaptureLength is never larger than Length: such records are skipped
+	// (see Reader.Skipped).
 	CaptureLength, Length int
 	// LinkType is the packet's link type. In pcapng it is the link type of
 	// the interface the packet was captured on, which may differ between
@@ -73,10 +77,11 @@ type Packet struct {
 
 // Reader reads the packets of a pcap or pcapng file.
 type Reader struct {
-	pcap     *pcapgo.Reader // classic pcap, or nil
-	ng       *ngReader      // pcapng, or nil
+	pcap     *pcapReader // classic pcap, or nil
+	ng       *ngReader   // pcapng, or nil
 	linkType layers.LinkType
 	n        int   // packets returned so far
+	skipped  int   // records skipped (captured length > original length)
 	err      error // sticky error: once set, Next returns it again
 }
 
@@ -97,21 +102,11 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	switch magic := binary.LittleEndian.Uint32(head); magic {
 	case magicMicro, magicNano, magicMicroSwap, magicNanoSwap:
-		pr, err := pcapgo.NewReader(br)
+		pr, err := newPcapReader(br)
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, fmt.Errorf("capfile: reading pcap file header: %w", err)
+			return nil, err
 		}
-		// pcapgo accepts records up to max(snaplen, 262144) bytes and
-		// reads those above 262144 into a freshly grown slice: cap the
-		// snap length so that an absurd one (0xffffffff) cannot make it
-		// allocate what a record header claims. It also sizes pcapgo's
-		// reused packet buffer once, to the maximum, instead of growing
-		// it when a snaplen of 0 or a short one is exceeded.
-		pr.SetSnaplen(MaxCaptureLength)
-		return &Reader{pcap: pr, linkType: pr.LinkType()}, nil
+		return &Reader{pcap: pr, linkType: pr.linkType}, nil
 	case magicSectionHead:
 		ng, err := newNgReader(br)
 		if err != nil {
@@ -128,60 +123,47 @@ func NewReader(r io.Reader) (*Reader, error) {
 // the first packet). Use Packet.LinkType to decode packets.
 func (r *Reader) LinkType() layers.LinkType { return r.linkType }
 
+// Skipped returns the number of records skipped so far because their
+// captured length exceeds their original length (caplen > len), in pcap
+// and pcapng alike.
+//
+// Such a record is impossible in a capture that a capturing program wrote,
+// so the file is damaged there. tcpdump 4.99 (libpcap 1.10) reads the
+// record's caplen bytes, prints "[Invalid header: len(L) < caplen(C)]"
+// instead of decoding it, and goes on with the next record; Next does the
+// same: it moves past the record's data and returns the next record, so
+// that the rest of the file is read. (Wireshark reads such records as they
+// are; pcapgo ends the file there.) A caller that wants to tell the user
+// checks Skipped at the end.
+func (r *Reader) Skipped() int { return r.skipped }
+
 // Next returns the next packet. Its Data is valid until the next call. At
 // the end of a well-formed file Next returns io.EOF. A file that ends in the
 // middle of a record (a capture cut short) yields all its complete packets,
 // then an error wrapping io.ErrUnexpectedEOF (test with errors.Is). After
-// any error, Next keeps returning it.
+// any error, Next keeps returning it. Records whose captured length
+// exceeds their original length are skipped and counted (Skipped).
 func (r *Reader) Next() (Packet, error) {
 	if r.err != nil {
 		return Packet{}, r.err
 	}
-	var p Packet
-	var err error
-	if r.ng != nil {
-		p, err = r.ng.next()
-	} else {
-		p, err = r.nextPcap()
-	}
-	if err != nil {
-		r.err = err
-		return Packet{}, err
-	}
-	r.n++
-	return p, nil
-}
-
-// nextPcap reads the next record of a classic pcap file.
-func (r *Reader) nextPcap() (Packet, error) {
-	data, ci, err := r.pcap.ZeroCopyReadPacketData()
-	if err != nil {
-		// pcapgo reads the 16-byte record header, then the data, each
-		// with io.ReadFull. A header it could not read leaves ci zero;
-		// once it was read, CaptureLength is set (and a data read that
-		// got no byte at all returns a plain io.EOF, which is truncation
-		// too). A zero-length record never fails on its data.
-		switch {
-		case err == io.EOF && ci.CaptureLength == 0:
-			return Packet{}, io.EOF
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
-			what := "record header"
-			if ci.CaptureLength > 0 {
-				what = fmt.Sprintf("data (%d bytes)", ci.CaptureLength)
-			}
-			return Packet{}, fmt.Errorf("capfile: reading packet %d %s: file cut short: %w", r.n+1, what, io.ErrUnexpectedEOF)
+	for {
+		var p Packet
+		var err error
+		if r.ng != nil {
+			p, err = r.ng.next()
+		} else {
+			p, err = r.pcap.next(r.n + r.skipped + 1)
 		}
-		if ci.CaptureLength > MaxCaptureLength {
-			// pcapgo's message would name the snap length we set.
-			return Packet{}, fmt.Errorf("capfile: reading packet %d: capture length %d exceeds the maximum %d", r.n+1, ci.CaptureLength, MaxCaptureLength)
+		if err != nil {
+			r.err = err
+			return Packet{}, err
 		}
-		return Packet{}, fmt.Errorf("capfile: reading packet %d: %w", r.n+1, err)
+		if p.CaptureLength > p.Length {
+			r.skipped++
+			continue
+		}
+		r.n++
+		return p, nil
 	}
-	return Packet{
-		Data:          data,
-		Timestamp:     ci.Timestamp,
-		CaptureLength: ci.CaptureLength,
-		Length:        ci.Length,
-		LinkType:      r.linkType,
-	}, nil
 }

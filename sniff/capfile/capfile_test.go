@@ -607,7 +607,8 @@ func TestNotACapture(t *testing.T) {
 	if _, err := capfile.NewReader(strings.NewReader("")); err == nil || err.Error() != "capfile: empty input" {
 		t.Errorf("empty input: %v", err)
 	}
-	// pcap magic, bad version: pcapgo's error, wrapped.
+	// pcap magic, bad version: libpcap's choice of versions (2.0 to 2.4,
+	// 543.0), as an error about the header.
 	bad := []byte{0xd4, 0xc3, 0xb2, 0xa1, 9, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0}
 	if _, err := capfile.NewReader(bytes.NewReader(bad)); err == nil || !strings.HasPrefix(err.Error(), "capfile: reading pcap file header: ") {
 		t.Errorf("bad version: %v", err)
@@ -681,7 +682,7 @@ func TestAbsurdLengths(t *testing.T) {
 	big := pcapRecord(2000, 2000, make([]byte, 2000))
 	for _, snaplen := range []uint32{0, 1500, 65535, 0xffffffff} {
 		// caplen above the declared snaplen but within libpcap's maximum:
-		// read, like tcpdump and Wireshark do.
+		// read whole, like Wireshark (libpcap reads it cut to the snaplen).
 		ps := mustReadAll(t, pcapFile(snaplen, small, big, small))
 		if len(ps) != 3 || ps[1].capLen != 2000 {
 			t.Errorf("snaplen %d: %d packets", snaplen, len(ps))
@@ -693,7 +694,6 @@ func TestAbsurdLengths(t *testing.T) {
 			{pcapRecord(1<<30, 1<<30, []byte("tiny")), "capture length 1073741824 exceeds the maximum 262144"},
 			{pcapRecord(0xffffffff, 0xffffffff, []byte("tiny")), "capture length 4294967295 exceeds the maximum 262144"},
 			{pcapRecord(capfile.MaxCaptureLength+1, capfile.MaxCaptureLength+1, make([]byte, capfile.MaxCaptureLength+1)), "capture length 262145 exceeds the maximum"},
-			{pcapRecord(8, 4, []byte("12345678")), "capture length exceeds original packet length"},
 		} {
 			var ps []pkt
 			var err error
@@ -765,6 +765,142 @@ func TestNoAllocations(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per packet", name, allocs)
+		}
+	}
+}
+
+// TestCaplenExceedsLength checks that a record claiming more captured
+// bytes than the packet's original length is skipped and counted, and the
+// records after it read, as tcpdump does, in pcap (both byte orders, both
+// resolutions) and pcapng; and, with tcpdump installed, that tcpdump reads
+// the same files that way.
+func TestCaplenExceedsLength(t *testing.T) {
+	good := manyPackets(layers.LinkTypeEthernet, 2)
+	pcap := good.Pcap() // header, SYN, SYN-ACK, ACK, 2 data segments
+	ends := pcapRecordEnds(pcap)
+	// Record 2 (the SYN-ACK) claims an original length of 20.
+	bad := bytes.Clone(pcap)
+	binary.LittleEndian.PutUint32(bad[ends[0]+12:], 20)
+	want := mustReadAll(t, pcap)
+	want = append(want[:1:1], want[2:]...)
+	files := map[string][]byte{"le-micro.pcap": bad}
+	for _, nanos := range []bool{false, true} {
+		for _, bo := range []byteOrder{binary.LittleEndian, binary.BigEndian} {
+			if !nanos && bo == binary.LittleEndian {
+				continue
+			}
+			files[fmt.Sprintf("%v-nanos=%v.pcap", bo, nanos)] = convertPcap(bad, bo, nanos)
+		}
+	}
+	w := &ngWriter{bo: binary.BigEndian}
+	w.shb().idb(layers.LinkTypeEthernet, 0)
+	for i, p := range mustReadAll(t, pcap) {
+		orig := uint32(p.len)
+		if i == 1 {
+			orig = 20
+		}
+		w.epb(0, uint64(p.ts.UnixMicro()), p.data, orig)
+	}
+	files["be.pcapng"] = w.b
+	dir := t.TempDir()
+	for name, file := range files {
+		r, err := capfile.NewReader(bytes.NewReader(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []pkt
+		for {
+			p, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got = append(got, pkt{bytes.Clone(p.Data), p.Timestamp, p.CaptureLength, p.Length, p.LinkType})
+		}
+		if r.Skipped() != 1 || len(got) != len(want) {
+			t.Fatalf("%s: %d packets, %d skipped; want %d and 1", name, len(got), r.Skipped(), len(want))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i].data, want[i].data) || got[i].capLen > got[i].len {
+				t.Errorf("%s: packet %d differs", name, i+1)
+			}
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := exec.LookPath("tcpdump"); err != nil {
+			if os.Getenv("SNIFFER_REQUIRE_TOOLS") == "1" {
+				t.Fatalf("tcpdump not found and SNIFFER_REQUIRE_TOOLS=1: %v", err)
+			}
+			continue
+		}
+		out, err := exec.Command("tcpdump", "-nn", "-r", path).Output()
+		if err != nil {
+			t.Fatalf("tcpdump -r %s: %v", name, err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+		if len(lines) != len(want)+1 || !strings.HasPrefix(lines[1], "[Invalid header: len(20) < caplen(") {
+			t.Errorf("%s: tcpdump reads it differently:\n%s", name, out)
+		}
+	}
+}
+
+// TestPcapHeaderFields checks the header fields read the way libpcap reads
+// them: versions 2.0 to 2.4 and 543.0 (with the lengths of versions before
+// 2.4 possibly interchanged), the FCS bits of the link type masked off.
+func TestPcapHeaderFields(t *testing.T) {
+	data := []byte("0123456789abcdef0123456789")
+	// A record cut to 20 bytes of 26, with its two length fields in the
+	// given order.
+	rec := func(capFirst bool) []byte {
+		if capFirst {
+			return pcapRecord(20, 26, data[:20])
+		}
+		return pcapRecord(26, 20, data[:20])
+	}
+	file := func(major, minor uint16, link uint32, r []byte) []byte {
+		f := pcapFile(0, r)
+		binary.LittleEndian.PutUint16(f[4:], major)
+		binary.LittleEndian.PutUint16(f[6:], minor)
+		binary.LittleEndian.PutUint32(f[20:], link)
+		return f
+	}
+	for _, c := range []struct {
+		major, minor uint16
+		capFirst     bool
+	}{{2, 4, true}, {2, 3, true}, {2, 3, false}, {2, 2, false}, {2, 0, false}, {543, 0, false}} {
+		ps := mustReadAll(t, file(c.major, c.minor, 1, rec(c.capFirst)))
+		if len(ps) != 1 || ps[0].capLen != 20 || ps[0].len != 26 || !bytes.Equal(ps[0].data, data[:20]) {
+			t.Errorf("version %d.%d: %+v", c.major, c.minor, ps)
+		}
+	}
+	for _, v := range [][2]uint16{{2, 5}, {1, 4}, {3, 0}, {543, 1}} {
+		_, err := capfile.NewReader(bytes.NewReader(file(v[0], v[1], 1, nil)))
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("unsupported pcap version %d.%d", v[0], v[1])) {
+			t.Errorf("version %d.%d: %v", v[0], v[1], err)
+		}
+	}
+	r, err := capfile.NewReader(bytes.NewReader(file(2, 4, 1|0x10000000|4<<26, nil)))
+	if err != nil || r.LinkType() != layers.LinkTypeEthernet {
+		t.Errorf("link type with FCS bits: %v, %v", r, err)
+	}
+	_, err = capfile.NewReader(bytes.NewReader(file(2, 4, 70000, nil)))
+	if err == nil || !strings.Contains(err.Error(), "link type 70000 (unknown) is not supported") {
+		t.Errorf("link type 70000: %v", err)
+	}
+}
+
+func TestLinkTypeNames(t *testing.T) {
+	for link, want := range map[layers.LinkType]string{
+		1: "1 (LINKTYPE_ETHERNET)", 101: "101 (LINKTYPE_RAW)", 113: "113 (LINKTYPE_LINUX_SLL)",
+		276: "276 (LINKTYPE_LINUX_SLL2)", 147: "147 (LINKTYPE_USER0)", 0: "0 (LINKTYPE_NULL)",
+		127: "127 (LINKTYPE_IEEE802_11_RADIOTAP)", 9999: "9999 (unknown)",
+	} {
+		if got := capfile.DescribeLinkType(link); got != want {
+			t.Errorf("DescribeLinkType(%d) = %q, want %q", link, got, want)
 		}
 	}
 }

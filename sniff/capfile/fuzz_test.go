@@ -24,6 +24,10 @@ func FuzzReader(f *testing.F) {
 	f.Add(convertPcap(readFile(f, filepath.Join(oracleDir, "refused.pcap")), binary.BigEndian, true))
 	w := &ngWriter{bo: binary.BigEndian}
 	f.Add(w.shb().idb(layers.LinkTypeEthernet, 0, w.opt(9, []byte{0x85})).epb(0, 1, []byte("x"), 1).spb([]byte("y"), 1).pb(0, 2, []byte("z")).b)
+	f.Add(pcapFile(0, pcapRecord(4, 4, []byte("abcd")), pcapRecord(8, 4, []byte("12345678")), pcapRecord(2, 2, []byte("ok"))))
+	v23 := pcapFile(0, pcapRecord(6, 4, []byte("abcd")))
+	v23[6] = 3 // version 2.3: lengths maybe interchanged
+	f.Add(v23)
 	f.Add([]byte{})
 	f.Add([]byte("\x0a\x0d\x0d\x0a"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -39,7 +43,7 @@ func FuzzReader(f *testing.F) {
 				}
 				return
 			}
-			if len(p.Data) != p.CaptureLength || p.CaptureLength > capfile.MaxCaptureLength {
+			if len(p.Data) != p.CaptureLength || p.CaptureLength > capfile.MaxCaptureLength || p.CaptureLength > p.Length {
 				t.Fatalf("packet %d: %d bytes, CaptureLength %d", i, len(p.Data), p.CaptureLength)
 			}
 			if i > len(data) {

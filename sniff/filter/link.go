@@ -6,6 +6,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
+
+	"github.com/sniffer/sniffer/sniff/capfile"
 )
 
 // EtherTypes used by the compiler.
@@ -48,27 +50,50 @@ type linkInfo struct {
 	vlanOK  bool   // "vlan" is meaningful
 }
 
-// linkInfoFor returns the header layout of link.
+// UnsupportedLinkError is the error of Compile for a link type the
+// compiler has no header layout for: no expression can be compiled for it.
+type UnsupportedLinkError struct {
+	Link layers.LinkType // the link type Compile was asked for
+}
+
+// Error returns the message, naming the link type by number and LINKTYPE_
+// name: `filter: compile: link type 147 (LINKTYPE_USER0) is not supported`.
+func (e *UnsupportedLinkError) Error() string {
+	return fmt.Sprintf("filter: compile: link type %s is not supported", capfile.DescribeLinkType(e.Link))
+}
+
+// linkInfoFor returns the header layout of link, or an
+// *UnsupportedLinkError.
 func linkInfoFor(link layers.LinkType) (linkInfo, error) {
+	li, ok := linkInfoOf(link)
+	if !ok {
+		return linkInfo{}, &UnsupportedLinkError{Link: link}
+	}
+	return li, nil
+}
+
+// linkInfoOf returns the header layout of link, and whether there is one
+// (without allocating).
+func linkInfoOf(link layers.LinkType) (linkInfo, bool) {
 	switch link {
 	case layers.LinkTypeEthernet:
-		return linkInfo{kind: lkEtherType, name: "Ethernet", offType: 12, offNL: 14, vlanOK: true}, nil
+		return linkInfo{kind: lkEtherType, name: "Ethernet", offType: 12, offNL: 14, vlanOK: true}, true
 	case layers.LinkTypeLinuxSLL:
-		return linkInfo{kind: lkEtherType, name: "Linux cooked (SLL)", offType: 14, offNL: 16}, nil
+		return linkInfo{kind: lkEtherType, name: "Linux cooked (SLL)", offType: 14, offNL: 16}, true
 	case layers.LinkTypeLinuxSLL2:
-		return linkInfo{kind: lkEtherType, name: "Linux cooked v2 (SLL2)", offType: 0, offNL: 20}, nil
+		return linkInfo{kind: lkEtherType, name: "Linux cooked v2 (SLL2)", offType: 0, offNL: 20}, true
 	case layers.LinkTypeRaw, 12, 14:
-		return linkInfo{kind: lkRaw, name: "raw IP"}, nil
+		return linkInfo{kind: lkRaw, name: "raw IP"}, true
 	case layers.LinkTypeNull:
-		return linkInfo{kind: lkNull, name: "BSD loopback (NULL)", offNL: 4}, nil
+		return linkInfo{kind: lkNull, name: "BSD loopback (NULL)", offNL: 4}, true
 	case layers.LinkTypeLoop:
-		return linkInfo{kind: lkLoop, name: "OpenBSD loopback (LOOP)", offNL: 4}, nil
+		return linkInfo{kind: lkLoop, name: "OpenBSD loopback (LOOP)", offNL: 4}, true
 	case layers.LinkTypeIPv4:
-		return linkInfo{kind: lkIPv4, name: "IPv4"}, nil
+		return linkInfo{kind: lkIPv4, name: "IPv4"}, true
 	case layers.LinkTypeIPv6:
-		return linkInfo{kind: lkIPv6, name: "IPv6"}, nil
+		return linkInfo{kind: lkIPv6, name: "IPv6"}, true
 	}
-	return linkInfo{}, fmt.Errorf("filter: compile: link type %d (%s) is not supported", int(link), link)
+	return linkInfo{}, false
 }
 
 // linktype returns the test that the packet's network protocol is

@@ -1,0 +1,133 @@
+package capfile
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// pcapHeaderLen and pcapRecordLen are the sizes of the classic pcap file
+// header and record header.
+const (
+	pcapHeaderLen = 24
+	pcapRecordLen = 16
+)
+
+// How the captured and original lengths of a record are ordered, as
+// libpcap's sf-pcap.c decides from the file's version: the fields were
+// interchanged at version 2.3, and some 2.3 writers did not follow.
+const (
+	lengthsInOrder = iota // 2.4 and later: caplen, then len
+	lengthsSwapped        // before 2.3, and DG/UX tcpdump's 543.0: len, then caplen
+	lengthsMaybe          // 2.3: swapped if caplen > len
+)
+
+// pcapReader reads classic pcap records. Packet data is handed out as a
+// slice of the bufio.Reader's buffer, like the pcapng reader: each record
+// is Peeked whole, then Discarded.
+type pcapReader struct {
+	br       *bufio.Reader
+	order    binary.ByteOrder
+	nanos    bool // nanosecond timestamps
+	lengths  int  // lengthsInOrder, lengthsSwapped or lengthsMaybe
+	linkType layers.LinkType
+}
+
+// newPcapReader reads the file header. The versions accepted are libpcap's:
+// 2.0 to 2.4, and 543.0.
+func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
+	h, err := br.Peek(pcapHeaderLen)
+	if len(h) < pcapHeaderLen {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("capfile: reading pcap file header: %d of %d bytes: %w", len(h), pcapHeaderLen, err)
+	}
+	r := &pcapReader{br: br, order: binary.LittleEndian}
+	switch binary.LittleEndian.Uint32(h) {
+	case magicMicroSwap:
+		r.order = binary.BigEndian
+	case magicNano:
+		r.nanos = true
+	case magicNanoSwap:
+		r.order, r.nanos = binary.BigEndian, true
+	}
+	major, minor := r.order.Uint16(h[4:6]), r.order.Uint16(h[6:8])
+	switch {
+	case major == 2 && minor < 3, major == 543 && minor == 0:
+		r.lengths = lengthsSwapped
+	case major == 2 && minor == 3:
+		r.lengths = lengthsMaybe
+	case major == 2 && minor == 4:
+	default:
+		return nil, fmt.Errorf("capfile: reading pcap file header: unsupported pcap version %d.%d", major, minor)
+	}
+	// The upper 6 bits of the link type field carry the FCS length and
+	// flags (LT_FCS_LENGTH_PRESENT); libpcap masks them off.
+	link := r.order.Uint32(h[20:24]) & 0x03FFFFFF
+	if link > 0xFFFF {
+		return nil, fmt.Errorf("capfile: pcap file header: link type %d (unknown) is not supported", link)
+	}
+	r.linkType = layers.LinkType(link)
+	br.Discard(pcapHeaderLen) // cannot fail: the bytes are buffered
+	return r, nil
+}
+
+// next reads the next record; n is its number in the file, from 1, for
+// error messages.
+//
+// Records are read whole whatever the file's snap length says, up to
+// MaxCaptureLength (libpcap's maximum; it fails on longer ones too), as
+// Wireshark reads them: writers that do not cut packets to the snap length
+// they declare exist (dpkt, old pcapgo). libpcap 1.10 cuts such a record
+// to the snap length instead (tcpdump shows the rest as missing); sniffer
+// keeps the bytes. A record whose captured length exceeds its original
+// length is returned as it is: Reader.Next skips it.
+func (r *pcapReader) next(n int) (Packet, error) {
+	h, err := r.br.Peek(pcapRecordLen)
+	if len(h) < pcapRecordLen {
+		if len(h) == 0 && err == io.EOF {
+			return Packet{}, io.EOF
+		}
+		return Packet{}, r.readErr(n, "record header", err)
+	}
+	sec, frac := r.order.Uint32(h[0:4]), r.order.Uint32(h[4:8])
+	capLen, origLen := r.order.Uint32(h[8:12]), r.order.Uint32(h[12:16])
+	if r.lengths == lengthsSwapped || r.lengths == lengthsMaybe && capLen > origLen {
+		capLen, origLen = origLen, capLen
+	}
+	if capLen > MaxCaptureLength {
+		return Packet{}, fmt.Errorf("capfile: reading packet %d: capture length %d exceeds the maximum %d", n, capLen, MaxCaptureLength)
+	}
+	total := pcapRecordLen + int(capLen) // at most bufSize
+	b, err := r.br.Peek(total)
+	if len(b) < total {
+		return Packet{}, r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
+	}
+	r.br.Discard(total) // cannot fail: the bytes are buffered
+	nsec := int64(frac)
+	if !r.nanos {
+		nsec *= 1000
+	}
+	data := b[pcapRecordLen:total:total]
+	return Packet{
+		Data:          data,
+		Timestamp:     time.Unix(int64(sec), nsec).UTC(),
+		CaptureLength: int(capLen),
+		Length:        int(origLen),
+		LinkType:      r.linkType,
+	}, nil
+}
+
+// readErr describes a failed read of record n. A short read is reported as
+// wrapping io.ErrUnexpectedEOF.
+func (r *pcapReader) readErr(n int, what string, err error) error {
+	if err == nil || err == io.EOF {
+		return fmt.Errorf("capfile: reading packet %d %s: file cut short: %w", n, what, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("capfile: reading packet %d %s: %w", n, what, err)
+}
