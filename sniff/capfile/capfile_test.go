@@ -831,16 +831,11 @@ func TestCaplenExceedsLength(t *testing.T) {
 		if err := os.WriteFile(path, file, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := exec.LookPath("tcpdump"); err != nil {
-			if os.Getenv("SNIFFER_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("tcpdump not found and SNIFFER_REQUIRE_TOOLS=1: %v", err)
-			}
+		tcpdump, ok := require.HaveTool(t, "tcpdump")
+		if !ok {
 			continue
 		}
-		out, err := exec.Command("tcpdump", "-nn", "-r", path).Output()
-		if err != nil {
-			t.Fatalf("tcpdump -r %s: %v", name, err)
-		}
+		out := require.Output(t, tcpdump, "-nn", "-r", path)
 		lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 		if len(lines) != len(want)+1 || !strings.HasPrefix(lines[1], "[Invalid header: len(20) < caplen(") {
 			t.Errorf("%s: tcpdump reads it differently:\n%s", name, out)
