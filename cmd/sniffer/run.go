@@ -87,6 +87,9 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		return sniff.Config{}, nil, 1
 	}
 	out.warn, out.headerCap = stderr, o.headerCap
+	if o.redact.on && o.write != "" {
+		fmt.Fprintln(stderr, "sniffer: warning: --redact does not apply to -w: the pcap holds the packets as captured, secrets included")
+	}
 	cfg := sniff.Config{
 		MaxConns:    o.maxStreams,
 		IdleTimeout: o.idleTimeout,
@@ -269,16 +272,17 @@ func (p *printer) emit(e *entry.Entry) {
 	if p.done() {
 		return
 	}
-	if p.redact != nil {
-		e = p.redact.Entry(e, &p.scratch)
-	}
 	if !p.warned && p.warn != nil && (e.Request.HeadTruncated || e.Response.HeadTruncated) {
 		p.warnHeadTruncated(e)
 	}
+	if x := p.extras; x != nil && x.agg != nil {
+		x.agg.Add(e) // the reuse figures print no message bytes
+	}
+	// Everything below prints message bytes: from the redacted entry only.
+	if p.redact != nil {
+		e = p.redact.Entry(e, &p.scratch)
+	}
 	if x := p.extras; x != nil {
-		if x.agg != nil {
-			x.agg.Add(e)
-		}
 		if x.json {
 			p.buf = jsonlog.Append(p.buf[:0], e, &x.jsonOpts)
 		} else {
