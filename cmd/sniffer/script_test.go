@@ -17,7 +17,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the command-line behaviour described in
-// testdata/script/*.txtar. $ORACLE is the directory of the oracle captures.
+// testdata/script/*.txtar. $ORACLE is the directory of the oracle captures;
+// mkpcap builds a capture from a description (capture_test.go).
 func TestScripts(t *testing.T) {
 	oracle, err := filepath.Abs("../../testdata/oracle")
 	if err != nil {
@@ -25,6 +26,9 @@ func TestScripts(t *testing.T) {
 	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"mkpcap": cmdMkpcap, // capture_test.go
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("ORACLE", oracle)
 			env.Setenv("TZ", "UTC")
