@@ -78,8 +78,12 @@ func (p *printer) configure(cfg *sniff.Config) {
 
 // finish ends the extras at exit: it closes the pcap file, prints the
 // summary (--summary, --expect-reuse) and applies the verdict. It returns
-// the exit status: status, or 1 when -w failed or the verdict did.
+// the exit status: status, or 1 when -w failed, the verdict did or the -e
+// command could not run. It also reports what -e did not run.
 func (p *printer) finish(status int, stderr io.Writer) int {
+	if p.exec != nil {
+		status = p.exec.report(status, p.execCut, stderr)
+	}
 	x := p.extras
 	if x == nil {
 		return status
