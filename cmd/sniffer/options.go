@@ -105,8 +105,8 @@ The default format is:
   ` + defaultFormat + `
 
 Exit status: 0 when done, 1 when the input could not be read or capture failed
-(or --expect-reuse found connections not reused), 2 for a mistake in the
-command line, format or filter.
+(or --expect-reuse found connections not reused, or the -e command could not
+run), 2 for a mistake in the command line, format or filter.
 `
 
 const defaultFormat = `%source.ip - - [%request.timestamp(%d/%b/%Y:%T %z)] "%request.line" %response.code %response.header.content-length(0) "%request.header.referer()" "%request.header.user-agent()"`
@@ -140,7 +140,7 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	boolean(&o.hexEncode, "x", "hex-encode", "print unprintable characters as [0x<hex>]")
 	boolean(&o.noNewline, "N", "no-newline", "no newline after each entry")
 	str(&o.config, "c", "config", "", "read settings from `file` (lines: long-flag-name = value)")
-	str(&o.execute, "e", "execute", "", "run `command` for each entry, the entry on its standard input")
+	str(&o.execute, "e", "execute", "", "run `command` for each entry, the entry on its standard input: through /bin/sh (without it, split at blanks), one at a time in entry order, off the capture path (live, entries past a queue of 1024 are dropped and counted); its output goes where the entries would (standard error with -w -); a command that cannot run (exit 126, 127) ends sniffer with status 1")
 	fs.IntVar(&o.bufferKiB, "buffer-size", live.DefaultNumBlocks*live.DefaultBlockSize>>10, "live: the capture ring, in `KiB` (as tcpdump -B); more absorbs longer bursts, and counts in the RSS once filled")
 	fs.IntVar(&o.bufferKiB, "B", live.DefaultNumBlocks*live.DefaultBlockSize>>10, "")
 	fs.IntVar(&o.maxStreams, "max-tcp-streams", 16384, "track at most `n` connections; past it the longest idle is flushed as timedout")
