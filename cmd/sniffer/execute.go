@@ -24,7 +24,8 @@ var (
 	execWait             = 10 * time.Second
 )
 
-// execKeepCap is the largest entry buffer the queue recycles.
+// execKeepCap is the largest entry buffer the queue recycles; the
+// recycled buffers hold at most execQueueBytes together.
 const execKeepCap = 256 << 10
 
 // executor runs the -e command for each entry off the capture path: the
@@ -50,6 +51,7 @@ type executor struct {
 	head, n int
 	bytes   int64
 	free    [][]byte // recycled entry buffers
+	freeCap int64    // their capacity, at most execQueueBytes
 	closed  bool     // no more entries: the worker ends when the queue is empty
 	abandon bool     // exit: skip what is queued
 	onFail  func()   // stops the capture; called once on failure
@@ -121,6 +123,7 @@ func (x *executor) push(b []byte) {
 	var buf []byte
 	if k := len(x.free); k > 0 {
 		buf, x.free = x.free[k-1][:0], x.free[:k-1]
+		x.freeCap -= int64(cap(buf))
 	}
 	buf = append(buf, b...)
 	x.items[(x.head+x.n)%len(x.items)] = buf
@@ -158,8 +161,9 @@ func (x *executor) work() {
 
 		x.mu.Lock()
 		x.bytes -= int64(len(b))
-		if cap(b) <= execKeepCap && len(x.free) < len(x.items) {
+		if c := int64(cap(b)); c <= execKeepCap && x.freeCap+c <= execQueueBytes && len(x.free) < len(x.items) {
 			x.free = append(x.free, b)
+			x.freeCap += c
 		}
 		x.cond.Broadcast()
 		x.mu.Unlock()
