@@ -138,6 +138,9 @@ func TestExecWaitBound(t *testing.T) {
 	setQueue(t, 4, 50*time.Millisecond)
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pid")
+	if err := syscall.Mkfifo(pidFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	x, err := newExecutor(fmt.Sprintf("sleep 1000 & echo $! > %s; wait", pidFile), syncWriter(&stdout), syncWriter(&stderr), true)
 	if err != nil {
@@ -145,16 +148,17 @@ func TestExecWaitBound(t *testing.T) {
 	}
 	x.push([]byte("1\n"))
 	x.push([]byte("2\n"))
+	// The first command runs once it has written its child's pid.
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !x.close() {
 		t.Fatal("the wait was not cut short")
 	}
 	var report bytes.Buffer
 	if st := x.report(0, true, &report); st != 0 || !strings.Contains(report.String(), "1 queued entries not run") {
 		t.Errorf("status %d, report %q", st, report.String())
-	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
 	}
 	var pid int
 	fmt.Sscan(string(b), &pid)
