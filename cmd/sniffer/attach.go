@@ -75,6 +75,9 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer: attach: -f does not apply: attach captures live (see sniffer attach --help)")
 		return 2
 	}
+	if o.execute != "" {
+		stderr = syncWriter(stderr) // shared with the -e worker
+	}
 	cfg, out, status := setup(o, stdout, stderr)
 	if out == nil {
 		return status

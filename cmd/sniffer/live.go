@@ -107,6 +107,9 @@ func stopContext(o *options, out *printer) (context.Context, context.CancelFunc)
 	}
 	ctx, stop := context.WithCancel(ctx)
 	out.stop = stop // --count reached
+	if out.exec != nil {
+		out.exec.setOnFail(stop) // the -e command cannot run
+	}
 	return ctx, func() { stop(); cancelTimeout(); cancelSignals() }
 }
 

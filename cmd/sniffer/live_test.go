@@ -48,6 +48,8 @@ func TestLive(t *testing.T) {
 	t.Run("NoCapNetRaw", e.testNoCapNetRaw)
 	t.Run("UnknownInterface", e.testUnknownInterface)
 	t.Run("BadFilter", e.testBadFilter)
+	t.Run("Execute", e.testExecute)
+	t.Run("ExecuteCannotRun", e.testExecuteCannotRun)
 }
 
 // server starts the HTTP server helper in ns, listening on addrs.
@@ -399,6 +401,46 @@ func (e *liveEnv) testCount(t *testing.T) {
 	if sum := parseSummary(t, sn); sum.entries != 2 {
 		t.Errorf("summary %+v; want 2 entries", sum)
 	}
+}
+
+// testExecute: live, -e runs the command for each entry off the capture
+// goroutine, in entry order; its output is sniffer's standard output.
+func (e *liveEnv) testExecute(t *testing.T) {
+	t.Parallel()
+	ns := newNetns(t)
+	e.server(t, ns, "127.0.0.1:8080")
+	sn := e.sniffer(t, ns, "-l", "%request.url", "-e", "cat")
+	finish(t, e.client(t, ns, "read", "5", "http://127.0.0.1:8080/x/exec/"))
+	sn.waitFor(0, "/x/exec/5", 10*time.Second)
+	got, sum := stop(t, sn)
+	want := []string{"/x/exec/1", "/x/exec/2", "/x/exec/3", "/x/exec/4", "/x/exec/5"}
+	wantLines(t, got, want, false)
+	if sum.entries != 5 {
+		t.Errorf("summary %+v; want 5 entries", sum)
+	}
+}
+
+// testExecuteCannotRun: live, a command that cannot run stops the capture:
+// one error line, the summary, exit status 1.
+func (e *liveEnv) testExecuteCannotRun(t *testing.T) {
+	t.Parallel()
+	ns := newNetns(t)
+	e.server(t, ns, "127.0.0.1:8080")
+	sn := e.sniffer(t, ns, "-l", "%request.url", "-e", "no-such-command-for-sniffer")
+	finish(t, e.client(t, ns, "read", "2", "http://127.0.0.1:8080/x/fail/"))
+	if st := sn.wait(10 * time.Second); st != 1 {
+		t.Fatalf("exit status %d; want 1", st)
+	}
+	n := 0
+	for _, l := range sn.output(1) {
+		if strings.HasPrefix(l.text, "sniffer: -e ") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d -e error lines; want 1: %q", n, sn.text(1))
+	}
+	parseSummary(t, sn)
 }
 
 // testDuration: --duration stops the capture, exit status 0.

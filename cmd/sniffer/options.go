@@ -107,10 +107,11 @@ The default format is:
   ` + defaultFormat + `
 
 Exit status: 0 when done, 1 when the input could not be read or capture failed
-(or --expect-reuse found connections not reused), 2 for a mistake in the
-command line, format or filter, 3 when --expect-reuse found no connection not
-reused but is inconclusive: more client -> server pairs than --max-summary-pairs
-were seen, and the connections of the others were not checked.
+(or --expect-reuse found connections not reused, or the -e command could not
+run), 2 for a mistake in the command line, format or filter, 3 when
+--expect-reuse found no connection not reused but is inconclusive: not every
+connection could be checked (more client -> server pairs than
+--max-summary-pairs, or connections evicted from the table).
 `
 
 const defaultFormat = `%source.ip - - [%request.timestamp(%d/%b/%Y:%T %z)] "%request.line" %response.code %response.header.content-length(0) "%request.header.referer()" "%request.header.user-agent()"`
@@ -144,7 +145,7 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	boolean(&o.hexEncode, "x", "hex-encode", "print unprintable characters as [0x<hex>]")
 	boolean(&o.noNewline, "N", "no-newline", "no newline after each entry")
 	str(&o.config, "c", "config", "", "read settings from `file` (lines: long-flag-name = value)")
-	str(&o.execute, "e", "execute", "", "run `command` for each entry, the entry on its standard input")
+	str(&o.execute, "e", "execute", "", "run `command` for each entry, the entry on its standard input: through /bin/sh (without it, split at blanks), one at a time in entry order, off the capture path (live, entries past a queue of 1024 are dropped and counted); its output goes where the entries would (standard error with -w -); a command that cannot run (exit 126, 127) ends sniffer with status 1")
 	fs.IntVar(&o.bufferKiB, "buffer-size", live.DefaultNumBlocks*live.DefaultBlockSize>>10, "live: the capture ring, in `KiB` (as tcpdump -B); more absorbs longer bursts, and counts in the RSS once filled")
 	fs.IntVar(&o.bufferKiB, "B", live.DefaultNumBlocks*live.DefaultBlockSize>>10, "")
 	fs.IntVar(&o.maxStreams, "max-tcp-streams", 16384, "track at most `n` connections; past it the longest idle is flushed as timedout")
@@ -168,10 +169,10 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	fs.IntVar(&o.count, "count", 0, "stop after this many entries (0: no limit)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: no limit)")
 	fs.BoolVar(&o.rawBytes, "raw-bytes", false, "print captured bytes as they are even to a terminal (by default control characters are escaped there)")
-	fs.Var(&o.redact, "redact", "replace the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie with [redacted]; --redact=`Name,...` adds headers")
+	fs.Var(&o.redact, "redact", "replace the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie with [redacted] in every line shaped like one (continuation lines, bodies and non-HTTP exchanges included), in the log, JSON and -e input, not in -w's pcap; --redact=`Name,...` adds headers")
 	fs.BoolVar(&o.json, "json", false, "print each entry as one JSON object (JSON Lines; see README.md for the schema)")
 	fs.BoolVar(&o.jsonBody, "json-body", false, "with --json, include the bodies (base64 when not UTF-8); implies --json")
-	str(&o.write, "w", "write", "", "also write the packets the filter passed to a pcap `file` (- for standard output: the entries then go to standard error)")
+	str(&o.write, "w", "write", "", "also write the packets the filter passed to a pcap `file`, as captured (--redact does not apply to it; - for standard output: the entries, and -e commands' output, then go to standard error)")
 	fs.BoolVar(&o.summary, "summary", false, "at exit, print to standard error per client -> server: connections, requests, reuse, keep-alive")
 	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: more client -> server pairs than --max-summary-pairs)")
 	fs.IntVar(&o.maxPairs, "max-summary-pairs", reuse.DefaultMaxPairs, "--summary, --expect-reuse: track at most `n` client -> server pairs; the connections of further pairs are counted, not checked")

@@ -86,9 +86,13 @@ func (p *printer) configure(cfg *sniff.Config) {
 
 // finish ends the extras at exit: it closes the pcap file, prints the
 // summary (--summary, --expect-reuse) and applies the verdict. It returns
-// the exit status: status, or 1 when -w failed or connections were not
-// reused, or exitInconclusive when the verdict is inconclusive.
+// the exit status: status, or 1 when -w failed, connections were not reused
+// or the -e command could not run, or exitInconclusive when the verdict is
+// inconclusive. It also reports what -e did not run.
 func (p *printer) finish(status int, stderr io.Writer) int {
+	if p.exec != nil {
+		status = p.exec.report(status, p.execCut, stderr)
+	}
 	x := p.extras
 	if x == nil {
 		return status

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -44,6 +42,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.version {
 		fmt.Fprintf(stdout, "sniffer %s\n", version)
 		return 0
+	}
+	if o.execute != "" {
+		stderr = syncWriter(stderr) // shared with the -e worker
 	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -87,6 +88,21 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		return sniff.Config{}, nil, 1
 	}
 	out.warn, out.headerCap = stderr, o.headerCap
+	if o.execute != "" {
+		x, err := newExecutor(o.execute, syncWriter(out.entries), stderr, o.file != "")
+		if err != nil {
+			fmt.Fprintf(stderr, "sniffer: %v\n", err)
+			var ue *usageError
+			if errors.As(err, &ue) {
+				return sniff.Config{}, nil, 2
+			}
+			return sniff.Config{}, nil, 1
+		}
+		out.exec = x
+	}
+	if o.redact.on && o.write != "" {
+		fmt.Fprintln(stderr, "sniffer: warning: --redact does not apply to -w: the pcap holds the packets as captured, secrets included")
+	}
 	cfg := sniff.Config{
 		MaxConns:    o.maxStreams,
 		IdleTimeout: o.idleTimeout,
@@ -254,10 +270,15 @@ type printer struct {
 	newline bool
 	w       *bufio.Writer
 	buf     []byte
-	execute string
+	// entries is where the entries go (standard output, or standard
+	// error when it carries -w -'s pcap), and -e commands' output.
+	entries io.Writer
+	// exec runs -e's command (execute.go); execCut: the exit bound cut
+	// the wait for it.
+	exec    *executor
+	execCut bool
 	count   int
 	printed int
-	execErr error
 	redact  *redact.Redactor
 	scratch entry.Entry
 	// extras: --json, -w, --summary, --expect-reuse (output.go).
@@ -281,7 +302,7 @@ func newPrinter(o *options, f *logformat.Format, stdout io.Writer) (*printer, er
 		format:  f,
 		newline: !o.noNewline,
 		w:       bufio.NewWriterSize(stdout, 64<<10),
-		execute: o.execute,
+		entries: stdout,
 		count:   o.count,
 	}
 	p.opts.NotFound = o.notFound
@@ -306,16 +327,17 @@ func (p *printer) emit(e *entry.Entry) {
 	if p.done() {
 		return
 	}
-	if p.redact != nil {
-		e = p.redact.Entry(e, &p.scratch)
-	}
 	if !p.warned && p.warn != nil && (e.Request.HeadTruncated || e.Response.HeadTruncated) {
 		p.warnHeadTruncated(e)
 	}
+	if x := p.extras; x != nil && x.agg != nil {
+		x.agg.Add(e) // the reuse figures print no message bytes
+	}
+	// Everything below prints message bytes: from the redacted entry only.
+	if p.redact != nil {
+		e = p.redact.Entry(e, &p.scratch)
+	}
 	if x := p.extras; x != nil {
-		if x.agg != nil {
-			x.agg.Add(e)
-		}
 		if x.json {
 			p.buf = jsonlog.Append(p.buf[:0], e, &x.jsonOpts)
 		} else {
@@ -327,8 +349,8 @@ func (p *printer) emit(e *entry.Entry) {
 	if p.newline || p.extras != nil && p.extras.json {
 		p.buf = append(p.buf, '\n')
 	}
-	if p.execute != "" {
-		p.runCommand(p.buf)
+	if p.exec != nil {
+		p.exec.push(p.buf)
 	} else {
 		p.w.Write(p.buf)
 	}
@@ -350,28 +372,19 @@ func (p *printer) warnHeadTruncated(e *entry.Entry) {
 		which, from, to, p.headerCap, which)
 }
 
-// done reports whether --count entries were printed.
-func (p *printer) done() bool { return p.count > 0 && p.printed >= p.count }
-
-// runCommand runs the -e command with the entry on its standard input, the
-// way justniffer does (through /bin/sh when there is one).
-func (p *printer) runCommand(b []byte) {
-	var cmd *exec.Cmd
-	if _, err := os.Stat("/bin/sh"); err == nil {
-		cmd = exec.Command("/bin/sh", "-c", p.execute)
-	} else {
-		f := strings.Fields(p.execute)
-		cmd = exec.Command(f[0], f[1:]...)
-	}
-	cmd.Stdin = strings.NewReader(string(b))
-	cmd.Stdout = os.Stdout
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil && p.execErr == nil {
-		p.execErr = err
-		fmt.Fprintf(os.Stderr, "sniffer: -e %q: %v\n", p.execute, err)
-	}
+// done reports whether --count entries were printed, or the -e command
+// cannot run.
+func (p *printer) done() bool {
+	return p.count > 0 && p.printed >= p.count || p.exec != nil && p.exec.failed.Load()
 }
 
 func (p *printer) flush() error { return p.w.Flush() }
 
-func (p *printer) close() error { return p.w.Flush() }
+// close waits for the -e commands still queued (bounded) and flushes the
+// entries.
+func (p *printer) close() error {
+	if p.exec != nil {
+		p.execCut = p.exec.close()
+	}
+	return p.w.Flush()
+}

@@ -21,9 +21,10 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the command-line behaviour described in
-// testdata/script/*.txtar. $ORACLE is the directory of the oracle captures.
-// The condition [tool:NAME] says whether NAME is in PATH; when it is not
-// and SNIFFER_REQUIRE_TOOLS=1, the script fails instead of going without.
+// testdata/script/*.txtar. $ORACLE is the directory of the oracle captures;
+// mkpcap builds a capture from a description (capture_test.go). The
+// condition [tool:NAME] says whether NAME is in PATH; when it is not and
+// SNIFFER_REQUIRE_TOOLS=1, the script fails instead of going without.
 func TestScripts(t *testing.T) {
 	oracle, err := filepath.Abs("../../testdata/oracle")
 	if err != nil {
@@ -31,6 +32,9 @@ func TestScripts(t *testing.T) {
 	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"mkpcap": cmdMkpcap, // capture_test.go
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("ORACLE", oracle)
 			env.Setenv("TZ", "UTC")
