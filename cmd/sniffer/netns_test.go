@@ -317,8 +317,10 @@ func helperServer(addrs []string) int {
 // helperClient makes requests with one Go http.Client (and its
 // connection pool):
 //
-//	unread N URL...  each URL N times, closing the body without reading it
-//	read N URL...    each URL N times, reading the body to its end first
+//	unread N URL...     each URL N times, closing the body without reading it
+//	read N URL...       each URL N times, reading the body to its end first
+//	slowclose N URL...  each URL N times, each request on a connection of its
+//	                    own, read to its end, closed after 2 s idle
 //
 // then prints "done". With -idle it then waits for a line on standard input
 // before closing its idle connections; otherwise it closes them at once.
@@ -343,7 +345,27 @@ func helperClient(args []string) int {
 	// namespace.
 	tr := &http.Transport{Proxy: nil, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	if mode == "slowclose" {
+		for _, u := range args[2:] {
+			for i := 1; i <= n; i++ {
+				tr := &http.Transport{Proxy: nil, DisableCompression: true}
+				c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+				resp, err := c.Get(u + strconv.Itoa(i))
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return 1
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				time.Sleep(2 * time.Second) // idle past --flush-after
+				tr.CloseIdleConnections()
+			}
+		}
+	}
 	for _, u := range args[2:] {
+		if mode == "slowclose" {
+			break
+		}
 		for i := 1; i <= n; i++ {
 			resp, err := client.Get(u + strconv.Itoa(i))
 			if err != nil {
