@@ -173,6 +173,21 @@ func (c *conn) halfClosed(dir int, ts time.Time) {
 	}
 }
 
+// endHeads marks the messages whose head never ended (the connection ended
+// first) but whose start line was read: they are HTTP, and their head is
+// cut, so that the header lines that did arrive are readable by name and
+// the line cut short is not printed as whole.
+func (c *conn) endHeads() {
+	if x := c.reqTarget(); x != nil && x.req.inHead && c.req.StartLineRead() {
+		x.x.Request.HTTP = true
+		x.x.Request.HeadTruncated = true
+	}
+	if x := c.respTarget(); x != nil && x.resp.inHead && c.resp.StartLineRead() {
+		x.x.Response.HTTP = true
+		x.x.Response.HeadTruncated = true
+	}
+}
+
 // endResponse ends what only a close can end: a close-delimited response.
 func (c *conn) endResponse(ts time.Time) {
 	if c.resp.Close() {

@@ -743,6 +743,7 @@ func (e *Engine) touch(c *conn, ts time.Time) {
 func (e *Engine) close(c *conn, ts time.Time, origin entry.Originator) {
 	c.flushHalves(ts)
 	c.endResponse(ts)
+	c.endHeads()
 	c.emitAll(ts, ts, origin, true)
 	e.connEnd(c, ts, origin)
 	e.remove(c)
@@ -780,6 +781,7 @@ func (e *Engine) end(c *conn, at time.Time, origin entry.Originator) {
 		flushTS = c.lastSeen
 	}
 	c.flushHalves(flushTS)
+	c.endHeads()
 	c.emitAll(at, time.Time{}, origin, false)
 	e.connEnd(c, at, origin)
 	e.remove(c)

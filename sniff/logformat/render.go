@@ -345,7 +345,12 @@ func durationBounds(e *entry.Entry, d uint8) (from, to time.Time) {
 		if !e.Annotation.Final() {
 			return zero, zero
 		}
-		return e.LastEvent(), e.Close
+		if last := e.LastEvent(); !last.IsZero() {
+			return last, e.Close
+		}
+		// No payload: from the handshake, as justniffer counts it (a
+		// refused connection has none, and no close time).
+		return e.HandshakeDone, e.Close
 	case durSession:
 		end := e.LastEvent()
 		if e.Annotation.Final() && !e.Close.IsZero() {
