@@ -93,10 +93,10 @@ func TestGzipBad(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		"http":       {gz(t, []byte("GET / HTTP/1.1\r\n\r\n")), "capfile: not a pcap or pcapng file (starts with 474554"},
-		"empty":      {gz(t, nil), "capfile: empty input (a gzip file that holds nothing)"},
-		"gzip-twice": {gz(t, gz(t, manyPackets(layers.LinkTypeRaw, 2).Pcap())), "capfile: not a pcap or pcapng file (starts with 1f8b"},
-		"bad-header": {[]byte("\x1f\x8b\x08\x00gzip"), "capfile: reading gzip header: unexpected EOF"},
+		"http":        {gz(t, []byte("GET / HTTP/1.1\r\n\r\n")), "capfile: not a pcap or pcapng file (starts with 474554"},
+		"empty":       {gz(t, nil), "capfile: empty input (a gzip file that holds nothing)"},
+		"gzip-twice":  {gz(t, gz(t, manyPackets(layers.LinkTypeRaw, 2).Pcap())), "capfile: not a pcap or pcapng file (starts with 1f8b"},
+		"bad-header":  {[]byte("\x1f\x8b\x08\x00gzip"), "capfile: reading gzip header: unexpected EOF"},
 		"not-deflate": {[]byte("\x1f\x8b\x09\x00\x00\x00\x00\x00\x00\x00xxxxxxxx"), "capfile: reading gzip header: gzip: invalid header"},
 	} {
 		_, err := capfile.NewReader(bytes.NewReader(c.in))
