@@ -17,6 +17,13 @@
 // The server offered keep-alive in a response of protocol HTTP/1.1 without
 // a "close" token in Connection, or HTTP/1.0 with a "keep-alive" token.
 //
+// A connection is judged when its first entry carries an HTTP response:
+// then whether it was offered keep-alive, and by whom it was closed, is
+// known. The verdict is never OK without a judged connection: with no
+// traffic at all (a wrong filter, interface or network namespace), only
+// TLS (keep-alive offers are encrypted) or only another protocol, it is
+// Inconclusive, with the reason (Reason).
+//
 // The table of pairs is bounded (DefaultMaxPairs, or NewMax's argument):
 // once it is full, the entries of pairs it does not hold are counted, not
 // tracked, and the verdict is Inconclusive rather than OK for them. Each
@@ -54,6 +61,10 @@ type Pair struct {
 	// the client closed after a single request, with another connection
 	// to the same server after them.
 	Leaked int
+	// Judged counts the connections whose first entry carried an HTTP
+	// response: those the verdict could judge. The verdict is OK only
+	// when some connection was judged.
+	Judged int
 
 	// pending counts the single-request connections closed by the client
 	// after a keep-alive offer that started at latest, the start of the
@@ -116,6 +127,9 @@ type Aggregator struct {
 	// untrackedConns and untrackedEntries count the connections (first
 	// entries) and the entries of pairs that found the table full.
 	untrackedConns, untrackedEntries int
+	// entries counts every entry added; tlsConns the tracked connections
+	// whose first request is a TLS handshake record (nothing to judge).
+	entries, tlsConns int
 }
 
 // New returns an empty Aggregator that tracks at most DefaultMaxPairs
@@ -146,6 +160,7 @@ func (a *Aggregator) Untracked() (connections, entries int) {
 // the table at its first entry, if the table is not full; the pairs
 // already there are tracked to the end.
 func (a *Aggregator) Add(e *entry.Entry) {
+	a.entries++
 	k := pairKey{e.Client.Addr().Unmap(), netip.AddrPortFrom(e.Server.Addr().Unmap(), e.Server.Port())}
 	p := a.pairs[k]
 	if p == nil {
@@ -175,6 +190,11 @@ func (a *Aggregator) Add(e *entry.Entry) {
 		return
 	}
 	p.Connections++
+	if http {
+		p.Judged++
+	} else if isTLS(&e.Request) {
+		a.tlsConns++
+	}
 	start := connStart(e)
 	if start.After(p.latest) {
 		p.latest = start
@@ -196,6 +216,12 @@ func (a *Aggregator) Add(e *entry.Entry) {
 		return
 	}
 	p.pending++
+}
+
+// isTLS reports whether m starts with a TLS handshake record (a
+// ClientHello): content type 22, version 3.x.
+func isTLS(m *entry.Message) bool {
+	return !m.HTTP && len(m.Bytes) >= 3 && m.Bytes[0] == 0x16 && m.Bytes[1] == 0x03
 }
 
 // connStart returns when e's connection started: its SYN, else its first
@@ -277,8 +303,10 @@ const (
 	// NotReused: connections were not reused (Leaked is not 0). It holds
 	// even when the table was full: what was tracked is enough to fail.
 	NotReused
-	// Inconclusive: no tracked connection leaked, but the table of pairs
-	// was full and the connections of other pairs were not checked.
+	// Inconclusive: no tracked connection leaked, but nothing could be
+	// judged (no connection carried an HTTP response: see Reason), or the
+	// table of pairs was full and the connections of other pairs were not
+	// checked.
 	Inconclusive
 )
 
@@ -296,15 +324,68 @@ func (v Verdict) String() string {
 }
 
 // Verdict returns the outcome of the check: NotReused when connections
-// leaked, else Inconclusive when entries were not tracked, else OK.
+// leaked, else Inconclusive when no connection was judged or entries were
+// not tracked, else OK.
 func (a *Aggregator) Verdict() Verdict {
 	switch {
 	case a.Leaked() > 0:
 		return NotReused
-	case a.untrackedEntries > 0:
+	case a.untrackedEntries > 0 || a.Judged() == 0:
 		return Inconclusive
 	}
 	return OK
+}
+
+// Judged returns the number of connections of all pairs the verdict could
+// judge (Pair.Judged).
+func (a *Aggregator) Judged() int {
+	n := 0
+	for _, p := range a.pairs {
+		n += p.Judged
+	}
+	return n
+}
+
+// Reason says, in a few words, why nothing could be judged, or "" when a
+// connection was judged: no entry at all, only TLS, or no HTTP response.
+func (a *Aggregator) Reason() string {
+	if a.Judged() > 0 {
+		return ""
+	}
+	conns := a.untrackedConns
+	for _, p := range a.pairs {
+		conns += p.Connections
+	}
+	switch {
+	case a.entries == 0:
+		return "no HTTP or TLS exchange seen (check the filter, the interface and the network namespace)"
+	case a.tlsConns > 0 && a.tlsConns == conns:
+		return fmt.Sprintf("only TLS seen (%d connection%s): keep-alive offers are encrypted", conns, plural(conns))
+	case a.tlsConns > 0:
+		return fmt.Sprintf("no HTTP response seen (%d connection%s, %d of them TLS, whose keep-alive offers are encrypted)", conns, plural(conns), a.tlsConns)
+	}
+	return fmt.Sprintf("no HTTP response seen (%d connection%s, %d entr%s)", conns, plural(conns), a.entries, pluralY(a.entries))
+}
+
+// notes returns what an OK verdict should add: that every pair had a lone
+// connection of one request (nothing followed it, nothing could reuse
+// it), or that the server never offered keep-alive.
+func (a *Aggregator) notes() string {
+	lone, offered := true, 0
+	for _, p := range a.pairs {
+		if p.Judged > 1 || p.Requests > 1 {
+			lone = false
+		}
+		offered += p.Offered
+	}
+	var s string
+	if lone {
+		s = "; note: a lone connection of one request per client -> server pair: reuse was not put to the test"
+	}
+	if offered == 0 {
+		s += "; note: the server never offered keep-alive"
+	}
+	return s
 }
 
 // WriteVerdict writes the --expect-reuse verdict in one line, prefixed
@@ -328,8 +409,15 @@ func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (Verdict, error) {
 	v := a.Verdict()
 	switch v {
 	case OK:
-		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one", prefix)
+		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one%s", prefix, a.notes())
 	case Inconclusive:
+		if a.Judged() == 0 {
+			b = fmt.Appendf(b, "%sinconclusive: %s", prefix, a.Reason())
+			if a.untrackedEntries > 0 {
+				b = fmt.Appendf(b, " (and %d connection%s not checked: table full)", a.untrackedConns, plural(a.untrackedConns))
+			}
+			break
+		}
 		b = fmt.Appendf(b, "%sinconclusive: %d connection%s not checked (table full: %d client -> server pair%s tracked); no tracked connection offered keep-alive was closed by the client after one request before a new one",
 			prefix, a.untrackedConns, plural(a.untrackedConns), a.maxPairs, plural(a.maxPairs))
 	case NotReused:
