@@ -66,7 +66,7 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	if o.help {
 		return 0
@@ -87,13 +87,13 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	eng, err := nsenter.Connect(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	defer eng.Close()
 	c, err := eng.Find(ctx, ref)
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	// Watch before looking at the state, so that no start or stop is
 	// missed in between.
@@ -102,19 +102,19 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	events := eng.Watch(watchCtx, c.ID)
 	if c, err = eng.Inspect(ctx, c.ID); err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	if !c.Running {
 		if !follow {
 			fmt.Fprintf(stderr, "sniffer: attach: %v: %s: start it (docker start %s), or use --follow to wait for it\n", nsenter.ErrNotRunning, c.Short(), c.Name)
-			return 1
+			return exitFailed
 		}
 	}
 
 	a := &attacher{o: o, eng: eng, events: events, follow: follow, stderr: stderr}
 	a.h = &liveHandler{eng: sniff.New(cfg), out: out, stop: stop}
 	status = a.loop(ctx, c)
-	if !a.attached {
+	if !a.attached && status != exitOK {
 		return status // the error said it all; nothing was captured
 	}
 	a.h.eng.Finish()
@@ -123,10 +123,9 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	}
 	if a.h.writeErr != nil {
 		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", a.h.writeErr)
-		status = 1
+		status = exitFailed
 	}
-	fmt.Fprintf(stderr, "sniffer: %d packets captured, %d packets dropped by kernel, %d entries, %d connections\n",
-		a.packets, a.dropped, out.printed, a.h.eng.Stats().Connections)
+	writeCounts(stderr, a.packets, a.dropped, out.printed, a.h.eng.Stats().Connections)
 	return out.finish(status, stderr) // -w, --summary, --expect-reuse
 }
 
@@ -172,10 +171,10 @@ func (a *attacher) loop(ctx context.Context, c nsenter.Container) int {
 			}
 			if errors.Is(err, os.ErrPermission) && !errors.Is(err, nsenter.ErrSetns) {
 				fmt.Fprintln(a.stderr, capNetRawMessage)
-				return 1
+				return exitFailed
 			}
 			fmt.Fprintf(a.stderr, "sniffer: attach: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		a.attached = true
 		if first {
@@ -187,7 +186,7 @@ func (a *attacher) loop(ctx context.Context, c nsenter.Container) int {
 		gone, err := a.capture(ctx, src)
 		if err != nil {
 			fmt.Fprintf(a.stderr, "sniffer: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		// The namespace is gone with its connections: print them.
 		a.h.eng.Finish()

@@ -29,10 +29,10 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 			return 2
 		case errors.Is(err, os.ErrPermission):
 			fmt.Fprintln(stderr, capNetRawMessage)
-			return 1
+			return exitFailed
 		}
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	defer src.Close()
 
@@ -46,7 +46,7 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 	status := 0
 	if err := src.Run(stopCtx, h); err != nil {
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
-		status = 1
+		status = exitFailed
 	}
 	h.eng.Finish()
 	if err := out.close(); err != nil && h.writeErr == nil {
@@ -54,16 +54,39 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 	}
 	if h.writeErr != nil {
 		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", h.writeErr)
-		status = 1
+		status = exitFailed
 	}
 	st, err := src.Stats()
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
 	}
 	es := h.eng.Stats()
-	fmt.Fprintf(stderr, "sniffer: %d packets captured, %d packets dropped by kernel, %d entries, %d connections\n",
-		st.Packets, st.Dropped, out.printed, es.Connections)
+	writeCounts(stderr, st.Packets, st.Dropped, out.printed, es.Connections)
 	return out.finish(status, stderr) // -w, --summary, --expect-reuse
+}
+
+// writeCounts prints the counts a live capture ends with, in one line:
+// "sniffer: 12 packets captured, 0 packets dropped by kernel, 1 entry, 1
+// connection".
+func writeCounts(w io.Writer, packets, dropped uint64, entries int, conns uint64) {
+	fmt.Fprintf(w, "sniffer: %d packet%s captured, %d packet%s dropped by kernel, %d entr%s, %d connection%s\n",
+		packets, plural(packets), dropped, plural(dropped), entries, pluralY(entries), conns, plural(conns))
+}
+
+// plural returns "s" unless n is 1.
+func plural[N int | uint64](n N) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// pluralY returns "ies" unless n is 1 ("y"): entry, entries.
+func pluralY(n int) string {
+	if n == 1 {
+		return "y"
+	}
+	return "ies"
 }
 
 // liveHandler feeds the engine from the capture goroutine, which owns both

@@ -106,11 +106,18 @@ Timestamps are local time: set TZ to choose the zone.
 The default format is:
   ` + defaultFormat + `
 
-Exit status: 0 when done, 1 when the input could not be read or capture failed
-(or --expect-reuse found connections not reused), 2 for a mistake in the
-command line, format or filter, 3 when --expect-reuse found no connection not
-reused but is inconclusive: more client -> server pairs than --max-summary-pairs
-were seen, and the connections of the others were not checked.
+Exit status:
+  0  done; with --expect-reuse: at least one HTTP connection judged, none not
+     reused (a lone connection, or a server that never offered keep-alive, is
+     ok, with a note)
+  1  --expect-reuse: connections not reused
+  2  a mistake in the command line, format or filter
+  3  --expect-reuse is inconclusive: nothing could be judged (no HTTP
+     exchange seen: no traffic, a filter or namespace that passes none of
+     it, only TLS or another protocol), or more client -> server pairs than
+     --max-summary-pairs were seen and the others were not checked
+  4  the input could not be read (file not found, not a capture, config
+     file), the capture failed, or the output could not be written
 `
 
 const defaultFormat = `%source.ip - - [%request.timestamp(%d/%b/%Y:%T %z)] "%request.line" %response.code %response.header.content-length(0) "%request.header.referer()" "%request.header.user-agent()"`
@@ -160,20 +167,21 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	boolean(&o.help, "h", "help", "print this help and exit")
 	fs.IntVar(&o.headerCap, "max-header", 64<<10, "bytes kept of each message head")
 	fs.IntVar(&o.maxBody, "max-body", 1<<20, "body bytes kept per message, when the format prints bodies")
-	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "forget a connection idle this long, flushing its entry as timedout")
-	fs.DurationVar(&o.flushAfter, "flush-after", time.Second, "live: print an idle connection's complete entry after this long")
+	o.idleTimeout, o.flushAfter = 5*time.Minute, time.Second
+	fs.Var((*durationFlag)(&o.idleTimeout), "idle-timeout", "forget a connection idle for this `duration`, flushing its entry as timedout")
+	fs.Var((*durationFlag)(&o.flushAfter), "flush-after", "live: print an idle connection's complete entry after this `duration`")
 	fs.Int64Var(&o.maxPending, "max-pending", 1<<20, "out-of-order `bytes` held per connection waiting for a gap to fill; past it the gap is declared lost")
 	fs.Int64Var(&o.maxPendingTotal, "max-pending-total", sniff.DefaultMaxPendingTotal, "out-of-order `bytes` held in all connections")
 	fs.Int64Var(&o.maxKept, "max-kept", sniff.DefaultMaxKept, "message `bytes` all connections may hold together; past it bytes are counted, not kept")
 	fs.IntVar(&o.count, "count", 0, "stop after this many entries (0: no limit)")
-	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: no limit)")
+	fs.Var((*durationFlag)(&o.duration), "duration", "stop after this `duration` (0: no limit)")
 	fs.BoolVar(&o.rawBytes, "raw-bytes", false, "print captured bytes as they are even to a terminal (by default control characters are escaped there)")
 	fs.Var(&o.redact, "redact", "replace the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie with [redacted]; --redact=`Name,...` adds headers")
 	fs.BoolVar(&o.json, "json", false, "print each entry as one JSON object (JSON Lines; see README.md for the schema)")
 	fs.BoolVar(&o.jsonBody, "json-body", false, "with --json, include the bodies (base64 when not UTF-8); implies --json")
 	str(&o.write, "w", "write", "", "also write the packets the filter passed to a pcap `file` (- for standard output: the entries then go to standard error)")
 	fs.BoolVar(&o.summary, "summary", false, "at exit, print to standard error per client -> server: connections, requests, reuse, keep-alive")
-	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: more client -> server pairs than --max-summary-pairs)")
+	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: no HTTP exchange judged, or more client -> server pairs than --max-summary-pairs)")
 	fs.IntVar(&o.maxPairs, "max-summary-pairs", reuse.DefaultMaxPairs, "--summary, --expect-reuse: track at most `n` client -> server pairs; the connections of further pairs are counted, not checked")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
 
@@ -295,6 +303,9 @@ func applyConfig(fs *flag.FlagSet, o *options) error {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
+	// A long -l format fits; a file that is not a config file (no newline
+	// for megabytes) is refused rather than read whole.
+	sc.Buffer(make([]byte, 0, 64<<10), maxConfigLine)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -324,8 +335,32 @@ func applyConfig(fs *flag.FlagSet, o *options) error {
 		o.set[long] = true
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return &usageError{fmt.Sprintf("%s:%d: line longer than %d KiB", o.config, line+1, maxConfigLine>>10)}
+		}
 		return fmt.Errorf("reading config %s: %w", o.config, err)
 	}
+	return nil
+}
+
+// maxConfigLine bounds a line of a -c config file.
+const maxConfigLine = 1 << 20
+
+// durationFlag is a duration flag whose error for a bare number says which
+// unit to add: "--duration 5" is "add a unit: 5s".
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+
+func (d *durationFlag) Set(v string) error {
+	t, err := time.ParseDuration(v)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(v, 64); nerr == nil {
+			return fmt.Errorf("add a unit: %ss (or ms, m, h)", v)
+		}
+		return errors.New("not a duration: use a number and a unit, as 30s, 1m30s or 500ms")
+	}
+	*d = durationFlag(t)
 	return nil
 }
 

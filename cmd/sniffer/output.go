@@ -27,10 +27,6 @@ type extras struct {
 	bodies   bool // --json-body
 }
 
-// exitInconclusive is the exit status of an inconclusive --expect-reuse
-// verdict: distinct from 1 (not reused) so that CI can tell them apart.
-const exitInconclusive = 3
-
 // errBinaryTerminal is -w - with standard output a terminal.
 var errBinaryTerminal = &usageError{"-w -: refusing to write a binary pcap to a terminal (redirect standard output, or use -w FILE)"}
 
@@ -82,8 +78,9 @@ func (p *printer) configure(cfg *sniff.Config) {
 
 // finish ends the extras at exit: it closes the pcap file, prints the
 // summary (--summary, --expect-reuse) and applies the verdict. It returns
-// the exit status: status, or 1 when -w failed or connections were not
-// reused, or exitInconclusive when the verdict is inconclusive.
+// the exit status: status, or exitFailed when -w failed, exitNotReused when
+// connections were not reused, exitInconclusive when the verdict is
+// inconclusive.
 func (p *printer) finish(status int, stderr io.Writer) int {
 	x := p.extras
 	if x == nil {
@@ -92,7 +89,7 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 	if x.pcap != nil {
 		if err := x.pcap.close(); err != nil {
 			fmt.Fprintf(stderr, "sniffer: -w: %v\n", err)
-			status = 1
+			status = exitFailed
 		}
 		if x.pcap.skipped > 0 {
 			fmt.Fprintf(stderr, "sniffer: -w: %d packets of a link type other than the file's (%v) were not written\n", x.pcap.skipped, x.pcap.link)
@@ -105,7 +102,7 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 			if status == 0 {
 				switch v {
 				case reuse.NotReused:
-					status = 1
+					status = exitNotReused
 				case reuse.Inconclusive:
 					status = exitInconclusive
 				}

@@ -36,7 +36,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	if o.help {
 		return 0
@@ -49,11 +49,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			fmt.Fprintf(stderr, "sniffer: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
 			fmt.Fprintf(stderr, "sniffer: cpu profile: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -84,7 +84,7 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		if errors.As(err, &ue) {
 			return sniff.Config{}, nil, 2
 		}
-		return sniff.Config{}, nil, 1
+		return sniff.Config{}, nil, exitFailed
 	}
 	out.warn, out.headerCap = stderr, o.headerCap
 	cfg := sniff.Config{
@@ -155,7 +155,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 		f, err := os.Open(o.file)
 		if err != nil {
 			fmt.Fprintf(stderr, "sniffer: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		defer f.Close()
 		in, name = f, o.file
@@ -163,7 +163,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 	r, err := capfile.NewReader(in)
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: %s: %v\n", name, err)
-		return 1
+		return exitFailed
 	}
 	if o.filter != "" {
 		insns, err := filter.Compile(o.filter, r.LinkType(), 262144)
@@ -192,7 +192,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 				fmt.Fprintf(stderr, "sniffer: warning: %s: %v (the capture was cut short; entries up to the cut are printed)\n", name, err)
 			} else {
 				fmt.Fprintf(stderr, "sniffer: %s: %v\n", name, err)
-				status = 1
+				status = exitFailed
 			}
 			break
 		}
@@ -201,11 +201,11 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 	eng.Finish()
 	if err := out.close(); err != nil {
 		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", err)
-		return out.finish(1, stderr)
+		return out.finish(exitFailed, stderr)
 	}
 	if s := eng.Stats(); s.UnsupportedLink > 0 && s.UnsupportedLink == s.Packets {
 		fmt.Fprintf(stderr, "sniffer: %s: link type %v is not supported\n", name, r.LinkType())
-		return out.finish(1, stderr)
+		return out.finish(exitFailed, stderr)
 	}
 	return out.finish(status, stderr)
 }

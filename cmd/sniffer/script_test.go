@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +25,8 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the command-line behaviour described in
 // testdata/script/*.txtar. $ORACLE is the directory of the oracle captures.
+// The command "status N PROG ARGS..." runs PROG as exec does (stdout and
+// stderr can be checked after it) and fails unless it exits with status N.
 // The condition [tool:NAME] says whether NAME is in PATH; when it is not
 // and SNIFFER_REQUIRE_TOOLS=1, the script fails instead of going without.
 func TestScripts(t *testing.T) {
@@ -36,6 +41,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("TZ", "UTC")
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"status": cmdStatus,
+		},
 		Condition: func(cond string) (bool, error) {
 			if name, ok := strings.CutPrefix(cond, "tool:"); ok {
 				return require.ToolCondition(name)
@@ -43,4 +51,26 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 	})
+}
+
+// cmdStatus is the script command "status N PROG ARGS...".
+func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: status N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("status: %v", err)
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("status: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
 }
