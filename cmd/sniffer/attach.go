@@ -104,14 +104,14 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
 		return exitFailed
 	}
+	a := &attacher{o: o, eng: eng, events: events, follow: follow, stderr: stderr}
 	if !c.Running {
 		if !follow {
 			fmt.Fprintf(stderr, "sniffer: attach: %v: %s: start it (docker start %s), or use --follow to wait for it\n", nsenter.ErrNotRunning, c.Short(), c.Name)
 			return exitFailed
 		}
+		a.sayWaiting(c)
 	}
-
-	a := &attacher{o: o, eng: eng, events: events, follow: follow, stderr: stderr}
 	a.h = &liveHandler{eng: sniff.New(cfg), out: out, stop: stop}
 	status = a.loop(ctx, c)
 	if !a.attached && status != exitOK {
@@ -140,6 +140,9 @@ type attacher struct {
 	h      *liveHandler
 	// attached is set once a capture was opened.
 	attached bool
+	// waiting is set once the wait for a stopped container was announced
+	// (--follow), until it starts.
+	waiting bool
 	packets  uint64
 	dropped  uint64
 }
@@ -280,6 +283,7 @@ func (a *attacher) waitStart(ctx context.Context, c nsenter.Container, follow bo
 			case "start", "restart":
 				c2, err := a.eng.Inspect(ctx, c.ID)
 				if err == nil && c2.Running {
+					a.waiting = false
 					return c2, true
 				}
 			case "destroy":
@@ -288,10 +292,11 @@ func (a *attacher) waitStart(ctx context.Context, c nsenter.Container, follow bo
 			}
 		case <-timeout:
 			if c2, err := a.eng.Inspect(ctx, c.ID); err == nil && c2.Running {
+				a.waiting = false
 				return c2, true
 			}
 			if follow {
-				fmt.Fprintf(a.stderr, "sniffer: %s is not running: waiting for it to start (--follow)\n", c.Short())
+				a.sayWaiting(c)
 				timeout = nil
 				continue
 			}
@@ -301,6 +306,16 @@ func (a *attacher) waitStart(ctx context.Context, c nsenter.Container, follow bo
 			return c, false
 		}
 	}
+}
+
+// sayWaiting tells, once per wait, that attach waits for the stopped
+// container c to start (--follow): a wait without a word looks like a hang.
+func (a *attacher) sayWaiting(c nsenter.Container) {
+	if a.waiting {
+		return
+	}
+	a.waiting = true
+	fmt.Fprintf(a.stderr, "sniffer: attach: %s is not running: waiting for it to start (--follow)\n", c.Short())
 }
 
 // openInContainer opens the capture inside the network namespace of the

@@ -48,6 +48,7 @@ func TestLive(t *testing.T) {
 	t.Run("NoCapNetRaw", e.testNoCapNetRaw)
 	t.Run("UnknownInterface", e.testUnknownInterface)
 	t.Run("BadFilter", e.testBadFilter)
+	t.Run("Ready", e.testReady)
 }
 
 // server starts the HTTP server helper in ns, listening on addrs.
