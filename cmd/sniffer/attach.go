@@ -143,8 +143,8 @@ type attacher struct {
 	// waiting is set once the wait for a stopped container was announced
 	// (--follow), until it starts.
 	waiting bool
-	packets  uint64
-	dropped  uint64
+	packets uint64
+	dropped uint64
 }
 
 // loop captures while c runs, and across its restarts, until ctx is done
