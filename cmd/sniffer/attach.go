@@ -104,6 +104,11 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
 		return exitFailed
 	}
+	if err := o.readyFile.clear(); err != nil {
+		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
+		return exitFailed
+	}
+	defer o.readyFile.clear()
 	a := &attacher{o: o, eng: eng, events: events, follow: follow, stderr: stderr}
 	if !c.Running {
 		if !follow {
@@ -181,7 +186,15 @@ func (a *attacher) loop(ctx context.Context, c nsenter.Container) int {
 		}
 		a.attached = true
 		if first {
-			fmt.Fprintf(a.stderr, "sniffer: attached to %s, listening on %s\n", c.Short(), src)
+			// The socket was opened, bound and filtered inside the
+			// namespace: a packet sent from now on is captured.
+			listening := fmt.Sprintf("sniffer: attached to %s, listening on %s", c.Short(), src)
+			fmt.Fprintln(a.stderr, listening)
+			if err := a.o.readyFile.set(listening); err != nil {
+				src.Close()
+				fmt.Fprintf(a.stderr, "sniffer: attach: %v\n", err)
+				return exitFailed
+			}
 			first = false
 		} else {
 			fmt.Fprintf(a.stderr, "sniffer: %s restarted: attached to its new network namespace\n", c.Short())

@@ -20,6 +20,10 @@ const capNetRawMessage = "sniffer: capture needs CAP_NET_RAW (in Docker it is in
 // runLive captures in the current network namespace until a signal,
 // --duration or --count, then prints what is pending and a summary.
 func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
+	if err := o.readyFile.clear(); err != nil {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		return exitFailed
+	}
 	src, err := live.Open(liveConfig(o))
 	if err != nil {
 		var fe *live.FilterError
@@ -41,7 +45,15 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 
 	cfg.FlushAfter = o.flushAfter
 	h := &liveHandler{eng: sniff.New(cfg), out: out, stop: stop}
-	fmt.Fprintf(stderr, "sniffer: listening on %s\n", src)
+	// Open returned: the socket is bound with its filter and ring, so a
+	// packet sent from now on is captured.
+	listening := fmt.Sprintf("sniffer: listening on %s", src)
+	fmt.Fprintln(stderr, listening)
+	if err := o.readyFile.set(listening); err != nil {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		return exitFailed
+	}
+	defer o.readyFile.clear()
 
 	status := 0
 	if err := src.Run(stopCtx, h); err != nil {

@@ -59,6 +59,7 @@ type options struct {
 	summary     bool
 	expectReuse bool
 	maxPairs    int // --max-summary-pairs
+	readyFile   readyFile
 
 	// set records which flags were given (by long name).
 	set map[string]bool
@@ -73,7 +74,9 @@ const usageHead = `sniffer: see the HTTP conversations of a network namespace, c
 
 Usage:
   sniffer [flags]                 capture live in this network namespace
-  sniffer -f FILE [flags]         read a pcap or pcapng file ("-" for standard input)
+  sniffer -f FILE [flags]         read a pcap or pcapng file, gzipped or not ("-" for standard input)
+  sniffer attach NAME [flags]     capture in a Docker container's network namespace
+  sniffer ready FILE              exit 0 once --ready-file FILE was written (a health check)
 
 Each request and its response make one log entry, printed once its place in the
 connection is known (the next request, the close, the end of input), in
@@ -183,6 +186,7 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	fs.BoolVar(&o.summary, "summary", false, "at exit, print to standard error per client -> server: connections, requests, reuse, keep-alive")
 	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: no HTTP exchange judged, or more client -> server pairs than --max-summary-pairs)")
 	fs.IntVar(&o.maxPairs, "max-summary-pairs", reuse.DefaultMaxPairs, "--summary, --expect-reuse: track at most `n` client -> server pairs; the connections of further pairs are counted, not checked")
+	fs.StringVar((*string)(&o.readyFile), "ready-file", "", "live, attach: write `file` once the capture listens (a packet sent after it is captured), remove it at exit; sniffer ready FILE checks it (a health check)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
 
 	usage := func() {

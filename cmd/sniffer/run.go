@@ -28,6 +28,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "attach" {
 		return runAttach(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "ready" {
+		return runReady(args[1:], stdout, stderr)
+	}
 	o, err := parseOptions(args, stdout)
 	if err != nil {
 		var ue *usageError
