@@ -49,6 +49,7 @@ func TestLive(t *testing.T) {
 	t.Run("UnknownInterface", e.testUnknownInterface)
 	t.Run("BadFilter", e.testBadFilter)
 	t.Run("Ready", e.testReady)
+	t.Run("NothingJudged", e.testNothingJudged)
 }
 
 // server starts the HTTP server helper in ns, listening on addrs.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -112,5 +113,31 @@ func TestReadyCommand(t *testing.T) {
 	stdout.Reset()
 	if code := run([]string{"ready", "--help"}, nil, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "healthcheck:") {
 		t.Errorf("--help: exit %d, %q", code, stdout.String())
+	}
+}
+
+// testNothingJudged: live, --expect-reuse with nothing to judge is
+// inconclusive (exit status 3), never ok: a filter that passes none of the
+// traffic, and no traffic at all.
+func (e *liveEnv) testNothingJudged(t *testing.T) {
+	t.Parallel()
+	srv, cli, _ := twoNamespaces(t)
+	e.server(t, srv, "10.66.0.1:8080")
+	sn := e.sniffer(t, srv, "--expect-reuse", "-p", "tcp port 9")
+	finish(t, e.client(t, cli, "unread", "3", "http://10.66.0.1:8080/big/wrong-filter/"))
+	if err := sn.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if st := sn.wait(10 * time.Second); st != exitInconclusive {
+		t.Errorf("wrong filter: exit status %d, want %d", st, exitInconclusive)
+	}
+	if errs := sn.text(1); !strings.Contains(errs, "sniffer: reuse: inconclusive: no HTTP or TLS exchange seen") || strings.Contains(errs, "reuse: ok") {
+		t.Errorf("wrong filter: stderr:\n%s", errs)
+	}
+
+	// No traffic: --duration ends the capture.
+	quiet := e.sniffer(t, newNetns(t), "--expect-reuse", "--duration", "200ms")
+	if st := quiet.wait(10 * time.Second); st != exitInconclusive {
+		t.Errorf("no traffic: exit status %d, want %d:\n%s", st, exitInconclusive, quiet.text(1))
 	}
 }
