@@ -66,7 +66,7 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	if o.help {
 		return 0
@@ -90,13 +90,13 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	eng, err := nsenter.Connect(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	defer eng.Close()
 	c, err := eng.Find(ctx, ref)
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	// Watch before looking at the state, so that no start or stop is
 	// missed in between.
@@ -105,19 +105,24 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	events := eng.Watch(watchCtx, c.ID)
 	if c, err = eng.Inspect(ctx, c.ID); err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return 1
+		return exitFailed
 	}
+	if err := o.readyFile.clear(); err != nil {
+		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
+		return exitFailed
+	}
+	defer o.readyFile.clear()
+	a := &attacher{o: o, eng: eng, events: events, follow: follow, stderr: stderr}
 	if !c.Running {
 		if !follow {
 			fmt.Fprintf(stderr, "sniffer: attach: %v: %s: start it (docker start %s), or use --follow to wait for it\n", nsenter.ErrNotRunning, c.Short(), c.Name)
-			return 1
+			return exitFailed
 		}
+		a.sayWaiting(c)
 	}
-
-	a := &attacher{o: o, eng: eng, events: events, follow: follow, stderr: stderr}
 	a.h = &liveHandler{eng: sniff.New(cfg), out: out, stop: stop}
 	status = a.loop(ctx, c)
-	if !a.attached {
+	if !a.attached && status != exitOK {
 		return status // the error said it all; nothing was captured
 	}
 	a.h.eng.Finish()
@@ -126,11 +131,10 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	}
 	if a.h.writeErr != nil {
 		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", a.h.writeErr)
-		status = 1
+		status = exitFailed
 	}
-	fmt.Fprintf(stderr, "sniffer: %d packets captured, %d packets dropped by kernel, %d entries, %d connections\n",
-		a.packets, a.dropped, out.printed, a.h.eng.Stats().Connections)
 	reportSkipped(stderr, a.h.eng.Stats())
+	writeCounts(stderr, a.packets, a.dropped, out.printed, a.h.eng.Stats().Connections)
 	return out.finish(status, stderr) // -w, --summary, --expect-reuse
 }
 
@@ -145,8 +149,11 @@ type attacher struct {
 	h      *liveHandler
 	// attached is set once a capture was opened.
 	attached bool
-	packets  uint64
-	dropped  uint64
+	// waiting is set once the wait for a stopped container was announced
+	// (--follow), until it starts.
+	waiting bool
+	packets uint64
+	dropped uint64
 }
 
 // loop captures while c runs, and across its restarts, until ctx is done
@@ -176,14 +183,22 @@ func (a *attacher) loop(ctx context.Context, c nsenter.Container) int {
 			}
 			if errors.Is(err, os.ErrPermission) && !errors.Is(err, nsenter.ErrSetns) {
 				fmt.Fprintln(a.stderr, capNetRawMessage)
-				return 1
+				return exitFailed
 			}
 			fmt.Fprintf(a.stderr, "sniffer: attach: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		a.attached = true
 		if first {
-			fmt.Fprintf(a.stderr, "sniffer: attached to %s, listening on %s\n", c.Short(), src)
+			// The socket was opened, bound and filtered inside the
+			// namespace: a packet sent from now on is captured.
+			listening := fmt.Sprintf("sniffer: attached to %s, listening on %s", c.Short(), src)
+			fmt.Fprintln(a.stderr, listening)
+			if err := a.o.readyFile.set(listening); err != nil {
+				src.Close()
+				fmt.Fprintf(a.stderr, "sniffer: attach: %v\n", err)
+				return exitFailed
+			}
 			first = false
 		} else {
 			fmt.Fprintf(a.stderr, "sniffer: %s restarted: attached to its new network namespace\n", c.Short())
@@ -191,7 +206,7 @@ func (a *attacher) loop(ctx context.Context, c nsenter.Container) int {
 		gone, err := a.capture(ctx, src)
 		if err != nil {
 			fmt.Fprintf(a.stderr, "sniffer: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		// The namespace is gone with its connections: print them.
 		a.h.eng.Finish()
@@ -285,6 +300,7 @@ func (a *attacher) waitStart(ctx context.Context, c nsenter.Container, follow bo
 			case "start", "restart":
 				c2, err := a.eng.Inspect(ctx, c.ID)
 				if err == nil && c2.Running {
+					a.waiting = false
 					return c2, true
 				}
 			case "destroy":
@@ -293,10 +309,11 @@ func (a *attacher) waitStart(ctx context.Context, c nsenter.Container, follow bo
 			}
 		case <-timeout:
 			if c2, err := a.eng.Inspect(ctx, c.ID); err == nil && c2.Running {
+				a.waiting = false
 				return c2, true
 			}
 			if follow {
-				fmt.Fprintf(a.stderr, "sniffer: %s is not running: waiting for it to start (--follow)\n", c.Short())
+				a.sayWaiting(c)
 				timeout = nil
 				continue
 			}
@@ -306,6 +323,16 @@ func (a *attacher) waitStart(ctx context.Context, c nsenter.Container, follow bo
 			return c, false
 		}
 	}
+}
+
+// sayWaiting tells, once per wait, that attach waits for the stopped
+// container c to start (--follow): a wait without a word looks like a hang.
+func (a *attacher) sayWaiting(c nsenter.Container) {
+	if a.waiting {
+		return
+	}
+	a.waiting = true
+	fmt.Fprintf(a.stderr, "sniffer: attach: %s is not running: waiting for it to start (--follow)\n", c.Short())
 }
 
 // openInContainer opens the capture inside the network namespace of the

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,7 +190,7 @@ func TestDocker(t *testing.T) {
 	images = append(images, sniffImage)
 	docker(t, "build", "-q", "-f", "../../Dockerfile.prebuilt", "-t", sniffImage, filepath.Dir(bin))
 	exDir := t.TempDir()
-	for _, p := range []string{"app", "leaky", "fixed"} {
+	for _, p := range []string{"app", "leaky", "fixed", "hold"} {
 		if err := goBuild(filepath.Join(exDir, "bin", p), "../../examples/keepalive/"+p, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -313,17 +315,53 @@ func TestDocker(t *testing.T) {
 		}
 	})
 	t.Run("attach-errors", func(t *testing.T) {
-		// app is stopped now.
+		// app is stopped now: exit status 4 (the capture failed).
 		for _, tc := range []struct{ name, want string }{
 			{app, "not running"},
 			{id + "-missing", "no such container"},
 		} {
 			out, err := exec.Command(bin, "attach", tc.name).CombinedOutput()
-			if err == nil || !strings.Contains(string(out), tc.want) {
-				t.Errorf("attach %s: want a non-zero exit and %q, got %v:\n%s", tc.name, tc.want, err, out)
+			if exitCode(err) != exitFailed || !strings.Contains(string(out), tc.want) {
+				t.Errorf("attach %s: want exit status %d and %q, got %v:\n%s", tc.name, exitFailed, tc.want, err, out)
 			}
 		}
 	})
+	t.Run("attach-follow-stopped", func(t *testing.T) {
+		// --follow on the stopped app says at once that it waits; when
+		// --duration ends the wait, --expect-reuse judged nothing:
+		// inconclusive, exit status 3, never ok.
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, "attach", app, "--follow", "--duration", "2s", "--expect-reuse")
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		lines := strings.Split(stderr.String(), "\n")
+		if !strings.HasPrefix(lines[0], "sniffer: attach: "+app+" (") || !strings.HasSuffix(lines[0], ") is not running: waiting for it to start (--follow)") || strings.Count(stderr.String(), "waiting for it") != 1 {
+			t.Errorf("stderr does not start with the waiting line (once):\n%s", stderr.String())
+		}
+		if exitCode(err) != exitInconclusive || !strings.Contains(stderr.String(), "sniffer: reuse: inconclusive: no HTTP or TLS exchange seen") {
+			t.Errorf("exit %v, want %d with an inconclusive verdict:\n%s", err, exitInconclusive, stderr.String())
+		}
+	})
+}
+
+// exitCode returns the exit status of a command's error (0 for nil, -1
+// when it did not run to an exit).
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// firstEntry is a verdict sidecar's first entry when it listened before
+// its client started: a new connection with its handshake time.
+var firstEntry = map[string]*regexp.Regexp{
+	"verdict-leaky": regexp.MustCompile(`^unique \d+\.\d{6} GET /leaky HTTP/1.1 200$`),
+	"verdict-fixed": regexp.MustCompile(`^start \d+\.\d{6} GET /fixed HTTP/1.1 200$`),
 }
 
 // testCompose brings the compose example up with docker-compose (v1, or
@@ -373,6 +411,9 @@ func testCompose(t *testing.T, tag string) {
 
 	// The CI-style verdicts: sniffer --expect-reuse --duration 8s in each
 	// client's namespace fails on the leaky one, passes on the fixed one.
+	// The clients waited for the sniffers' health checks, not for a
+	// delay: each verdict saw its client's first connection from its
+	// handshake (and the fixed client's only one).
 	for svc, want := range map[string]string{"verdict-leaky": "1", "verdict-fixed": "0"} {
 		id, err := run("ps", "-q", svc)
 		if err != nil || strings.TrimSpace(id) == "" {
@@ -382,6 +423,18 @@ func testCompose(t *testing.T, tag string) {
 		logs, _ := run("logs", "--no-color", svc)
 		if code != want || !strings.Contains(logs, "sniffer: summary: ") {
 			t.Errorf("%s: exit %s, want %s; logs:\n%s", svc, code, want, logs)
+		}
+		var entries []string
+		for _, l := range strings.Split(logs, "\n") {
+			if _, after, ok := strings.Cut(l, "| "); ok && !strings.HasPrefix(after, "sniffer: ") {
+				entries = append(entries, after)
+			}
+		}
+		if len(entries) == 0 || !firstEntry[svc].MatchString(entries[0]) {
+			t.Errorf("%s: first entry %q, want one matching %s (the client's first connection, handshake seen); logs:\n%s", svc, entries, firstEntry[svc], logs)
+		}
+		if svc == "verdict-fixed" && !strings.Contains(logs, ": 1 connection, ") {
+			t.Errorf("%s: the fixed client used more than one connection:\n%s", svc, logs)
 		}
 	}
 }

@@ -231,7 +231,7 @@ func (x *executor) close() (cut bool) {
 }
 
 // report writes, at exit, what -e did not run, and returns the exit status
-// given status: 1 when the command could not run.
+// given status: exitFailed when the command could not run.
 func (x *executor) report(status int, cut bool, stderr io.Writer) int {
 	if x.dropped > 0 {
 		fmt.Fprintf(stderr, "sniffer: -e: %d entries dropped: the command did not keep up (queue of %d entries, %d KiB)\n",
@@ -241,7 +241,7 @@ func (x *executor) report(status int, cut bool, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sniffer: -e: gave up waiting for the command after %v: %d queued entries not run\n", execWait, x.notRun)
 	}
 	if x.failed.Load() {
-		return 1
+		return exitFailed
 	}
 	return status
 }

@@ -100,7 +100,7 @@ func TestExecBlock(t *testing.T) {
 }
 
 // TestExecFail: a command that cannot run stops the capture once, with one
-// line, and exit status 1; later entries are not run.
+// line, and exit status 4; later entries are not run.
 func TestExecFail(t *testing.T) {
 	needShell(t)
 	setQueue(t, 4, time.Minute)
@@ -121,7 +121,7 @@ func TestExecFail(t *testing.T) {
 	if n := strings.Count("\n"+stderr.String(), "\nsniffer: "); n != 1 {
 		t.Errorf("%d lines from sniffer: %q", n, stderr.String())
 	}
-	if st := x.report(0, false, &bytes.Buffer{}); st != 1 {
+	if st := x.report(0, false, &bytes.Buffer{}); st != exitFailed {
 		t.Errorf("exit status %d", st)
 	}
 	late := 0

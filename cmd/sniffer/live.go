@@ -20,6 +20,10 @@ const capNetRawMessage = "sniffer: capture needs CAP_NET_RAW (in Docker it is in
 // runLive captures in the current network namespace until a signal,
 // --duration or --count, then prints what is pending and a summary.
 func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
+	if err := o.readyFile.clear(); err != nil {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		return exitFailed
+	}
 	src, err := live.Open(liveConfig(o))
 	if err != nil {
 		var fe *live.FilterError
@@ -29,10 +33,10 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 			return 2
 		case errors.Is(err, os.ErrPermission):
 			fmt.Fprintln(stderr, capNetRawMessage)
-			return 1
+			return exitFailed
 		}
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	defer src.Close()
 
@@ -41,12 +45,20 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 
 	cfg.FlushAfter = o.flushAfter
 	h := &liveHandler{eng: sniff.New(cfg), out: out, stop: stop}
-	fmt.Fprintf(stderr, "sniffer: listening on %s\n", src)
+	// Open returned: the socket is bound with its filter and ring, so a
+	// packet sent from now on is captured.
+	listening := fmt.Sprintf("sniffer: listening on %s", src)
+	fmt.Fprintln(stderr, listening)
+	if err := o.readyFile.set(listening); err != nil {
+		fmt.Fprintf(stderr, "sniffer: %v\n", err)
+		return exitFailed
+	}
+	defer o.readyFile.clear()
 
 	status := 0
 	if err := src.Run(stopCtx, h); err != nil {
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
-		status = 1
+		status = exitFailed
 	}
 	h.eng.Finish()
 	if err := out.close(); err != nil && h.writeErr == nil {
@@ -54,17 +66,40 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 	}
 	if h.writeErr != nil {
 		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", h.writeErr)
-		status = 1
+		status = exitFailed
 	}
 	st, err := src.Stats()
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
 	}
 	es := h.eng.Stats()
-	fmt.Fprintf(stderr, "sniffer: %d packets captured, %d packets dropped by kernel, %d entries, %d connections\n",
-		st.Packets, st.Dropped, out.printed, es.Connections)
 	reportSkipped(stderr, es)
+	writeCounts(stderr, st.Packets, st.Dropped, out.printed, es.Connections)
 	return out.finish(status, stderr) // -w, --summary, --expect-reuse
+}
+
+// writeCounts prints the counts a live capture ends with, in one line:
+// "sniffer: 12 packets captured, 0 packets dropped by kernel, 1 entry, 1
+// connection".
+func writeCounts(w io.Writer, packets, dropped uint64, entries int, conns uint64) {
+	fmt.Fprintf(w, "sniffer: %d packet%s captured, %d packet%s dropped by kernel, %d entr%s, %d connection%s\n",
+		packets, plural(packets), dropped, plural(dropped), entries, pluralY(entries), conns, plural(conns))
+}
+
+// plural returns "s" unless n is 1.
+func plural[N int | uint64](n N) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// pluralY returns "ies" unless n is 1 ("y"): entry, entries.
+func pluralY(n int) string {
+	if n == 1 {
+		return "y"
+	}
+	return "ies"
 }
 
 // liveHandler feeds the engine from the capture goroutine, which owns both

@@ -50,6 +50,8 @@ func TestLive(t *testing.T) {
 	t.Run("BadFilter", e.testBadFilter)
 	t.Run("Execute", e.testExecute)
 	t.Run("ExecuteCannotRun", e.testExecuteCannotRun)
+	t.Run("Ready", e.testReady)
+	t.Run("NothingJudged", e.testNothingJudged)
 }
 
 // server starts the HTTP server helper in ns, listening on addrs.
@@ -89,7 +91,7 @@ type summary struct {
 	captured, dropped, entries, conns int
 }
 
-var summaryRE = regexp.MustCompile(`^sniffer: (\d+) packets captured, (\d+) packets dropped by kernel, (\d+) entries, (\d+) connections$`)
+var summaryRE = regexp.MustCompile(`^sniffer: (\d+) packets? captured, (\d+) packets? dropped by kernel, (\d+) entr(?:y|ies), (\d+) connections?$`)
 
 // stop sends SIGTERM to the sniffer and checks that it exits at once with
 // status 0 and a summary; it returns the entries and the summary.
@@ -421,15 +423,15 @@ func (e *liveEnv) testExecute(t *testing.T) {
 }
 
 // testExecuteCannotRun: live, a command that cannot run stops the capture:
-// one error line, the summary, exit status 1.
+// one error line, the summary, exit status 4.
 func (e *liveEnv) testExecuteCannotRun(t *testing.T) {
 	t.Parallel()
 	ns := newNetns(t)
 	e.server(t, ns, "127.0.0.1:8080")
 	sn := e.sniffer(t, ns, "-l", "%request.url", "-e", "no-such-command-for-sniffer")
 	finish(t, e.client(t, ns, "read", "2", "http://127.0.0.1:8080/x/fail/"))
-	if st := sn.wait(10 * time.Second); st != 1 {
-		t.Fatalf("exit status %d; want 1", st)
+	if st := sn.wait(10 * time.Second); st != exitFailed {
+		t.Fatalf("exit status %d; want 4", st)
 	}
 	n := 0
 	for _, l := range sn.output(1) {
@@ -459,14 +461,15 @@ func (e *liveEnv) testDuration(t *testing.T) {
 }
 
 // testNoCapNetRaw: without CAP_NET_RAW (dropped from the bounding set,
-// so that not even root has it), one line saying so and status 1.
+// so that not even root has it), one line saying so and status 4 (the
+// capture failed).
 func (e *liveEnv) testNoCapNetRaw(t *testing.T) {
 	t.Parallel()
 	requireRoot(t, "setpriv")
 	ns := newNetns(t)
 	p := startIn(t, ns, nil, "setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw", e.bin)
-	if st := p.wait(5 * time.Second); st != 1 {
-		t.Errorf("exit status %d; want 1", st)
+	if st := p.wait(5 * time.Second); st != exitFailed {
+		t.Errorf("exit status %d; want %d", st, exitFailed)
 	}
 	if got, want := p.text(1), capNetRawMessage+"\n"; got != want {
 		t.Errorf("standard error:\n%s\nwant:\n%s", got, want)
@@ -477,13 +480,13 @@ func (e *liveEnv) testNoCapNetRaw(t *testing.T) {
 }
 
 // testUnknownInterface: -i with a name that does not exist is an error
-// listing the interfaces that do.
+// listing the interfaces that do, exit status 4 (the capture failed).
 func (e *liveEnv) testUnknownInterface(t *testing.T) {
 	t.Parallel()
 	ns := newNetns(t)
 	p := startIn(t, ns, nil, e.bin, "-i", "nosuch0")
-	if st := p.wait(5 * time.Second); st != 1 {
-		t.Errorf("exit status %d; want 1", st)
+	if st := p.wait(5 * time.Second); st != exitFailed {
+		t.Errorf("exit status %d; want %d", st, exitFailed)
 	}
 	msg := p.text(1)
 	if !strings.Contains(msg, `"nosuch0"`) || !strings.Contains(msg, "interfaces: lo") || strings.Count(msg, "\n") != 1 {

@@ -59,6 +59,7 @@ type options struct {
 	summary     bool
 	expectReuse bool
 	maxPairs    int // --max-summary-pairs
+	readyFile   readyFile
 
 	// set records which flags were given (by long name).
 	set map[string]bool
@@ -73,7 +74,9 @@ const usageHead = `sniffer: see the HTTP conversations of a network namespace, c
 
 Usage:
   sniffer [flags]                 capture live in this network namespace
-  sniffer -f FILE [flags]         read a pcap or pcapng file ("-" for standard input)
+  sniffer -f FILE [flags]         read a pcap or pcapng file, gzipped or not ("-" for standard input)
+  sniffer attach NAME [flags]     capture in a Docker container's network namespace
+  sniffer ready FILE              exit 0 once --ready-file FILE was written (a health check)
 
 Each request and its response make one log entry, printed once its place in the
 connection is known (the next request, the close, the end of input), in
@@ -106,12 +109,20 @@ Timestamps are local time: set TZ to choose the zone.
 The default format is:
   ` + defaultFormat + `
 
-Exit status: 0 when done, 1 when the input could not be read or capture failed
-(or --expect-reuse found connections not reused, or the -e command could not
-run), 2 for a mistake in the command line, format or filter, 3 when
---expect-reuse found no connection not reused but is inconclusive: not every
-connection could be checked (more client -> server pairs than
---max-summary-pairs, or connections evicted from the table).
+Exit status:
+  0  done; with --expect-reuse: at least one HTTP connection judged, none not
+     reused (a lone connection, or a server that never offered keep-alive, is
+     ok, with a note)
+  1  --expect-reuse: connections not reused
+  2  a mistake in the command line, format or filter
+  3  --expect-reuse is inconclusive: nothing could be judged (no HTTP
+     exchange seen: no traffic, a filter or namespace that passes none of
+     it, only TLS or another protocol), or more client -> server pairs than
+     --max-summary-pairs were seen and the others were not checked, or
+     connections were evicted from the table (-s)
+  4  the input could not be read (file not found, not a capture, config
+     file), the capture failed, the output could not be written, or the -e
+     command could not run
 `
 
 const defaultFormat = `%source.ip - - [%request.timestamp(%d/%b/%Y:%T %z)] "%request.line" %response.code %response.header.content-length(0) "%request.header.referer()" "%request.header.user-agent()"`
@@ -161,21 +172,23 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	boolean(&o.help, "h", "help", "print this help and exit")
 	fs.IntVar(&o.headerCap, "max-header", 64<<10, "bytes kept of each message head")
 	fs.IntVar(&o.maxBody, "max-body", 1<<20, "body bytes kept per message, when the format prints bodies")
-	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "forget a connection idle this long, flushing its entry as timedout")
-	fs.DurationVar(&o.flushAfter, "flush-after", time.Second, "live: print an idle connection's complete entry after this long, labelled open (its place in the connection is not known yet); 0: only when the connection's next request, close or end is seen")
+	o.idleTimeout, o.flushAfter = 5*time.Minute, time.Second
+	fs.Var((*durationFlag)(&o.idleTimeout), "idle-timeout", "forget a connection idle for this `duration`, flushing its entry as timedout")
+	fs.Var((*durationFlag)(&o.flushAfter), "flush-after", "live: print an idle connection's complete entry after this `duration`, labelled open (its place in the connection is not known yet); 0: only once the connection's next request, close or end is seen")
 	fs.Int64Var(&o.maxPending, "max-pending", 1<<20, "out-of-order `bytes` held per connection waiting for a gap to fill; past it the gap is declared lost")
 	fs.Int64Var(&o.maxPendingTotal, "max-pending-total", sniff.DefaultMaxPendingTotal, "out-of-order `bytes` held in all connections")
 	fs.Int64Var(&o.maxKept, "max-kept", sniff.DefaultMaxKept, "message `bytes` all connections may hold together; past it bytes are counted, not kept")
 	fs.IntVar(&o.count, "count", 0, "stop after this many entries (0: no limit)")
-	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: no limit)")
+	fs.Var((*durationFlag)(&o.duration), "duration", "stop after this `duration` (0: no limit)")
 	fs.BoolVar(&o.rawBytes, "raw-bytes", false, "print captured bytes as they are even to a terminal (by default control characters are escaped there)")
 	fs.Var(&o.redact, "redact", "replace the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie with [redacted] in every line shaped like one (continuation lines, bodies and non-HTTP exchanges included), in the log, JSON and -e input, not in -w's pcap; --redact=`Name,...` adds headers")
 	fs.BoolVar(&o.json, "json", false, "print each entry as one JSON object (JSON Lines; see README.md for the schema)")
 	fs.BoolVar(&o.jsonBody, "json-body", false, "with --json, include the bodies (base64 when not UTF-8); implies --json")
 	str(&o.write, "w", "write", "", "also write the packets the filter passed to a pcap `file`, as captured (--redact does not apply to it; - for standard output: the entries, and -e commands' output, then go to standard error)")
 	fs.BoolVar(&o.summary, "summary", false, "at exit, print to standard error per client -> server: connections, requests, reuse, keep-alive")
-	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: more client -> server pairs than --max-summary-pairs)")
+	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: no HTTP exchange judged, or more client -> server pairs than --max-summary-pairs)")
 	fs.IntVar(&o.maxPairs, "max-summary-pairs", reuse.DefaultMaxPairs, "--summary, --expect-reuse: track at most `n` client -> server pairs; the connections of further pairs are counted, not checked")
+	fs.StringVar((*string)(&o.readyFile), "ready-file", "", "live, attach: write `file` once the capture listens (a packet sent after it is captured), remove it at exit; sniffer ready FILE checks it (a health check)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
 
 	usage := func() {
@@ -296,6 +309,9 @@ func applyConfig(fs *flag.FlagSet, o *options) error {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
+	// A long -l format fits; a file that is not a config file (no newline
+	// for megabytes) is refused rather than read whole.
+	sc.Buffer(make([]byte, 0, 64<<10), maxConfigLine)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -325,8 +341,32 @@ func applyConfig(fs *flag.FlagSet, o *options) error {
 		o.set[long] = true
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return &usageError{fmt.Sprintf("%s:%d: line longer than %d KiB", o.config, line+1, maxConfigLine>>10)}
+		}
 		return fmt.Errorf("reading config %s: %w", o.config, err)
 	}
+	return nil
+}
+
+// maxConfigLine bounds a line of a -c config file.
+const maxConfigLine = 1 << 20
+
+// durationFlag is a duration flag whose error for a bare number says which
+// unit to add: "--duration 5" is "add a unit: 5s".
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+
+func (d *durationFlag) Set(v string) error {
+	t, err := time.ParseDuration(v)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(v, 64); nerr == nil {
+			return fmt.Errorf("add a unit: %ss (or ms, m, h)", v)
+		}
+		return errors.New("not a duration: use a number and a unit, as 30s, 1m30s or 500ms")
+	}
+	*d = durationFlag(t)
 	return nil
 }
 

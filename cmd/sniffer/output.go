@@ -28,10 +28,6 @@ type extras struct {
 	bodies   bool // --json-body
 }
 
-// exitInconclusive is the exit status of an inconclusive --expect-reuse
-// verdict: distinct from 1 (not reused) so that CI can tell them apart.
-const exitInconclusive = 3
-
 // errBinaryTerminal is -w - with standard output a terminal.
 var errBinaryTerminal = &usageError{"-w -: refusing to write a binary pcap to a terminal (redirect standard output, or use -w FILE)"}
 
@@ -86,9 +82,10 @@ func (p *printer) configure(cfg *sniff.Config) {
 
 // finish ends the extras at exit: it closes the pcap file, prints the
 // summary (--summary, --expect-reuse) and applies the verdict. It returns
-// the exit status: status, or 1 when -w failed, connections were not reused
-// or the -e command could not run, or exitInconclusive when the verdict is
-// inconclusive. It also reports what -e did not run.
+// the exit status: status, or exitFailed when -w failed or the -e command
+// could not run, exitNotReused when connections were not reused,
+// exitInconclusive when the verdict is inconclusive. It also reports what
+// -e did not run.
 func (p *printer) finish(status int, stderr io.Writer) int {
 	if p.exec != nil {
 		status = p.exec.report(status, p.execCut, stderr)
@@ -100,7 +97,7 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 	if x.pcap != nil {
 		if err := x.pcap.close(); err != nil {
 			fmt.Fprintf(stderr, "sniffer: -w: %v\n", err)
-			status = 1
+			status = exitFailed
 		}
 		if x.pcap.skipped > 0 {
 			fmt.Fprintf(stderr, "sniffer: warning: -w: %d packets were not written: their link type is not the file's, %s\n", x.pcap.skipped, capfile.DescribeLinkType(x.pcap.link))
@@ -113,7 +110,7 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 			if status == 0 {
 				switch v {
 				case reuse.NotReused:
-					status = 1
+					status = exitNotReused
 				case reuse.Inconclusive:
 					status = exitInconclusive
 				}

@@ -52,14 +52,15 @@ func TestExpectReuseStatus(t *testing.T) {
 	}
 }
 
-// TestHelpExitStatus: --help documents exit status 3.
+// TestHelpExitStatus: --help documents the exit statuses.
 func TestHelpExitStatus(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"--help"}, nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("--help: exit %d", code)
 	}
 	help := strings.Join(strings.Fields(stdout.String()), " ")
-	for _, want := range []string{"--max-summary-pairs", "3 when --expect-reuse found no connection not reused but is inconclusive"} {
+	for _, want := range []string{"--max-summary-pairs", "1 --expect-reuse: connections not reused", "3 --expect-reuse is inconclusive: nothing could be judged",
+		"4 the input could not be read (file not found, not a capture, config file), the capture failed"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help lacks %q", want)
 		}

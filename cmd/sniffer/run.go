@@ -26,6 +26,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "attach" {
 		return runAttach(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "ready" {
+		return runReady(args[1:], stdout, stderr)
+	}
 	o, err := parseOptions(args, stdout)
 	if err != nil {
 		var ue *usageError
@@ -34,7 +37,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		fmt.Fprintf(stderr, "sniffer: %v\n", err)
-		return 1
+		return exitFailed
 	}
 	if o.help {
 		return 0
@@ -50,11 +53,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			fmt.Fprintf(stderr, "sniffer: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
 			fmt.Fprintf(stderr, "sniffer: cpu profile: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -85,7 +88,7 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		if errors.As(err, &ue) {
 			return sniff.Config{}, nil, 2
 		}
-		return sniff.Config{}, nil, 1
+		return sniff.Config{}, nil, exitFailed
 	}
 	out.warn, out.headerCap = stderr, o.headerCap
 	if o.execute != "" {
@@ -171,7 +174,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 		f, err := os.Open(o.file)
 		if err != nil {
 			fmt.Fprintf(stderr, "sniffer: %v\n", err)
-			return 1
+			return exitFailed
 		}
 		defer f.Close()
 		in, name = f, o.file
@@ -179,7 +182,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 	r, err := capfile.NewReader(in)
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: %s: %v\n", name, err)
-		return 1
+		return exitFailed
 	}
 	var lf *filter.LinkFilter
 	if o.filter != "" {
@@ -203,7 +206,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 				fmt.Fprintf(stderr, "sniffer: warning: %s: %v (the capture was cut short; entries up to the cut are printed)\n", name, err)
 			} else {
 				fmt.Fprintf(stderr, "sniffer: %s: %v\n", name, err)
-				status = 1
+				status = exitFailed
 			}
 			break
 		}
@@ -215,7 +218,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 	eng.Finish()
 	if err := out.close(); err != nil {
 		fmt.Fprintf(stderr, "sniffer: writing output: %v\n", err)
-		return out.finish(1, stderr)
+		return out.finish(exitFailed, stderr)
 	}
 	if n := r.Skipped(); n > 0 {
 		fmt.Fprintf(stderr, "sniffer: warning: %s: %d records skipped: their captured length exceeds their original length (tcpdump prints \"[Invalid header: len(L) < caplen(C)]\" for them)\n", name, n)
@@ -232,7 +235,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 			warning = "warning: "
 		}
 		fmt.Fprintf(stderr, "sniffer: %s%s: link type %s is not supported\n", warning, name, capfile.DescribeLinkType(first))
-		return out.finish(1, stderr)
+		return out.finish(exitFailed, stderr)
 	}
 	if lf != nil && lf.Skipped() > 0 {
 		fmt.Fprintf(stderr, "sniffer: warning: %s: %d packets skipped: -p could not be compiled for their link type\n", name, lf.Skipped())

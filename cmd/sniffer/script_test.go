@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,8 +25,10 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the command-line behaviour described in
 // testdata/script/*.txtar. $ORACLE is the directory of the oracle captures;
-// mkpcap builds a capture from a description (capture_test.go). The
-// condition [tool:NAME] says whether NAME is in PATH; when it is not and
+// mkpcap builds a capture from a description (capture_test.go). The command
+// "status N PROG ARGS..." runs PROG as exec does (stdout and stderr can be
+// checked after it) and fails unless it exits with status N. The condition
+// [tool:NAME] says whether NAME is in PATH; when it is not and
 // SNIFFER_REQUIRE_TOOLS=1, the script fails instead of going without.
 func TestScripts(t *testing.T) {
 	oracle, err := filepath.Abs("../../testdata/oracle")
@@ -34,6 +39,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"mkpcap": cmdMkpcap, // capture_test.go
+			"status": cmdStatus,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("ORACLE", oracle)
@@ -47,4 +53,26 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 	})
+}
+
+// cmdStatus is the script command "status N PROG ARGS...".
+func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: status N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("status: %v", err)
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("status: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
 }

@@ -1,13 +1,13 @@
 #!/bin/sh
 # Builds the example's programs and sniffer as static binaries, then their
 # FROM scratch images (nothing is pulled):
-#   sniffer:$TAG, sniffer-keepalive-{app,leaky,fixed}:$TAG   (TAG=latest)
+#   sniffer:$TAG, sniffer-keepalive-{app,leaky,fixed,hold}:$TAG   (TAG=latest)
 set -eu
 cd "$(dirname "$0")"
 TAG=${TAG:-latest}
 mkdir -p bin
 export CGO_ENABLED=0
-for p in app leaky fixed; do
+for p in app leaky fixed hold; do
     go build -trimpath -ldflags "-s -w" -o bin/$p ./$p
     docker build -q --build-arg BIN=$p -t sniffer-keepalive-$p:$TAG . >/dev/null
 done
@@ -15,4 +15,4 @@ version=$(git describe --always --dirty 2>/dev/null || echo dev)
 mkdir -p bin/sniffer-image
 go build -trimpath -ldflags "-s -w -X main.version=$version" -o bin/sniffer-image/sniffer ../../cmd/sniffer
 docker build -q -f ../../Dockerfile.prebuilt -t sniffer:$TAG bin/sniffer-image >/dev/null
-echo "built sniffer:$TAG sniffer-keepalive-app:$TAG sniffer-keepalive-leaky:$TAG sniffer-keepalive-fixed:$TAG"
+echo "built sniffer:$TAG sniffer-keepalive-app:$TAG sniffer-keepalive-leaky:$TAG sniffer-keepalive-fixed:$TAG sniffer-keepalive-hold:$TAG"

@@ -1,6 +1,10 @@
 // Package capfile reads capture files: classic pcap (either byte order,
 // microsecond or nanosecond timestamps) and pcapng.
 //
+// A file compressed with gzip (a .pcap.gz or .pcapng.gz, recognised by its
+// magic number 1f 8b, as tshark does) is decompressed as it is read, with
+// compress/gzip: no temporary file, no whole-file buffer.
+//
 // Both formats are read by small readers of this package (pcap.go,
 // ngreader.go) that hand out packet data straight from their read buffer
 // and allocate nothing per packet. gopacket's pcapgo readers are not used:
@@ -26,6 +30,7 @@ package capfile
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -55,6 +60,9 @@ const (
 	magicNanoSwap    = 0x4D3CB2A1
 	magicSectionHead = 0x0A0D0D0A
 )
+
+// The first two bytes of a gzip file (RFC 1952).
+const gzipID1, gzipID2 = 0x1f, 0x8b
 
 // Packet is one packet record of a capture file.
 type Packet struct {
@@ -86,8 +94,9 @@ type Reader struct {
 }
 
 // NewReader reads the file header from r, which must be a pcap or pcapng
-// file, and returns a Reader for its packets. r is read through a buffer of
-// its own; the Reader reads ahead of the packets it returns.
+// file, or one of them compressed with gzip, and returns a Reader for its
+// packets. r is read through a buffer of its own; the Reader reads ahead of
+// the packets it returns.
 func NewReader(r io.Reader) (*Reader, error) {
 	br := bufio.NewReaderSize(r, bufSize)
 	head, err := br.Peek(4)
@@ -96,6 +105,27 @@ func NewReader(r io.Reader) (*Reader, error) {
 			return nil, errors.New("capfile: empty input")
 		}
 		return nil, fmt.Errorf("capfile: reading file header: %w", err)
+	}
+	if len(head) >= 2 && head[0] == gzipID1 && head[1] == gzipID2 {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("capfile: reading gzip header: %w", err)
+		}
+		// The decompressed stream gets a buffer of its own (the pcapng
+		// reader hands out packets from it); gzip inside gzip is not
+		// unpacked again, and is reported as not a capture.
+		br = bufio.NewReaderSize(zr, bufSize)
+		head, err = br.Peek(4)
+		switch {
+		case len(head) == 0 && err == io.EOF:
+			return nil, errors.New("capfile: empty input (a gzip file that holds nothing)")
+		case len(head) < 4 && err != nil && err != io.EOF:
+			// The compressed stream itself was cut short or is corrupt.
+			return nil, fmt.Errorf("capfile: reading gzip-compressed file header: %w", err)
+		}
 	}
 	if len(head) < 4 {
 		return nil, fmt.Errorf("capfile: not a pcap or pcapng file (%d bytes: %s)", len(head), hex.EncodeToString(head))

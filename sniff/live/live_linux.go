@@ -45,7 +45,10 @@ type Source struct {
 
 // Open opens the capture cfg describes: it creates the socket and its ring,
 // attaches the kernel filter (KernelFilter) and only then binds the socket,
-// so that no packet the filter would reject is ever queued. It needs
+// so that no packet the filter would reject is ever queued. Once it has
+// returned, the capture listens: every packet the filter passes from then
+// on is queued in the ring, even before Run is called (a caller may say it
+// is listening, and write its ready file). It needs
 // CAP_NET_RAW: without it the error wraps os.ErrPermission. An unknown
 // interface name gives an error wrapping ErrNoInterface that lists the
 // interfaces of the namespace; a bad filter a *FilterError.

@@ -21,6 +21,13 @@
 // The server offered keep-alive in a response of protocol HTTP/1.1 without
 // a "close" token in Connection, or HTTP/1.0 with a "keep-alive" token.
 //
+// A connection is judged when its first entry carries an HTTP response:
+// then whether it was offered keep-alive, and by whom it was closed, is
+// known. The verdict is never OK without a judged connection: with no
+// traffic at all (a wrong filter, interface or network namespace), only
+// TLS (keep-alive offers are encrypted) or only another protocol, it is
+// Inconclusive, with the reason (Reason).
+//
 // The table of pairs is bounded (DefaultMaxPairs, or NewMax's argument):
 // once it is full, the connections of pairs it does not hold are counted,
 // not tracked, and the verdict is Inconclusive rather than OK for them. So
@@ -61,6 +68,10 @@ type Pair struct {
 	// the client closed after a single request, with another connection
 	// to the same server after them.
 	Leaked int
+	// Judged counts the connections whose first entry carried an HTTP
+	// response: those the verdict could judge. The verdict is OK only
+	// when some connection was judged.
+	Judged int
 
 	// pending counts the single-request connections closed by the client
 	// after a keep-alive offer that started at latest, the start of the
@@ -125,15 +136,25 @@ type Aggregator struct {
 	untrackedConns, untrackedEntries int
 	// evicted counts the connections the engine evicted from its table.
 	evicted int
-	// offered records, for each connection whose first exchange was seen
-	// and that has not ended, whether that exchange's response offered
-	// keep-alive. Bounded by maxOpen.
-	offered map[uint64]bool
+	// first records, for each connection whose first exchange was seen
+	// and that has not ended, what that exchange showed. Bounded by
+	// maxOpen.
+	first map[uint64]firstExchange
 	// openDropped counts the connections whose record did not fit.
 	openDropped int
+	// entries counts every entry added; tlsConns the tracked connections
+	// whose first request is a TLS handshake record (nothing to judge).
+	entries, tlsConns int
 }
 
-// maxOpen bounds Aggregator.offered: far more than the engine's largest
+// firstExchange is what a connection's first exchange showed: whether its
+// response was HTTP and offered keep-alive, or its request was a TLS
+// handshake.
+type firstExchange struct {
+	http, offered, tls bool
+}
+
+// maxOpen bounds Aggregator.first: far more than the engine's largest
 // connection table; past it a connection's offer is not known, which
 // makes the verdict Inconclusive rather than OK.
 const maxOpen = 1 << 20
@@ -149,7 +170,7 @@ func NewMax(maxPairs int) *Aggregator {
 	if maxPairs < 1 {
 		maxPairs = DefaultMaxPairs
 	}
-	return &Aggregator{pairs: map[pairKey]*Pair{}, maxPairs: maxPairs, offered: map[uint64]bool{}}
+	return &Aggregator{pairs: map[pairKey]*Pair{}, maxPairs: maxPairs, first: map[uint64]firstExchange{}}
 }
 
 // MaxPairs returns the number of pairs a tracks at most.
@@ -180,6 +201,7 @@ func (a *Aggregator) pair(client, server netip.AddrPort) *Pair {
 // Add counts one entry: whether its response offered keep-alive. It keeps
 // nothing of e's bytes.
 func (a *Aggregator) Add(e *entry.Entry) {
+	a.entries++
 	p := a.pair(e.Client, e.Server)
 	if p == nil {
 		a.untrackedEntries++
@@ -194,8 +216,8 @@ func (a *Aggregator) Add(e *entry.Entry) {
 		}
 	}
 	if e.Index == 1 && e.Conn != 0 {
-		if len(a.offered) < maxOpen {
-			a.offered[e.Conn] = offered
+		if len(a.first) < maxOpen {
+			a.first[e.Conn] = firstExchange{http: http, offered: offered, tls: !http && isTLS(&e.Request)}
 		} else {
 			a.openDropped++
 		}
@@ -205,8 +227,8 @@ func (a *Aggregator) Add(e *entry.Entry) {
 // AddConn counts one connection that ended (Config.ConnEnd). Every
 // connection's entries must have been given to Add before it.
 func (a *Aggregator) AddConn(c *entry.ConnEnd) {
-	offered, known := a.offered[c.Conn]
-	delete(a.offered, c.Conn)
+	first, known := a.first[c.Conn]
+	delete(a.first, c.Conn)
 	if c.Evicted {
 		a.evicted++
 	}
@@ -217,6 +239,12 @@ func (a *Aggregator) AddConn(c *entry.ConnEnd) {
 	}
 	p.Connections++
 	p.Requests += c.Exchanges
+	switch {
+	case first.http:
+		p.Judged++
+	case first.tls:
+		a.tlsConns++
+	}
 	if c.Start.After(p.latest) {
 		p.latest = c.Start
 		// Every pending candidate started at the previous latest, before
@@ -228,7 +256,7 @@ func (a *Aggregator) AddConn(c *entry.ConnEnd) {
 		return
 	}
 	p.Single++
-	if c.Originator != entry.Client || !offered || !known {
+	if c.Originator != entry.Client || !first.offered || !known {
 		return
 	}
 	if c.Start.Before(p.latest) {
@@ -236,6 +264,12 @@ func (a *Aggregator) AddConn(c *entry.ConnEnd) {
 		return
 	}
 	p.pending++
+}
+
+// isTLS reports whether m starts with a TLS handshake record (a
+// ClientHello): content type 22, version 3.x.
+func isTLS(m *entry.Message) bool {
+	return !m.HTTP && len(m.Bytes) >= 3 && m.Bytes[0] == 0x16 && m.Bytes[1] == 0x03
 }
 
 // Pairs returns the pairs, by client address then server address.
@@ -310,9 +344,10 @@ const (
 	// NotReused: connections were not reused (Leaked is not 0). It holds
 	// even when the table was full: what was tracked is enough to fail.
 	NotReused
-	// Inconclusive: no tracked connection leaked, but not everything
-	// could be checked: the table of pairs was full, or connections were
-	// evicted from the engine's table.
+	// Inconclusive: no tracked connection leaked, but nothing could be
+	// judged (no connection carried an HTTP response: see Reason), or not
+	// everything could be checked: the table of pairs was full, or
+	// connections were evicted from the engine's table.
 	Inconclusive
 )
 
@@ -330,15 +365,68 @@ func (v Verdict) String() string {
 }
 
 // Verdict returns the outcome of the check: NotReused when connections
-// leaked, else Inconclusive when entries were not tracked, else OK.
+// leaked, else Inconclusive when no connection was judged or entries were
+// not tracked, else OK.
 func (a *Aggregator) Verdict() Verdict {
 	switch {
 	case a.Leaked() > 0:
 		return NotReused
-	case a.untrackedEntries+a.untrackedConns > 0, a.evicted > 0, a.openDropped > 0:
+	case a.untrackedEntries+a.untrackedConns > 0, a.evicted > 0, a.openDropped > 0, a.Judged() == 0:
 		return Inconclusive
 	}
 	return OK
+}
+
+// Judged returns the number of connections of all pairs the verdict could
+// judge (Pair.Judged).
+func (a *Aggregator) Judged() int {
+	n := 0
+	for _, p := range a.pairs {
+		n += p.Judged
+	}
+	return n
+}
+
+// Reason says, in a few words, why nothing could be judged, or "" when a
+// connection was judged: no entry at all, only TLS, or no HTTP response.
+func (a *Aggregator) Reason() string {
+	if a.Judged() > 0 {
+		return ""
+	}
+	conns := a.untrackedConns
+	for _, p := range a.pairs {
+		conns += p.Connections
+	}
+	switch {
+	case a.entries == 0:
+		return "no HTTP or TLS exchange seen (check the filter, the interface and the network namespace)"
+	case a.tlsConns > 0 && a.tlsConns == conns:
+		return fmt.Sprintf("only TLS seen (%d connection%s): keep-alive offers are encrypted", conns, plural(conns))
+	case a.tlsConns > 0:
+		return fmt.Sprintf("no HTTP response seen (%d connection%s, %d of them TLS, whose keep-alive offers are encrypted)", conns, plural(conns), a.tlsConns)
+	}
+	return fmt.Sprintf("no HTTP response seen (%d connection%s, %d entr%s)", conns, plural(conns), a.entries, pluralY(a.entries))
+}
+
+// notes returns what an OK verdict should add: that every pair had a lone
+// connection of one request (nothing followed it, nothing could reuse
+// it), or that the server never offered keep-alive.
+func (a *Aggregator) notes() string {
+	lone, offered := true, 0
+	for _, p := range a.pairs {
+		if p.Judged > 1 || p.Requests > 1 {
+			lone = false
+		}
+		offered += p.Offered
+	}
+	var s string
+	if lone {
+		s = "; note: a lone connection of one request per client -> server pair: reuse was not put to the test"
+	}
+	if offered == 0 {
+		s += "; note: the server never offered keep-alive"
+	}
+	return s
 }
 
 // WriteVerdict writes the --expect-reuse verdict in one line, prefixed
@@ -362,8 +450,15 @@ func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (Verdict, error) {
 	v := a.Verdict()
 	switch v {
 	case OK:
-		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one", prefix)
+		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one%s", prefix, a.notes())
 	case Inconclusive:
+		if a.Judged() == 0 {
+			b = fmt.Appendf(b, "%sinconclusive: %s", prefix, a.Reason())
+			if a.untrackedEntries > 0 {
+				b = fmt.Appendf(b, " (and %d connection%s not checked: table full)", a.untrackedConns, plural(a.untrackedConns))
+			}
+			break
+		}
 		if a.evicted > 0 || a.openDropped > 0 {
 			b = fmt.Appendf(b, "%sinconclusive: %d connection%s evicted from the connection table (raise -s); no connection seen whole offered keep-alive was closed by the client after one request before a new one",
 				prefix, a.evicted+a.openDropped, plural(a.evicted+a.openDropped))

@@ -524,8 +524,11 @@ func FuzzAggregator(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if (v == OK) != (a.Leaked() == 0 && entries+conns == 0) {
-			t.Fatalf("verdict %v with %d leaked, %d untracked entries", v, a.Leaked(), entries)
+		if (v == OK) != (a.Leaked() == 0 && entries+conns == 0 && a.Judged() > 0) {
+			t.Fatalf("verdict %v with %d leaked, %d untracked entries, %d judged", v, a.Leaked(), entries, a.Judged())
+		}
+		if (a.Reason() == "") != (a.Judged() > 0) {
+			t.Fatalf("reason %q with %d judged", a.Reason(), a.Judged())
 		}
 	})
 }
@@ -643,5 +646,72 @@ func TestEvictionIsInconclusive(t *testing.T) {
 	sum, v := summaryVerdict(t, a)
 	if v != Inconclusive || !strings.Contains(sum, "evicted from the connection table") {
 		t.Errorf("(%v)\n%s", v, sum)
+	}
+}
+
+// TestNothingJudged: without a connection that carried an HTTP response
+// the verdict is inconclusive, never ok, with the reason.
+func TestNothingJudged(t *testing.T) {
+	// A TLS ClientHello's first bytes (record header, handshake type 1).
+	hello := "\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03" + strings.Repeat("\x00", 32) + "\x00\x00\x02\x13\x01\x01\x00"
+	conns := func(n int, req, resp string) *pcaptest.Capture {
+		c := pcaptest.New(layers.LinkTypeEthernet)
+		for i := range n {
+			f := c.Flow(netip.AddrPortFrom(client, uint16(40000+i)), server, t0.Add(time.Duration(i)*time.Second))
+			f.Handshake()
+			f.ClientSend([]byte(req))
+			f.Ack(false)
+			if resp != "" {
+				f.ServerSend([]byte(resp))
+				f.Ack(true)
+			}
+			f.Close(true)
+		}
+		return c
+	}
+	for name, c := range map[string]struct {
+		a    *Aggregator
+		want string
+	}{
+		"nothing":     {New(), "reuse: inconclusive: no HTTP or TLS exchange seen (check the filter, the interface and the network namespace)\n"},
+		"tls":         {run(t, conns(3, hello, "\x16\x03\x03\x00\x02\x02\x00")), "reuse: inconclusive: only TLS seen (3 connections): keep-alive offers are encrypted\n"},
+		"redis":       {run(t, conns(2, "PING\r\n", "+PONG\r\n")), "reuse: inconclusive: no HTTP response seen (2 connections, 2 entries)\n"},
+		"no-response": {run(t, conns(2, request, "")), "reuse: inconclusive: no HTTP response seen (2 connections, 2 entries)\n"},
+	} {
+		got, v := summaryVerdict(t, c.a)
+		if v != Inconclusive || !strings.HasSuffix(got, c.want) || c.a.Judged() != 0 || c.a.Reason() == "" {
+			t.Errorf("%s: got (%v, %d judged)\n%s\nwant (inconclusive) ending\n%s", name, v, c.a.Judged(), got, c.want)
+		}
+	}
+	// One judged connection among them is enough.
+	c := conns(2, "PING\r\n", "+PONG\r\n")
+	f := c.Flow(netip.AddrPortFrom(client, 41000), server, t0.Add(time.Minute))
+	f.Handshake()
+	exchange(f, response)
+	exchange(f, response)
+	f.Close(true)
+	a := run(t, c)
+	if got, v := summaryVerdict(t, a); v != OK || a.Judged() != 1 || a.Reason() != "" || strings.Contains(got, "note:") {
+		t.Errorf("with an HTTP connection: got (%v, %d judged, reason %q)\n%s", v, a.Judged(), a.Reason(), got)
+	}
+}
+
+// TestOKNotes: a lone connection of one request, and a server that never
+// offers keep-alive, are ok, with a note saying what was not tested.
+func TestOKNotes(t *testing.T) {
+	got, v := summaryVerdict(t, run(t, leaky(1)))
+	if v != OK || !strings.HasSuffix(got, "before a new one; note: a lone connection of one request per client -> server pair: reuse was not put to the test\n") {
+		t.Errorf("lone connection: got (%v)\n%s", v, got)
+	}
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	for i := range 3 {
+		f := c.Flow(netip.AddrPortFrom(client, uint16(40000+i)), server, t0.Add(time.Duration(i)*time.Second))
+		f.Handshake()
+		exchange(f, closeRsp)
+		f.Close(false)
+	}
+	got, v = summaryVerdict(t, run(t, c))
+	if v != OK || !strings.HasSuffix(got, "before a new one; note: the server never offered keep-alive\n") {
+		t.Errorf("no keep-alive: got (%v)\n%s", v, got)
 	}
 }

@@ -14,9 +14,6 @@ import (
 )
 
 func main() {
-	if d, err := time.ParseDuration(os.Getenv("DELAY")); err == nil {
-		time.Sleep(d) // let the sniffer start first
-	}
 	url := target("http://app:8080/fixed")
 	for {
 		req, _ := http.NewRequest("GET", url, nil)
@@ -43,8 +40,7 @@ func target(def string) string {
 	return def
 }
 
-// interval is $INTERVAL (a Go duration), 500ms by default. ($DELAY delays
-// the first request.)
+// interval is $INTERVAL (a Go duration), 500ms by default.
 func interval() time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("INTERVAL")); err == nil && d > 0 {
 		return d
