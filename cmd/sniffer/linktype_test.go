@@ -109,7 +109,7 @@ func TestUnsupportedLinkTypeError(t *testing.T) {
 					errLines++
 				}
 			}
-			if code != 1 || out != "" || errLines != 1 || !strings.HasSuffix(errs, "sniffer: user0: link type 147 (LINKTYPE_USER0) is not supported\n") {
+			if code != exitFailed || out != "" || errLines != 1 || !strings.HasSuffix(errs, "sniffer: user0: link type 147 (LINKTYPE_USER0) is not supported\n") {
 				t.Errorf("pcapng %v, %q: exit %d, output %q, stderr\n%s", ng, args, code, out, errs)
 			}
 		}
