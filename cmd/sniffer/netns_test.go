@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -43,6 +44,8 @@ func init() {
 		os.Exit(helperServer(os.Args[1:]))
 	case "client":
 		os.Exit(helperClient(os.Args[1:]))
+	case "tlsserver":
+		os.Exit(helperTLSServer(os.Args[1:]))
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", helperEnv, os.Getenv(helperEnv))
 		os.Exit(2)
@@ -322,14 +325,17 @@ func helperServer(addrs []string) int {
 //	slowclose N URL...  each URL N times, each request on a connection of its
 //	                    own, read to its end, closed after 2 s idle
 //
-// then prints "done". With -idle it then waits for a line on standard input
+// then prints "done". With -tls it speaks HTTP/1.1 over TLS to a server
+// whose certificate it does not check (helperTLSServer's, made up at its
+// start). With -idle it then waits for a line on standard input
 // before closing its idle connections; otherwise it closes them at once.
 // Then it prints "closed" and waits for its standard input to close.
 // The request number (1..N) is appended to each URL.
 func helperClient(args []string) int {
-	idle := false
-	if len(args) > 0 && args[0] == "-idle" {
-		idle, args = true, args[1:]
+	idle, insecure := false, false
+	for len(args) > 0 && (args[0] == "-idle" || args[0] == "-tls") {
+		idle, insecure = idle || args[0] == "-idle", insecure || args[0] == "-tls"
+		args = args[1:]
 	}
 	if len(args) < 3 {
 		fmt.Fprintln(os.Stderr, "usage: client [-idle] unread|read N URL...")
@@ -343,12 +349,19 @@ func helperClient(args []string) int {
 	}
 	// No proxy, whatever the environment says: traffic stays in the
 	// namespace.
-	tr := &http.Transport{Proxy: nil, DisableCompression: true}
+	newTransport := func() *http.Transport {
+		tr := &http.Transport{Proxy: nil, DisableCompression: true}
+		if insecure {
+			tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // the test's own server
+		}
+		return tr
+	}
+	tr := newTransport()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	if mode == "slowclose" {
 		for _, u := range args[2:] {
 			for i := 1; i <= n; i++ {
-				tr := &http.Transport{Proxy: nil, DisableCompression: true}
+				tr := newTransport()
 				c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 				resp, err := c.Get(u + strconv.Itoa(i))
 				if err != nil {

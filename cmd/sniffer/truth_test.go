@@ -1,6 +1,17 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,4 +74,51 @@ func stderrText(p *proc) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// helperTLSServer serves what helperServer serves, over TLS (HTTP/1.1
+// only: ALPN offers http/1.1, so that a client that does not drain its
+// bodies cannot multiplex them), with a certificate made up at start, on
+// each address given, until its standard input closes. With -v12 it
+// speaks TLS 1.2 at most. It prints "ready" once every address listens.
+func helperTLSServer(args []string) int {
+	maxVersion := uint16(tls.VersionTLS13)
+	if len(args) > 0 && args[0] == "-v12" {
+		maxVersion, args = tls.VersionTLS12, args[1:]
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sniffer-test"},
+		DNSNames: []string{"sniffer-test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		NextProtos: []string{"http/1.1"}, MaxVersion: maxVersion}
+	payload := []byte(strings.Repeat("x", bodySize))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/big/") {
+			w.Header().Set("Content-Length", strconv.Itoa(len(payload)))
+			w.Write(payload)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	for _, a := range args {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		srv := &http.Server{Handler: h, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+		go srv.Serve(tls.NewListener(ln, cfg))
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
 }
