@@ -86,8 +86,10 @@ type Metrics struct {
 	base   live.Stats // of the sources that ended
 }
 
-// StatsSource is a capture whose counters are read when /metrics is
-// scraped: a *live.Source (Stats may be called from any goroutine).
+// StatsSource is a capture whose kernel drops are read when /metrics is
+// scraped: a *live.Source (Stats may be called from any goroutine). The
+// packets captured are the engine's count (SetEngine): live.Stats.Packets
+// is only brought up to date while packets flow.
 type StatsSource interface {
 	Stats() (live.Stats, error)
 }
@@ -210,8 +212,8 @@ func (m *Metrics) SetEngine(st sniff.Stats, conns int) {
 	m.mu.Unlock()
 }
 
-// SetSource makes src the capture whose packets and kernel drops are
-// served, on top of those of the sources that ended (EndSource).
+// SetSource makes src the capture whose kernel drops are served, on top
+// of those of the sources that ended (EndSource).
 func (m *Metrics) SetSource(src StatsSource) {
 	m.mu.Lock()
 	m.source = src
@@ -228,18 +230,16 @@ func (m *Metrics) EndSource() {
 		return
 	}
 	if st, err := m.source.Stats(); err == nil {
-		m.base.Packets += st.Packets
 		m.base.Dropped += st.Dropped
 	}
 	m.source = nil
 }
 
-// capture returns the packets captured and dropped so far.
+// capture returns the packets dropped so far.
 func (m *Metrics) capture() live.Stats {
 	st := m.base
 	if m.source != nil {
 		if cur, err := m.source.Stats(); err == nil {
-			st.Packets += cur.Packets
 			st.Dropped += cur.Dropped
 		}
 	}
@@ -256,7 +256,9 @@ type engineCounter struct {
 var (
 	skipped    = prometheus.NewDesc("sniffer_packets_skipped_total", "Frames the engine could not use, by reason.", []string{"reason"}, nil)
 	engineDefs = []engineCounter{
-		{prometheus.NewDesc("sniffer_engine_packets_total", "Frames given to the engine.", nil, nil), func(s *sniff.Stats) uint64 { return s.Packets }, ""},
+		// Live, every packet captured is given to the engine (the filter
+		// runs in the kernel), across attach's restarts too.
+		{prometheus.NewDesc("sniffer_packets_captured_total", "Packets captured and given to the engine.", nil, nil), func(s *sniff.Stats) uint64 { return s.Packets }, ""},
 		{prometheus.NewDesc("sniffer_packets_filtered_total", "Frames the -p filter rejected in user space.", nil, nil), func(s *sniff.Stats) uint64 { return s.Filtered }, ""},
 		{skipped, func(s *sniff.Stats) uint64 { return s.UnsupportedLink }, "unsupported_link"},
 		{skipped, func(s *sniff.Stats) uint64 { return s.NotIP }, "not_ip"},
@@ -278,7 +280,6 @@ var (
 		{prometheus.NewDesc("sniffer_heads_truncated_total", "Header blocks cut at --max-header.", nil, nil), func(s *sniff.Stats) uint64 { return s.HeadsTruncated }, ""},
 	}
 	connsOpen = prometheus.NewDesc("sniffer_connections_open", "Connections in the engine's table.", nil, nil)
-	captured  = prometheus.NewDesc("sniffer_packets_captured_total", "Packets the live capture handed to the engine.", nil, nil)
 	dropped   = prometheus.NewDesc("sniffer_packets_dropped_total", "Packets the kernel dropped because the capture ring was full.", nil, nil)
 )
 
@@ -294,7 +295,6 @@ func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d.desc
 	}
 	ch <- connsOpen
-	ch <- captured
 	ch <- dropped
 }
 
@@ -311,7 +311,6 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.value(&st)), labels...)
 	}
 	ch <- prometheus.MustNewConstMetric(connsOpen, prometheus.GaugeValue, float64(conns))
-	ch <- prometheus.MustNewConstMetric(captured, prometheus.CounterValue, float64(cap.Packets))
 	ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(cap.Dropped))
 }
 
