@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,5 +231,54 @@ func TestMetricsPrometheus(t *testing.T) {
 	got, sum := stop(t, sn)
 	if len(got) != 5 || sum.entries != 5 {
 		t.Errorf("entries %q, summary %+v; want 5", got, sum)
+	}
+}
+
+// testAttachMetrics: attach with --metrics serves the container's traffic
+// (TestDocker's app, port 8080, which its clients keep calling) on the
+// host's loopback while it captures in the container's namespace.
+func testAttachMetrics(t *testing.T, bin, app string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(bin, "attach", app, "--metrics", addr, "-p", "port 8080")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	re := regexp.MustCompile(`(?m)^sniffer_requests_total\{server="[0-9.]+:8080"\} ([0-9.e+]+)$`)
+	var body string
+	ok := waitFor(15*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		m := re.FindStringSubmatch(body)
+		return m != nil && m[1] != "0"
+	})
+	if !ok {
+		t.Fatalf("no requests to :8080 in /metrics:\n%s\nsniffer stderr:\n%s", body, stderr.String())
+	}
+	if !strings.Contains(body, "sniffer_packets_captured_total ") || !strings.Contains(body, `sniffer_connections_closed_total{originator="client"`) {
+		t.Errorf("/metrics lacks captured packets or closed connections:\n%s", body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-exited
+	if waitErr != nil {
+		t.Errorf("attach exited with %v after SIGTERM:\n%s", waitErr, stderr.String())
+	}
+	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		t.Error("/metrics still served after attach exited")
 	}
 }
