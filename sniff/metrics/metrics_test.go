@@ -246,3 +246,32 @@ func TestAddressInUse(t *testing.T) {
 		t.Errorf("/nope: %s", resp.Status)
 	}
 }
+
+// TestConcurrentScrape: scrapes run while the engine's goroutine records
+// (meaningful under -race).
+func TestConcurrentScrape(t *testing.T) {
+	m := New(4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			if _, err := m.Registry().Gather(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	e := &entry.Entry{Index: 1}
+	e.Request.First, e.Request.Last, e.Response.Last = t0, t0, t0.Add(time.Millisecond)
+	var st sniff.Stats
+	for i := range 2000 {
+		e.Server = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i % 8)}), 80)
+		m.Entry(e)
+		m.Conn(&entry.ConnEnd{Server: e.Server, Exchanges: 1, Originator: entry.Server})
+		st.Packets++
+		m.SetEngine(st, i)
+	}
+	<-done
+	m.SetSource(&fakeSource{})
+	m.EndSource()
+}

@@ -212,3 +212,47 @@ func TestLatencyNoAlloc(t *testing.T) {
 		t.Errorf("Sketch.Add: %v allocations", n)
 	}
 }
+
+// FuzzSketch: whatever durations come (negative, huge), the sketch counts
+// the others, its max is theirs, and its quantiles rise with q and stay
+// between the smallest and the largest.
+func FuzzSketch(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0, 0, 0, 0, 0, 0, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s Sketch
+		var n uint64
+		lo, hi := time.Duration(math.MaxInt64), time.Duration(0)
+		for ; len(b) >= 8; b = b[8:] {
+			d := time.Duration(int64(b[0]) | int64(b[1])<<8 | int64(b[2])<<16 | int64(b[3])<<24 |
+				int64(b[4])<<32 | int64(b[5])<<40 | int64(b[6])<<48 | int64(b[7])<<56)
+			s.Add(d)
+			if d >= 0 {
+				n++
+				lo, hi = min(lo, d), max(hi, d)
+			}
+		}
+		if s.Count() != n {
+			t.Fatalf("Count() = %d, want %d", s.Count(), n)
+		}
+		if n == 0 {
+			if s.Quantile(0.5) != 0 || s.Max() != 0 {
+				t.Fatal("empty sketch reports durations")
+			}
+			return
+		}
+		if s.Max() != hi {
+			t.Fatalf("Max() = %v, want %v", s.Max(), hi)
+		}
+		prev := time.Duration(0)
+		for _, q := range []float64{0.0001, 0.25, 0.5, 0.95, 1} {
+			v := s.Quantile(q)
+			if v < lo || v > hi || v < prev {
+				t.Fatalf("Quantile(%v) = %v: outside [%v, %v] or below the previous %v", q, v, lo, hi, prev)
+			}
+			prev = v
+		}
+		if s.Quantile(1) != hi {
+			t.Fatalf("Quantile(1) = %v, want the max %v", s.Quantile(1), hi)
+		}
+	})
+}
