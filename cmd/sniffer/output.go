@@ -103,15 +103,16 @@ func (p *printer) configure(cfg *sniff.Config) {
 	}
 }
 
-// watchCapture makes src the capture whose packets and drops --metrics
-// serves.
+// watchCapture makes src the capture whose kernel drops --metrics serves
+// (the packets captured are the engine's count).
 func (p *printer) watchCapture(src *live.Source) {
 	if p.extras != nil && p.extras.metrics != nil {
 		p.extras.metrics.SetSource(src)
 	}
 }
 
-// endCapture adds src's counters to --metrics' totals before it closes.
+// endCapture adds the current capture's drops to --metrics' totals,
+// before it closes.
 func (p *printer) endCapture() {
 	if p.extras != nil && p.extras.metrics != nil {
 		p.extras.metrics.EndSource()
