@@ -254,7 +254,9 @@ func (a *attacher) capture(ctx context.Context, src *live.Source) (string, error
 			}
 		}
 	}()
+	a.h.out.watchCapture(src) // --metrics
 	runErr := src.Run(runCtx, a.h)
+	a.h.out.endCapture()
 	cancel()
 	<-watching
 	if st, err := src.Stats(); err == nil {

@@ -255,6 +255,7 @@ func TestDocker(t *testing.T) {
 			t.Errorf("attach by ID prefix: %v\n%s", err, out)
 		}
 	})
+	t.Run("attach-metrics", func(t *testing.T) { testAttachMetrics(t, bin, app) })
 	t.Run("attach-from-container", func(t *testing.T) {
 		out := docker(t, "run", "--rm", "--pid", "host", "--cap-add", "SYS_ADMIN",
 			"-v", "/var/run/docker.sock:/var/run/docker.sock",

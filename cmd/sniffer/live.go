@@ -39,6 +39,7 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer src.Close()
+	out.watchCapture(src) // --metrics
 
 	stopCtx, stop := stopContext(o, out)
 	defer stop()
@@ -123,6 +124,7 @@ func (h *liveHandler) Packet(ts time.Time, frame []byte) {
 // carries many entries.
 func (h *liveHandler) Tick(now time.Time) {
 	h.eng.Tick(now)
+	h.out.tickMetrics(h.eng)
 	if h.out.w.Buffered() == 0 || h.writeErr != nil {
 		return
 	}

@@ -60,6 +60,7 @@ type options struct {
 	expectReuse bool
 	maxPairs    int // --max-summary-pairs
 	readyFile   readyFile
+	metrics     string
 
 	// set records which flags were given (by long name).
 	set map[string]bool
@@ -189,6 +190,7 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: no HTTP exchange judged, or more client -> server pairs than --max-summary-pairs)")
 	fs.IntVar(&o.maxPairs, "max-summary-pairs", reuse.DefaultMaxPairs, "--summary, --expect-reuse: track at most `n` client -> server pairs; the connections of further pairs are counted, not checked")
 	fs.StringVar((*string)(&o.readyFile), "ready-file", "", "live, attach: write `file` once the capture listens (a packet sent after it is captured), remove it at exit; sniffer ready FILE checks it (a health check)")
+	fs.StringVar(&o.metrics, "metrics", "", "live and attach: serve Prometheus metrics at http://`address`/metrics (host:port, e.g. 127.0.0.1:9464): requests, connections, reuse, response times per server, packets captured and dropped, bounds hit")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (for developers)")
 
 	usage := func() {
@@ -247,6 +249,9 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	}
 	if o.maxPairs <= 0 {
 		return nil, &usageError{"--max-summary-pairs must be positive"}
+	}
+	if o.metrics != "" && o.file != "" {
+		return nil, &usageError{"--metrics does not apply to -f: it serves the metrics of a live capture (live or attach)"}
 	}
 	if o.count < 0 || o.duration < 0 {
 		return nil, &usageError{"--count and --duration must not be negative"}

@@ -12,13 +12,16 @@ import (
 
 	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/capfile"
+	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/jsonlog"
 	"github.com/sniffer/sniffer/sniff/live"
+	"github.com/sniffer/sniffer/sniff/metrics"
 	"github.com/sniffer/sniffer/sniff/reuse"
 )
 
 // extras are the outputs beside the entries: --json's options, -w's pcap
-// writer, the reuse aggregator of --summary and --expect-reuse.
+// writer, the reuse aggregator of --summary and --expect-reuse, the
+// Prometheus metrics of --metrics and their server.
 type extras struct {
 	json     bool
 	jsonOpts jsonlog.Options
@@ -26,6 +29,8 @@ type extras struct {
 	agg      *reuse.Aggregator
 	verdict  bool // --expect-reuse
 	bodies   bool // --json-body
+	metrics  *metrics.Metrics
+	served   *metrics.Server
 }
 
 // errBinaryTerminal is -w - with standard output a terminal.
@@ -39,6 +44,15 @@ func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
 	x.jsonOpts = jsonlog.Options{Location: time.Local, Bodies: o.jsonBody}
 	if o.summary || o.expectReuse {
 		x.agg = reuse.NewMax(o.maxPairs)
+	}
+	if o.metrics != "" {
+		// Listen now: an address in use is an error before capture.
+		x.metrics = metrics.New(metrics.DefaultMaxServers)
+		srv, err := x.metrics.Listen(o.metrics)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--metrics: %w", err)
+		}
+		x.served = srv
 	}
 	entries := stdout
 	switch o.write {
@@ -75,8 +89,37 @@ func (p *printer) configure(cfg *sniff.Config) {
 	if x.json {
 		cfg.IndexHeaders = [2][]string{} // JSON does not print the format
 	}
-	if x.agg != nil {
-		cfg.ConnEnd = x.agg.AddConn // the verdict is computed from lifecycles
+	switch agg, m := x.agg, x.metrics; {
+	case agg != nil && m != nil:
+		cfg.ConnEnd = func(c *entry.ConnEnd) { agg.AddConn(c); m.Conn(c) }
+	case agg != nil:
+		cfg.ConnEnd = agg.AddConn // the verdict is computed from lifecycles
+	case m != nil:
+		cfg.ConnEnd = m.Conn
+	}
+}
+
+// watchCapture makes src the capture whose kernel drops --metrics serves
+// (the packets captured are the engine's count).
+func (p *printer) watchCapture(src *live.Source) {
+	if p.extras != nil && p.extras.metrics != nil {
+		p.extras.metrics.SetSource(src)
+	}
+}
+
+// endCapture adds the current capture's drops to --metrics' totals,
+// before it closes.
+func (p *printer) endCapture() {
+	if p.extras != nil && p.extras.metrics != nil {
+		p.extras.metrics.EndSource()
+	}
+}
+
+// tickMetrics copies the engine's counters for --metrics (on the engine's
+// goroutine).
+func (p *printer) tickMetrics(eng *sniff.Engine) {
+	if p.extras != nil && p.extras.metrics != nil {
+		p.extras.metrics.SetEngine(eng.Stats(), eng.Conns())
 	}
 }
 
@@ -93,6 +136,9 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 	x := p.extras
 	if x == nil {
 		return status
+	}
+	if x.served != nil {
+		x.served.Close()
 	}
 	if x.pcap != nil {
 		if err := x.pcap.close(); err != nil {

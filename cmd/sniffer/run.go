@@ -336,6 +336,9 @@ func (p *printer) emit(e *entry.Entry) {
 	if x := p.extras; x != nil && x.agg != nil {
 		x.agg.Add(e) // the reuse figures print no message bytes
 	}
+	if x := p.extras; x != nil && x.metrics != nil {
+		x.metrics.Entry(e) // --metrics
+	}
 	// Everything below prints message bytes: from the redacted entry only.
 	if p.redact != nil {
 		e = p.redact.Entry(e, &p.scratch)

@@ -119,6 +119,7 @@ func TestLeaky(t *testing.T) {
 	a := run(t, leaky(5))
 	got, ok := summary(t, a)
 	want := "10.0.0.2 -> 10.0.0.3:8080: 5 connections, 5 requests, 1.00 requests/connection, 100% single-request, keep-alive offered: yes, 4 not reused\n" +
+		"  10.0.0.2 -> 10.0.0.3:8080: response time p50 20µs p95 20µs max 20µs; new connection 50µs (p50, 5), reused none\n" +
 		"reuse: FAIL: connections not reused: 10.0.0.2 -> 10.0.0.3:8080: 4 connections offered keep-alive closed by the client after one request, then a new connection\n"
 	if got != want || ok {
 		t.Errorf("got (ok %v)\n%s\nwant\n%s", ok, got, want)
@@ -131,6 +132,7 @@ func TestLeaky(t *testing.T) {
 func TestFixed(t *testing.T) {
 	got, ok := summary(t, run(t, fixed(5)))
 	want := "10.0.0.2 -> 10.0.0.3:8080: 1 connection, 5 requests, 5.00 requests/connection, 0% single-request, keep-alive offered: yes\n" +
+		"  10.0.0.2 -> 10.0.0.3:8080: response time p50 20µs p95 20µs max 20µs; new connection 50µs (p50, 1), reused 20µs (p50, 4)\n" +
 		"reuse: ok: no connection offered keep-alive was closed by the client after one request before a new one\n"
 	if got != want || !ok {
 		t.Errorf("got (ok %v)\n%s\nwant\n%s", ok, got, want)
