@@ -88,6 +88,7 @@ func (h *liveHandler) Packet(ts time.Time, frame []byte) {
 // carries many entries.
 func (h *liveHandler) Tick(now time.Time) {
 	h.eng.Tick(now)
+	h.out.flushHAR()
 	if h.out.w.Buffered() == 0 || h.writeErr != nil {
 		return
 	}

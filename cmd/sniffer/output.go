@@ -12,6 +12,7 @@ import (
 
 	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/capfile"
+	"github.com/sniffer/sniffer/sniff/har"
 	"github.com/sniffer/sniffer/sniff/jsonlog"
 	"github.com/sniffer/sniffer/sniff/live"
 	"github.com/sniffer/sniffer/sniff/reuse"
@@ -26,6 +27,8 @@ type extras struct {
 	agg      *reuse.Aggregator
 	verdict  bool // --expect-reuse
 	bodies   bool // --json-body
+	har      *har.Writer
+	harFile  io.Closer // nil for --har -
 }
 
 // exitInconclusive is the exit status of an inconclusive --expect-reuse
@@ -59,6 +62,22 @@ func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
 			return nil, nil, fmt.Errorf("-w: %w", err)
 		}
 		x.pcap = newPcapWriter(f, f, o.file == "")
+	}
+	switch o.har {
+	case "":
+	case "-":
+		x.har = har.NewWriter(stdout, har.Options{Location: time.Local, Version: version})
+		entries = os.Stderr
+	default:
+		f, err := os.Create(o.har)
+		if err != nil {
+			if x.pcap != nil {
+				x.pcap.close()
+			}
+			return nil, nil, fmt.Errorf("--har: %w", err)
+		}
+		x.har = har.NewWriter(f, har.Options{Location: time.Local, Version: version})
+		x.harFile = f
 	}
 	return x, entries, nil
 }
@@ -106,6 +125,21 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "sniffer: warning: -w: %d packets were not written: their link type is not the file's, %s\n", x.pcap.skipped, capfile.DescribeLinkType(x.pcap.link))
 		}
 	}
+	if x.har != nil {
+		err := x.har.Close()
+		if x.harFile != nil {
+			if cerr := x.harFile.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sniffer: --har: %v\n", err)
+			status = 1
+		}
+		if n := x.har.Skipped(); n > 0 {
+			fmt.Fprintf(stderr, "sniffer: --har: %d entries written; %d exchanges that are not HTTP left out\n", x.har.Entries(), n)
+		}
+	}
 	if x.agg != nil {
 		x.agg.WriteSummary(stderr, "sniffer: summary: ")
 		if x.verdict {
@@ -121,6 +155,14 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// flushHAR writes out the --har entries buffered (live captures, on
+// each tick); an error is kept and reported at exit.
+func (p *printer) flushHAR() {
+	if x := p.extras; x != nil && x.har != nil && x.har.Buffered() {
+		x.har.Flush()
+	}
 }
 
 // setPcapLink sets the link type written in the header of a pcap file

@@ -337,6 +337,9 @@ func (p *printer) emit(e *entry.Entry) {
 	if p.redact != nil {
 		e = p.redact.Entry(e, &p.scratch)
 	}
+	if x := p.extras; x != nil && x.har != nil {
+		x.har.Add(e) // --har
+	}
 	if x := p.extras; x != nil {
 		if x.json {
 			p.buf = jsonlog.Append(p.buf[:0], e, &x.jsonOpts)
