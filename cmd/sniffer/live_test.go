@@ -50,6 +50,7 @@ func TestLive(t *testing.T) {
 	t.Run("BadFilter", e.testBadFilter)
 	t.Run("Execute", e.testExecute)
 	t.Run("ExecuteCannotRun", e.testExecuteCannotRun)
+	t.Run("HARSignal", e.testHARSignal) // har_test.go
 }
 
 // server starts the HTTP server helper in ns, listening on addrs.
