@@ -98,7 +98,7 @@ func TestHARCaptures(t *testing.T) {
 		seen := map[string]bool{}
 		for i, e := range log.Entries {
 			w := want[i]
-			if e.Connection != strconv.FormatUint(w.ConnectionID, 10) || e.Annotation != w.Connection || !strings.HasSuffix(e.URL, w.Request.URL) {
+			if e.Connection != strconv.FormatUint(w.ConnectionID, 10) || e.ConnectionID != e.Connection || e.Annotation != w.Connection || !strings.HasSuffix(e.URL, w.Request.URL) {
 				t.Errorf("%s entry %d: connection %q %s %s; want %d %s %s", name, i, e.Connection, e.Annotation, e.URL, w.ConnectionID, w.Connection, w.Request.URL)
 			}
 			first := !seen[e.Connection]

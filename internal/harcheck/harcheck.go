@@ -174,6 +174,7 @@ type Entry struct {
 	Method, URL     string
 	Status          int
 	Connection      string
+	ConnectionID    string // _connectionId, Chrome's
 	ServerIP        string
 	Annotation      string // _annotation
 	Error           string // _error
@@ -344,6 +345,7 @@ func entry(m map[string]any) (Entry, error) {
 	e.ReqCookies, e.RespCookies = pairs(req["cookies"]), pairs(resp["cookies"])
 	e.Query = pairs(req["queryString"])
 	e.Connection, _ = m["connection"].(string)
+	e.ConnectionID, _ = m["_connectionId"].(string)
 	e.ServerIP, _ = m["serverIPAddress"].(string)
 	e.Annotation, _ = m["_annotation"].(string)
 	e.Error, _ = m["_error"].(string)

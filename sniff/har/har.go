@@ -47,6 +47,8 @@
 //	                 wait to the response's first packet; receive to its last
 //	serverIPAddress  the server's address
 //	connection       the connection's number (Entry.Conn), as a string
+//	_connectionId    the same: Chrome's Connection ID column reads it (Chrome
+//	                 and Firefox show connection as the server's port)
 //	_annotation      sniffer's %connection: start, continue, last, unique, open
 //	_error           "no response captured" on an entry without a response;
 //	                 its response has status 0 and sizes -1
@@ -250,8 +252,12 @@ func AppendEntry(dst []byte, e *entry.Entry, o *Options) ([]byte, bool) {
 		dst = a.Unmap().AppendTo(dst)
 		dst = append(dst, '"')
 	}
-	dst = append(dst, `,"connection":"`...)
-	dst = strconv.AppendUint(dst, e.Conn, 10)
+	// connection is the HAR spec's; Chrome's Connection ID column reads
+	// _connectionId.
+	for _, key := range [...]string{`,"connection":"`, `","_connectionId":"`} {
+		dst = append(dst, key...)
+		dst = strconv.AppendUint(dst, e.Conn, 10)
+	}
 	dst = append(dst, `","_annotation":"`...)
 	dst = append(dst, e.Annotation.String()...)
 	dst = append(dst, '"')
