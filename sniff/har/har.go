@@ -205,7 +205,8 @@ func AppendEntry(dst []byte, e *entry.Entry, o *Options) ([]byte, bool) {
 	}
 	hasResp := resp.HTTP
 
-	// The phases, each from where the one before ended.
+	// The phases, each from where the one before ended, as offsets from
+	// start (time.Time.Sub saturates: hostile timestamps cannot overflow).
 	start := req.First
 	if start.IsZero() {
 		start = e.LastEvent()
@@ -214,29 +215,28 @@ func AppendEntry(dst []byte, e *entry.Entry, o *Options) ([]byte, bool) {
 	if connect {
 		start = e.SYN
 	}
-	t0 := start.UnixMicro()
-	t1 := t0
+	var t1 int64
 	if connect {
-		t1 = later(t0, e.HandshakeDone)
+		t1 = offset(0, start, e.HandshakeDone)
 	}
-	t2 := later(t1, req.Last)
+	t2 := offset(t1, start, req.Last)
 	t3, t4 := t2, t2
 	if hasResp {
-		t3 = later(t2, resp.First)
-		t4 = later(t3, resp.Last)
+		t3 = offset(t2, start, resp.First)
+		t4 = offset(t3, start, resp.Last)
 	}
 
 	dst = append(dst, `{"startedDateTime":"`...)
-	dst = start.In(loc).AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	dst = appendDate(dst, start, loc)
 	dst = append(dst, `","time":`...)
-	dst = appendMillis(dst, t4-t0)
+	dst = appendMillis(dst, t4)
 	dst = append(dst, `,"request":`...)
 	dst = appendRequest(dst, e)
 	dst = append(dst, `,"response":`...)
 	dst = appendResponse(dst, resp, hasResp)
 	dst = append(dst, `,"cache":{},"timings":{"blocked":-1,"dns":-1,"connect":`...)
 	if connect {
-		dst = appendMillis(dst, t1-t0)
+		dst = appendMillis(dst, t1)
 	} else {
 		dst = append(dst, "-1"...)
 	}
@@ -273,15 +273,35 @@ func AppendEntry(dst []byte, e *entry.Entry, o *Options) ([]byte, bool) {
 	return append(dst, '}'), true
 }
 
-// later returns t in microseconds, or from when t is zero or earlier.
-func later(from int64, t time.Time) int64 {
+// offset returns the microseconds from start to t, or from when t is zero
+// or earlier.
+func offset(from int64, start, t time.Time) int64 {
 	if t.IsZero() {
 		return from
 	}
-	if us := t.UnixMicro(); us > from {
+	if us := t.Sub(start).Microseconds(); us > from {
 		return us
 	}
 	return from
+}
+
+// Bounds of the dates RFC 3339 (four-digit years) can write.
+var (
+	minDate = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDate = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+)
+
+// appendDate appends t in RFC 3339 with milliseconds, clamped to the years
+// RFC 3339 can write (a hostile capture's timestamps can be anything; one
+// date a browser cannot read would make it reject the whole file).
+func appendDate(dst []byte, t time.Time, loc *time.Location) []byte {
+	switch {
+	case t.Before(minDate):
+		t, loc = minDate, time.UTC
+	case t.After(maxDate):
+		t, loc = maxDate, time.UTC
+	}
+	return t.In(loc).AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
 }
 
 // appendMillis appends microseconds as milliseconds with three decimals.
