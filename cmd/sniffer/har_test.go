@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sniffer/sniffer/internal/harcheck"
 )
@@ -187,5 +190,68 @@ func (e *liveEnv) testHARSignal(t *testing.T) {
 	}
 	if len(log.Entries) != 5 || len(ids) != 5 || connects != 5 {
 		t.Errorf("%d entries, %d ids, %d connects; want 5 of each", len(log.Entries), len(ids), connects)
+	}
+}
+
+// TestHARFileInterrupt: reading standard input with --har (tcpdump -w - |
+// sniffer -f - --har x.har, ended by Ctrl-C), a SIGINT does not kill
+// sniffer: it ends the input as it ends (here the pipe's close) and the
+// HAR is complete and valid. The signal is sent once sniffer has read
+// everything in the pipe, so after it set up its handling.
+func TestHARFileInterrupt(t *testing.T) {
+	bin, err := exec.LookPath("sniffer") // this test binary, through testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../../testdata/oracle/keepalive3.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	harFile := filepath.Join(t.TempDir(), "x.har")
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "-f", "-", "--har", harFile, "-l", "%request.url")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer cmd.Process.Kill()
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		n, err := unix.IoctlGetInt(int(w.Fd()), unix.TIOCINQ) // FIONREAD
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sniffer did not read its input: %d bytes left", n)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sniffer after SIGINT: %v; stderr:\n%s", err, stderr.String())
+	}
+	har, err := os.ReadFile(harFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := harcheck.Validate(har)
+	if err != nil {
+		t.Fatalf("HAR after SIGINT: %v\n%s", err, har)
+	}
+	if len(log.Entries) != 3 || stdout.String() != "/one\n/two\n/three\n" {
+		t.Errorf("%d HAR entries, stdout %q; want the 3 of keepalive3.pcap", len(log.Entries), stdout.String())
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -163,6 +166,30 @@ func (p *printer) flushHAR() {
 	if x := p.extras; x != nil && x.har != nil && x.har.Buffered() {
 		x.har.Flush()
 	}
+}
+
+// harInterrupt is for reading a file with --har (tcpdump -w - | sniffer -f
+// - --har x.har, ended by Ctrl-C): the first SIGINT or SIGTERM sets the flag
+// it returns, so that the reading stops at the next packet (or the end of
+// the input, which a killed tcpdump gives at once) and the HAR is ended as
+// at the end of input; a second signal kills as usual. Without --har it
+// changes nothing. Call release when the reading is done.
+func (p *printer) harInterrupt() (flag *atomic.Bool, release func()) {
+	flag = new(atomic.Bool)
+	if p.extras == nil || p.extras.har == nil {
+		return flag, func() {}
+	}
+	ch, done := make(chan os.Signal, 1), make(chan struct{})
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			flag.Store(true)
+			signal.Stop(ch)
+		case <-done:
+		}
+	}()
+	return flag, func() { signal.Stop(ch); close(done) }
 }
 
 // setPcapLink sets the link type written in the header of a pcap file

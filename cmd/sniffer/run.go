@@ -165,6 +165,8 @@ func buildFormat(o *options) (*logformat.Format, error) {
 
 // runFile reads a capture file (or standard input) through the engine.
 func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr io.Writer) int {
+	interrupted, release := out.harInterrupt() // --har: a signal ends the file
+	defer release()
 	var in io.Reader = stdin
 	name := "standard input"
 	if o.file != "-" {
@@ -193,7 +195,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 	out.stop = func() {}
 	status := 0
 	first, seen := layers.LinkType(0), false // the first packet's link type
-	for !out.done() {
+	for !out.done() && !interrupted.Load() {
 		p, err := r.Next()
 		if err == io.EOF {
 			break
