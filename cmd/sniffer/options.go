@@ -170,7 +170,7 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	fs.IntVar(&o.count, "count", 0, "stop after this many entries (0: no limit)")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: no limit)")
 	fs.BoolVar(&o.rawBytes, "raw-bytes", false, "print captured bytes as they are even to a terminal (by default control characters are escaped there)")
-	fs.Var(&o.redact, "redact", "replace the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie with [redacted] in every line shaped like one (continuation lines, bodies and non-HTTP exchanges included), in the log, JSON and -e input, not in -w's pcap; --redact=`Name,...` adds headers")
+	fs.Var(&o.redact, "redact", "replace the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie with [redacted] in every line shaped like one (continuation lines, bodies and non-HTTP exchanges included), in the log, JSON, HAR and -e input, not in -w's pcap; --redact=`Name,...` adds headers")
 	fs.BoolVar(&o.json, "json", false, "print each entry as one JSON object (JSON Lines; see README.md for the schema)")
 	fs.BoolVar(&o.jsonBody, "json-body", false, "with --json, include the bodies (base64 when not UTF-8); implies --json")
 	str(&o.write, "w", "write", "", "also write the packets the filter passed to a pcap `file`, as captured (--redact does not apply to it; - for standard output: the entries, and -e commands' output, then go to standard error)")
