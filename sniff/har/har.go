@@ -554,8 +554,9 @@ func hasHTTPScheme(b []byte) bool {
 
 // validAuthority reports whether b can stand as a URL's host[:port], so
 // that a hostile Host cannot change the URL's path or make it unparseable:
-// a name of letters, digits, '-', '.', '_' and '~', or an IPv6 literal in
-// brackets, and an optional port of at most five digits.
+// a name of letters, digits, '-', '.', '_' and '~' (an IPv4 address when
+// its last label starts with a digit), or an IPv6 address in brackets, and
+// an optional port of at most five digits.
 func validAuthority(b []byte) bool {
 	if len(b) == 0 || len(b) > 255 {
 		return false
@@ -566,10 +567,8 @@ func validAuthority(b []byte) bool {
 		if end < 2 {
 			return false
 		}
-		for _, c := range b[1:end] {
-			if !isHex(c) && c != ':' && c != '.' {
-				return false
-			}
+		if !validIPv6(b[1:end]) {
+			return false
 		}
 		host, b = nil, b[end+1:]
 	} else if i := bytes.IndexByte(b, ':'); i >= 0 {
@@ -583,6 +582,14 @@ func validAuthority(b []byte) bool {
 		}
 		for _, c := range host {
 			if !isHex(c) && !('g' <= c && c <= 'z' || 'G' <= c && c <= 'Z') && strings.IndexByte("-._~", c) < 0 {
+				return false
+			}
+		}
+		// A name whose last label is a number is an IPv4 address to URL
+		// parsers (WHATWG): it must be a valid one.
+		last := host[bytes.LastIndexByte(host, '.')+1:]
+		if len(last) > 0 && '0' <= last[0] && last[0] <= '9' {
+			if !validIPv4(host) {
 				return false
 			}
 		}
@@ -601,6 +608,82 @@ func validAuthority(b []byte) bool {
 	return true
 }
 
+// validIPv4 reports whether b is a dotted-quad IPv4 address (decimal, no
+// leading zeros), without allocating.
+func validIPv4(b []byte) bool {
+	for part := 0; part < 4; part++ {
+		n, digits := 0, 0
+		for len(b) > 0 && '0' <= b[0] && b[0] <= '9' {
+			if digits == 1 && n == 0 {
+				return false // a leading zero
+			}
+			n, digits, b = n*10+int(b[0]-'0'), digits+1, b[1:]
+			if n > 255 {
+				return false
+			}
+		}
+		if digits == 0 {
+			return false
+		}
+		if part < 3 {
+			if len(b) == 0 || b[0] != '.' {
+				return false
+			}
+			b = b[1:]
+		}
+	}
+	return len(b) == 0
+}
+
+// validIPv6 reports whether b is an IPv6 address (RFC 4291 text form, with
+// an IPv4 tail allowed, no zone), without allocating.
+func validIPv6(b []byte) bool {
+	groups, elided := 0, false
+	if len(b) >= 2 && b[0] == ':' && b[1] == ':' {
+		elided, b = true, b[2:]
+	} else if len(b) > 0 && b[0] == ':' {
+		return false
+	}
+	for len(b) > 0 {
+		n := 0
+		for n < len(b) && isHex(b[n]) {
+			n++
+		}
+		if n < len(b) && b[n] == '.' { // the IPv4 tail
+			if !validIPv4(b) {
+				return false
+			}
+			groups += 2
+			b = nil
+			break
+		}
+		if n == 0 || n > 4 {
+			return false
+		}
+		groups++
+		b = b[n:]
+		if len(b) == 0 {
+			break
+		}
+		if b[0] != ':' {
+			return false
+		}
+		b = b[1:]
+		if len(b) > 0 && b[0] == ':' {
+			if elided {
+				return false
+			}
+			elided, b = true, b[1:]
+		} else if len(b) == 0 {
+			return false // a trailing single ':'
+		}
+	}
+	if elided {
+		return groups < 8
+	}
+	return groups == 8
+}
+
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
@@ -608,11 +691,12 @@ func isHex(c byte) bool {
 const hexUpper = "0123456789ABCDEF"
 
 // appendEscaped appends b with the bytes a URL cannot hold percent-encoded:
-// controls, space, non-ASCII, and "<>\^`{|} (the JSON escapes '"' and '\'
-// included).
+// controls, space, non-ASCII, "<>\^`{|} (the JSON escapes '"' and '\'
+// included), and a '%' that does not start an escape.
 func appendEscaped(dst, b []byte) []byte {
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>\\^`{|}", c) >= 0 {
+	for i, c := range b {
+		badPercent := c == '%' && (i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]))
+		if c <= ' ' || c >= 0x7f || badPercent || strings.IndexByte("\"<>\\^`{|}", c) >= 0 {
 			dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&0xf])
 			continue
 		}

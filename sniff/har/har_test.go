@@ -314,10 +314,16 @@ func TestURL(t *testing.T) {
 		{"GET /x HTTP/1.1\r\nHost: a@b\r\n\r\n", server, "http://10.0.0.2:8080/x"},
 		{"GET /x HTTP/1.1\r\nHost: a:99999x\r\n\r\n", server, "http://10.0.0.2:8080/x"},
 		{"GET /x HTTP/1.1\r\nHost: \r\n\r\n", server, "http://10.0.0.2:8080/x"},
+		{"GET /x HTTP/1.1\r\nHost: 1.2.3.999\r\n\r\n", server, "http://10.0.0.2:8080/x"},
+		{"GET /x HTTP/1.1\r\nHost: 1.2.3.4:81\r\n\r\n", server, "http://1.2.3.4:81/x"},
+		{"GET /x HTTP/1.1\r\nHost: 1.2.3.a\r\n\r\n", server, "http://1.2.3.a/x"},
+		{"GET /x HTTP/1.1\r\nHost: [fd00::zz]\r\n\r\n", server, "http://10.0.0.2:8080/x"},
+		{"GET /x HTTP/1.1\r\nHost: [fe80::1%eth0]\r\n\r\n", server, "http://10.0.0.2:8080/x"},
 		{"GET http://proxy.test/p HTTP/1.1\r\nHost: a.test\r\n\r\n", server, "http://proxy.test/p"},
 		{"CONNECT c.test:443 HTTP/1.1\r\nHost: c.test:443\r\n\r\n", server, "http://c.test:443/"},
 		{"OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n", server, "http://a.test"},
 		{"GET rel HTTP/1.1\r\nHost: a.test\r\n\r\n", server, "http://a.test/rel"},
+		{"GET /a%zz%4%41%2 HTTP/1.1\r\nHost: a.test\r\n\r\n", server, "http://a.test/a%25zz%254%41%252"},
 		{"GET /\"<\x7f\xff>{|}\\^` HTTP/1.1\r\nHost: a.test\r\n\r\n", server, "http://a.test/%22%3C%7F%FF%3E%7B%7C%7D%5C%5E%60"},
 	} {
 		e := &entry.Entry{Client: client, Server: c.server, Conn: 7, Annotation: entry.Unique,
@@ -329,6 +335,23 @@ func TestURL(t *testing.T) {
 		log := validate(t, wrap(b))
 		if got := log.Entries[0].URL; got != c.want {
 			t.Errorf("%q: url %q; want %q", c.req, got, c.want)
+		}
+	}
+}
+
+// TestValidIP: the IP literals a Host may hold, checked without netip
+// (which allocates), agree with netip.ParseAddr.
+func TestValidIP(t *testing.T) {
+	for _, s := range []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.4 ",
+		"::", "::1", "fd00::2", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", "1::2::3", ":1::", "1::", "1:", "::ffff:1.2.3.4",
+		"1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", "::1.2.3.4", "12345::", "g::", "", ":", ":::", "1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7"} {
+		a, err := netip.ParseAddr(s)
+		want4, want6 := err == nil && a.Is4(), err == nil && a.Is6() && !a.Is4In6() || err == nil && a.Is4In6()
+		if got := validIPv4([]byte(s)); got != want4 {
+			t.Errorf("validIPv4(%q) = %v; netip says %v", s, got, want4)
+		}
+		if got := validIPv6([]byte(s)); got != want6 {
+			t.Errorf("validIPv6(%q) = %v; netip says %v", s, got, want6)
 		}
 	}
 }
@@ -389,21 +412,23 @@ func TestWriteError(t *testing.T) {
 
 // TestAddNoAlloc: Add does not allocate once its buffers have grown.
 func TestAddNoAlloc(t *testing.T) {
-	req := "GET /a?b=c HTTP/1.1\r\nHost: a.test\r\nCookie: x=y\r\n\r\n"
-	resp := "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n"
-	e := &entry.Entry{Client: client, Server: server, Conn: 3, SYN: t0, HandshakeDone: t0.Add(time.Millisecond),
-		Request:  entry.Message{Bytes: []byte(req), Size: int64(len(req)), HeaderLen: len(req), HTTP: true, First: t0.Add(2 * time.Millisecond), Last: t0.Add(2 * time.Millisecond)},
-		Response: entry.Message{Bytes: []byte(resp), Size: int64(len(resp)), HeaderLen: len(resp), HTTP: true, First: t0.Add(3 * time.Millisecond), Last: t0.Add(3 * time.Millisecond)}}
-	var sink bytes.Buffer
-	w := NewWriter(&sink, Options{})
-	w.Add(e)
-	allocs := testing.AllocsPerRun(100, func() {
+	for _, host := range []string{"a.test", "127.0.0.1:8080", "[fd00::2]:8080", "bad host"} {
+		req := "GET /a?b=c HTTP/1.1\r\nHost: " + host + "\r\nCookie: x=y\r\n\r\n"
+		resp := "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: a=b; Path=/\r\nContent-Length: 0\r\n\r\n"
+		e := &entry.Entry{Client: client, Server: server, Conn: 3, SYN: t0, HandshakeDone: t0.Add(time.Millisecond),
+			Request:  entry.Message{Bytes: []byte(req), Size: int64(len(req)), HeaderLen: len(req), HTTP: true, First: t0.Add(2 * time.Millisecond), Last: t0.Add(2 * time.Millisecond)},
+			Response: entry.Message{Bytes: []byte(resp), Size: int64(len(resp)), HeaderLen: len(resp), HTTP: true, First: t0.Add(3 * time.Millisecond), Last: t0.Add(3 * time.Millisecond)}}
+		var sink bytes.Buffer
+		w := NewWriter(&sink, Options{})
 		w.Add(e)
-		if sink.Len() > 1<<20 {
-			sink.Reset()
+		allocs := testing.AllocsPerRun(100, func() {
+			w.Add(e)
+			if sink.Len() > 1<<20 {
+				sink.Reset()
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("Host %q: Add: %v allocations per entry; want 0", host, allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("Add: %v allocations per entry; want 0", allocs)
 	}
 }
