@@ -3,6 +3,7 @@ package har
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -430,5 +431,20 @@ func TestAddNoAlloc(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("Host %q: Add: %v allocations per entry; want 0", host, allocs)
 		}
+	}
+}
+
+// BenchmarkAdd: one typical entry (a request and a response with a few
+// headers) rendered and buffered.
+func BenchmarkAdd(b *testing.B) {
+	req := "GET /items/1?x=y HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: Go-http-client/1.1\r\nAccept-Encoding: gzip\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: Mon, 23 Nov 2026 19:27:37 GMT\r\nContent-Length: 2\r\n\r\n"
+	e := &entry.Entry{Client: client, Server: server, Conn: 3, SYN: t0, HandshakeDone: t0.Add(time.Millisecond),
+		Request:  entry.Message{Bytes: []byte(req), Size: int64(len(req)), HeaderLen: len(req), HTTP: true, First: t0.Add(2 * time.Millisecond), Last: t0.Add(2 * time.Millisecond)},
+		Response: entry.Message{Bytes: []byte(resp), Size: int64(len(resp)) + 2, HeaderLen: len(resp), HTTP: true, First: t0.Add(3 * time.Millisecond), Last: t0.Add(3 * time.Millisecond)}}
+	w := NewWriter(io.Discard, Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Add(e)
 	}
 }
