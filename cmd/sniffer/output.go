@@ -22,7 +22,8 @@ import (
 )
 
 // extras are the outputs beside the entries: --json's options, -w's pcap
-// writer, the reuse aggregator of --summary and --expect-reuse.
+// writer, the reuse aggregator of --summary and --expect-reuse, --har's
+// HAR writer.
 type extras struct {
 	json     bool
 	jsonOpts jsonlog.Options
@@ -106,9 +107,9 @@ func (p *printer) configure(cfg *sniff.Config) {
 	}
 }
 
-// finish ends the extras at exit: it closes the pcap file, prints the
+// finish ends the extras at exit: it closes the pcap file and the HAR, prints the
 // summary (--summary, --expect-reuse) and applies the verdict. It returns
-// the exit status: status, or 1 when -w failed, connections were not reused
+// the exit status: status, or 1 when -w or --har failed, connections were not reused
 // or the -e command could not run, or exitInconclusive when the verdict is
 // inconclusive. It also reports what -e did not run.
 func (p *printer) finish(status int, stderr io.Writer) int {
