@@ -50,8 +50,9 @@
 //	_connectionId    the same: Chrome's Connection ID column reads it (Chrome
 //	                 and Firefox show connection as the server's port)
 //	_annotation      sniffer's %connection: start, continue, last, unique, open
-//	_error           "no response captured" on an entry without a response;
-//	                 its response has status 0 and sizes -1
+//	_error           "no response captured" on an entry without a response,
+//	                 "the response is not HTTP" when the server answered
+//	                 something else: the response has status 0 and sizes -1
 //	_container       reserved: see Options.Container
 //
 // Times are in milliseconds with three decimals (microseconds), never
@@ -203,7 +204,9 @@ func AppendEntry(dst []byte, e *entry.Entry, o *Options) ([]byte, bool) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	hasResp := resp.HTTP
+	// A response that is not HTTP (the server answered something else)
+	// still has its times; its HTTP fields are those of no response.
+	hasResp := !resp.First.IsZero()
 
 	// The phases, each from where the one before ended, as offsets from
 	// start (time.Time.Sub saturates: hostile timestamps cannot overflow).
@@ -233,7 +236,7 @@ func AppendEntry(dst []byte, e *entry.Entry, o *Options) ([]byte, bool) {
 	dst = append(dst, `,"request":`...)
 	dst = appendRequest(dst, e)
 	dst = append(dst, `,"response":`...)
-	dst = appendResponse(dst, resp, hasResp)
+	dst = appendResponse(dst, resp, resp.HTTP)
 	dst = append(dst, `,"cache":{},"timings":{"blocked":-1,"dns":-1,"connect":`...)
 	if connect {
 		dst = appendMillis(dst, t1)
@@ -261,8 +264,11 @@ func AppendEntry(dst []byte, e *entry.Entry, o *Options) ([]byte, bool) {
 	dst = append(dst, `","_annotation":"`...)
 	dst = append(dst, e.Annotation.String()...)
 	dst = append(dst, '"')
-	if !hasResp {
+	switch {
+	case !hasResp && resp.Size == 0:
 		dst = append(dst, `,"_error":"no response captured"`...)
+	case !resp.HTTP:
+		dst = append(dst, `,"_error":"the response is not HTTP"`...)
 	}
 	if o.Container != nil {
 		if c := o.Container(e); c != "" {

@@ -297,6 +297,21 @@ func TestNoResponse(t *testing.T) {
 	}
 }
 
+// TestResponseNotHTTP: a server that answers something else than HTTP:
+// status 0, sizes -1, _error says so, and wait and receive are its times.
+func TestResponseNotHTTP(t *testing.T) {
+	req, resp := "GET / HTTP/1.1\r\nHost: h\r\n\r\n", "SSH-2.0-OpenSSH\r\n"
+	e := &entry.Entry{Server: server, Conn: 1,
+		Request:  entry.Message{Bytes: []byte(req), Size: int64(len(req)), HeaderLen: len(req), HTTP: true, First: t0, Last: t0},
+		Response: entry.Message{Bytes: []byte(resp), Size: int64(len(resp)), HeaderLen: -1, First: t0.Add(2 * time.Millisecond), Last: t0.Add(5 * time.Millisecond)}}
+	b, _ := AppendEntry(nil, e, nil)
+	log := validate(t, wrap(b))
+	en := log.Entries[0]
+	if en.Status != 0 || en.RespBody != -1 || en.RespHeadersSize != -1 || en.Error != "the response is not HTTP" || en.Wait != 2 || en.Receive != 3 || en.Time != 5 {
+		t.Errorf("%+v", en)
+	}
+}
+
 // TestURL: the absolute URL from the Host header, the server address, or
 // an absolute-form target; a hostile Host falls back to the address, and
 // bytes a URL cannot hold are percent-encoded.
