@@ -125,6 +125,7 @@ func (h *liveHandler) Packet(ts time.Time, frame []byte) {
 func (h *liveHandler) Tick(now time.Time) {
 	h.eng.Tick(now)
 	h.out.tickMetrics(h.eng)
+	h.out.flushHAR()
 	if h.out.w.Buffered() == 0 || h.writeErr != nil {
 		return
 	}

@@ -52,6 +52,7 @@ func TestLive(t *testing.T) {
 	t.Run("ExecuteCannotRun", e.testExecuteCannotRun)
 	t.Run("Ready", e.testReady)
 	t.Run("NothingJudged", e.testNothingJudged)
+	t.Run("HARSignal", e.testHARSignal) // har_test.go
 }
 
 // server starts the HTTP server helper in ns, listening on addrs.

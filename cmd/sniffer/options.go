@@ -56,6 +56,7 @@ type options struct {
 	json        bool
 	jsonBody    bool
 	write       string
+	har         string // --har FILE
 	summary     bool
 	expectReuse bool
 	maxPairs    int // --max-summary-pairs
@@ -182,10 +183,11 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	fs.IntVar(&o.count, "count", 0, "stop after this many entries (0: no limit)")
 	fs.Var((*durationFlag)(&o.duration), "duration", "stop after this `duration` (0: no limit)")
 	fs.BoolVar(&o.rawBytes, "raw-bytes", false, "print captured bytes as they are even to a terminal (by default control characters are escaped there)")
-	fs.Var(&o.redact, "redact", "replace the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie with [redacted] in every line shaped like one (continuation lines, bodies and non-HTTP exchanges included), in the log, JSON and -e input, not in -w's pcap; --redact=`Name,...` adds headers")
+	fs.Var(&o.redact, "redact", "replace the values of Authorization, Proxy-Authorization, Cookie and Set-Cookie with [redacted] in every line shaped like one (continuation lines, bodies and non-HTTP exchanges included), in the log, JSON, HAR and -e input, not in -w's pcap; --redact=`Name,...` adds headers")
 	fs.BoolVar(&o.json, "json", false, "print each entry as one JSON object (JSON Lines; see README.md for the schema)")
 	fs.BoolVar(&o.jsonBody, "json-body", false, "with --json, include the bodies (base64 when not UTF-8); implies --json")
 	str(&o.write, "w", "write", "", "also write the packets the filter passed to a pcap `file`, as captured (--redact does not apply to it; - for standard output: the entries, and -e commands' output, then go to standard error)")
+	fs.StringVar(&o.har, "har", "", "also write the entries to `file` as an HTTP Archive (HAR 1.2, for browsers' developer tools), ended at exit; --redact applies; exchanges that are not HTTP are left out (- for standard output: the entries then go to standard error)")
 	fs.BoolVar(&o.summary, "summary", false, "at exit, print to standard error per client -> server: connections, requests, reuse, keep-alive")
 	fs.BoolVar(&o.expectReuse, "expect-reuse", false, "print the summary at exit, and exit 1 if a client closed a kept-alive connection after one request and opened another (3 if inconclusive: no HTTP exchange judged, or more client -> server pairs than --max-summary-pairs)")
 	fs.IntVar(&o.maxPairs, "max-summary-pairs", reuse.DefaultMaxPairs, "--summary, --expect-reuse: track at most `n` client -> server pairs; the connections of further pairs are counted, not checked")
@@ -234,6 +236,9 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	}
 	if o.json && n > 0 {
 		return nil, &usageError{"--json excludes -l, -a and -r"}
+	}
+	if o.har == "-" && o.write == "-" {
+		return nil, &usageError{"--har - and -w - exclude each other: standard output carries one of them"}
 	}
 	if o.maxStreams <= 0 {
 		return nil, &usageError{"-s/--max-tcp-streams must be positive"}

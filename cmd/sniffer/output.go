@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -13,6 +16,7 @@ import (
 	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/har"
 	"github.com/sniffer/sniffer/sniff/jsonlog"
 	"github.com/sniffer/sniffer/sniff/live"
 	"github.com/sniffer/sniffer/sniff/metrics"
@@ -21,7 +25,7 @@ import (
 
 // extras are the outputs beside the entries: --json's options, -w's pcap
 // writer, the reuse aggregator of --summary and --expect-reuse, the
-// Prometheus metrics of --metrics and their server.
+// Prometheus metrics of --metrics and their server, --har's HAR writer.
 type extras struct {
 	json     bool
 	jsonOpts jsonlog.Options
@@ -31,6 +35,8 @@ type extras struct {
 	bodies   bool // --json-body
 	metrics  *metrics.Metrics
 	served   *metrics.Server
+	har      *har.Writer
+	harFile  io.Closer // nil for --har -
 }
 
 // errBinaryTerminal is -w - with standard output a terminal.
@@ -69,6 +75,22 @@ func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
 			return nil, nil, fmt.Errorf("-w: %w", err)
 		}
 		x.pcap = newPcapWriter(f, f, o.file == "")
+	}
+	switch o.har {
+	case "":
+	case "-":
+		x.har = har.NewWriter(stdout, har.Options{Location: time.Local, Version: version})
+		entries = os.Stderr
+	default:
+		f, err := os.Create(o.har)
+		if err != nil {
+			if x.pcap != nil {
+				x.pcap.close()
+			}
+			return nil, nil, fmt.Errorf("--har: %w", err)
+		}
+		x.har = har.NewWriter(f, har.Options{Location: time.Local, Version: version})
+		x.harFile = f
 	}
 	return x, entries, nil
 }
@@ -123,10 +145,10 @@ func (p *printer) tickMetrics(eng *sniff.Engine) {
 	}
 }
 
-// finish ends the extras at exit: it closes the pcap file, prints the
+// finish ends the extras at exit: it closes the pcap file and the HAR, prints the
 // summary (--summary, --expect-reuse) and applies the verdict. It returns
-// the exit status: status, or exitFailed when -w failed or the -e command
-// could not run, exitNotReused when connections were not reused,
+// the exit status: status, or exitFailed when -w or --har failed or the -e
+// command could not run, exitNotReused when connections were not reused,
 // exitInconclusive when the verdict is inconclusive. It also reports what
 // -e did not run.
 func (p *printer) finish(status int, stderr io.Writer) int {
@@ -149,6 +171,21 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "sniffer: warning: -w: %d packets were not written: their link type is not the file's, %s\n", x.pcap.skipped, capfile.DescribeLinkType(x.pcap.link))
 		}
 	}
+	if x.har != nil {
+		err := x.har.Close()
+		if x.harFile != nil {
+			if cerr := x.harFile.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "sniffer: --har: %v\n", err)
+			status = exitFailed
+		}
+		if n := x.har.Skipped(); n > 0 {
+			fmt.Fprintf(stderr, "sniffer: --har: %d entries written; %d exchanges that are not HTTP left out\n", x.har.Entries(), n)
+		}
+	}
 	if x.agg != nil {
 		x.agg.WriteSummary(stderr, "sniffer: summary: ")
 		if x.verdict {
@@ -164,6 +201,38 @@ func (p *printer) finish(status int, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// flushHAR writes out the --har entries buffered (live captures, on
+// each tick); an error is kept and reported at exit.
+func (p *printer) flushHAR() {
+	if x := p.extras; x != nil && x.har != nil && x.har.Buffered() {
+		x.har.Flush()
+	}
+}
+
+// harInterrupt is for reading a file with --har (tcpdump -w - | sniffer -f
+// - --har x.har, ended by Ctrl-C): the first SIGINT or SIGTERM sets the flag
+// it returns, so that the reading stops at the next packet (or the end of
+// the input, which a killed tcpdump gives at once) and the HAR is ended as
+// at the end of input; a second signal kills as usual. Without --har it
+// changes nothing. Call release when the reading is done.
+func (p *printer) harInterrupt() (flag *atomic.Bool, release func()) {
+	flag = new(atomic.Bool)
+	if p.extras == nil || p.extras.har == nil {
+		return flag, func() {}
+	}
+	ch, done := make(chan os.Signal, 1), make(chan struct{})
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			flag.Store(true)
+			signal.Stop(ch)
+		case <-done:
+		}
+	}()
+	return flag, func() { signal.Stop(ch); close(done) }
 }
 
 // setPcapLink sets the link type written in the header of a pcap file

@@ -168,6 +168,8 @@ func buildFormat(o *options) (*logformat.Format, error) {
 
 // runFile reads a capture file (or standard input) through the engine.
 func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr io.Writer) int {
+	interrupted, release := out.harInterrupt() // --har: a signal ends the file
+	defer release()
 	var in io.Reader = stdin
 	name := "standard input"
 	if o.file != "-" {
@@ -196,7 +198,7 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 	out.stop = func() {}
 	status := 0
 	first, seen := layers.LinkType(0), false // the first packet's link type
-	for !out.done() {
+	for !out.done() && !interrupted.Load() {
 		p, err := r.Next()
 		if err == io.EOF {
 			break
@@ -342,6 +344,9 @@ func (p *printer) emit(e *entry.Entry) {
 	// Everything below prints message bytes: from the redacted entry only.
 	if p.redact != nil {
 		e = p.redact.Entry(e, &p.scratch)
+	}
+	if x := p.extras; x != nil && x.har != nil {
+		x.har.Add(e) // --har
 	}
 	if x := p.extras; x != nil {
 		if x.json {
