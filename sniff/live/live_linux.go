@@ -156,6 +156,8 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 					}
 					now := time.Now()
 					lastTick, nextTick = now, now.UnixNano()+int64(tick)
+					s.packets.Add(n) // Stats is up to date while the capture idles
+					n = 0
 					h.Tick(now)
 					// A whole wait (more than twice the block-retire
 					// timeout) ran after the stop and no block came:
