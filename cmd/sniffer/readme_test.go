@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,6 +27,10 @@ import (
 //   - A block with "$ " lines is a terminal session: each "$ " command runs
 //     (sh -c, from the copy's root, with ./sniffer first in PATH) and what
 //     it prints (standard output and error) must be the lines under it.
+//   - A block preceded by <!-- TestReadme runs: COMMAND --> is the output of
+//     COMMAND (run as a "$ " command is), when the README gives the command
+//     in its text; a ```json block is compared compacted (the README
+//     indents it), in the same order.
 //   - A block preceded by <!-- not run by TestReadme: REASON --> is skipped
 //     for REASON (live capture, Docker, a cluster: other tests cover them).
 //   - Any other block that runs sniffer, docker or kubectl is a failure: an
@@ -81,6 +86,16 @@ func TestReadme(t *testing.T) {
 		case b.skip != "":
 			t.Run(name, func(t *testing.T) { t.Skipf("README.md:%d: not run: %s", b.line, b.skip) })
 		case b.info == "sh":
+		case b.run != "":
+			t.Run(name, func(t *testing.T) {
+				got, want := runSession(root, env, b.run), b.text()
+				if b.info == "json" {
+					got, want = compactJSON(t, got), compactJSON(t, want)
+				}
+				if got != want {
+					t.Errorf("README.md:%d: %s\nprints\n%s\nREADME.md shows\n%s", b.line, b.run, got, want)
+				}
+			})
 		case b.session():
 			t.Run(name, func(t *testing.T) {
 				cmds, err := b.commands()
@@ -88,15 +103,8 @@ func TestReadme(t *testing.T) {
 					t.Fatalf("README.md:%d: %v", b.line, err)
 				}
 				for _, c := range cmds {
-					cmd := exec.Command("sh", "-c", c.cmd)
-					cmd.Dir, cmd.Env = root, env
-					var out bytes.Buffer
-					cmd.Stdout, cmd.Stderr = &out, &out
-					// The exit status is not compared: "$ " shows output alone
-					// (--expect-reuse exits 1 on purpose); what it prints is.
-					_ = cmd.Run()
-					if out.String() != c.want {
-						t.Errorf("README.md:%d: $ %s\nprints\n%s\nREADME.md shows\n%s", c.line, c.cmd, out.String(), c.want)
+					if got := runSession(root, env, c.cmd); got != c.want {
+						t.Errorf("README.md:%d: $ %s\nprints\n%s\nREADME.md shows\n%s", c.line, c.cmd, got, c.want)
 					}
 				}
 			})
@@ -108,16 +116,49 @@ func TestReadme(t *testing.T) {
 	}
 }
 
+// runSession runs the shell command c in dir with env and returns what it
+// prints, standard output and error together, as a terminal shows them.
+// The exit status is not compared: a README session shows output alone
+// (--expect-reuse exits 1 on purpose), and what it prints is compared.
+func runSession(dir string, env []string, c string) string {
+	cmd := exec.Command("sh", "-c", c)
+	cmd.Dir, cmd.Env = dir, env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			fmt.Fprintf(&out, "(running sh: %v)\n", err)
+		}
+	}
+	return out.String()
+}
+
+// compactJSON returns the JSON text s without its insignificant blanks,
+// one line; text that is not JSON fails the test.
+func compactJSON(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+	return b.String()
+}
+
 // mdBlock is one fenced code block of a Markdown file.
 type mdBlock struct {
 	line  int      // line of the opening fence, from 1
 	info  string   // the fence's info string (sh, json, ...)
 	lines []string // the lines between the fences
 	skip  string   // the reason of a <!-- not run by TestReadme: ... --> before it
+	run   string   // the command of a <!-- TestReadme runs: ... --> before it
 }
 
-// skipMarker is the comment that exempts the next block.
-var skipMarker = regexp.MustCompile(`^<!-- not run by TestReadme: (.+) -->$`)
+// The comments that say what the next block is: skipMarker exempts it,
+// runMarker gives the command whose output it is.
+var (
+	skipMarker = regexp.MustCompile(`^<!-- not run by TestReadme: (.+) -->$`)
+	runMarker  = regexp.MustCompile(`^<!-- TestReadme runs: (.+) -->$`)
+)
 
 // readmeBlocks returns the fenced code blocks of md (``` fences, not
 // indented), with the skip marker that precedes each, if any.
@@ -136,6 +177,9 @@ func readmeBlocks(md string) ([]mdBlock, error) {
 			cur = &mdBlock{line: i + 1, info: strings.TrimSpace(l[3:])}
 			if m := skipMarker.FindStringSubmatch(prev); m != nil {
 				cur.skip = m[1]
+			}
+			if m := runMarker.FindStringSubmatch(prev); m != nil {
+				cur.run = m[1]
 			}
 		case strings.TrimSpace(l) != "":
 			prev = strings.TrimSpace(l)
@@ -285,13 +329,17 @@ func TestReadmeBlocks(t *testing.T) {
 	md := "text\n<!-- not run by TestReadme: live -->\n\n```\nsniffer -i eth0\n```\n" +
 		"```sh\ngo build\n./sniffer -f x\n```\n```\nout\n```\n" +
 		"```\n$ sniffer -f a\nline 1\nline 2\n$ true\n```\n" +
-		"```\ntcpdump -w - | sudo X=1 sniffer -f -\n```\n```\nsniffer: summary: x\n```\n"
+		"```\ntcpdump -w - | sudo X=1 sniffer -f -\n```\n```\nsniffer: summary: x\n```\n" +
+		"<!-- TestReadme runs: sniffer -f y --json -->\n```json\n{\"a\": 1,\n \"b\": [2, 3]}\n```\n"
 	blocks, err := readmeBlocks(md)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(blocks) != 6 {
-		t.Fatalf("%d blocks, want 6: %+v", len(blocks), blocks)
+	if len(blocks) != 7 {
+		t.Fatalf("%d blocks, want 7: %+v", len(blocks), blocks)
+	}
+	if b := blocks[6]; b.run != "sniffer -f y --json" || b.info != "json" || compactJSON(t, b.text()) != `{"a":1,"b":[2,3]}` || blocks[5].run != "" {
+		t.Errorf("block 6: %+v", b)
 	}
 	if b := blocks[0]; b.skip != "live" || b.line != 4 || !b.runsSomething() {
 		t.Errorf("block 0: %+v", b)
