@@ -242,6 +242,72 @@ func writeRootfsFile(tw *tar.Writer, name, src string) error {
 	return err
 }
 
+// TestDockerignore checks that the build context leaves out the binary of
+// README.md's Build step (./sniffer) and keeps the sources (cmd/sniffer):
+// it copies a context made of the repository and such a binary into a
+// FROM scratch image, and lists what the image holds.
+func TestDockerignore(t *testing.T) {
+	require.Docker(t)
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	image, container := "sniffer-dockerignore:"+id, "sniffer-dockerignore-"+id
+
+	ctx := copyRepo(t, "../..")
+	if err := os.WriteFile(filepath.Join(ctx, "sniffer"), []byte("the Build step's binary\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeImages(t, image) })
+	build := exec.Command("docker", "build", "-q", "-f", "-", "-t", image, ctx)
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	build.Stdin = strings.NewReader("FROM scratch\nCOPY . /ctx/\n")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("docker", "rm", container).CombinedOutput(); err != nil {
+			t.Errorf("docker rm %s: %v: %s", container, err, out)
+		}
+	})
+	// Created, never started: the command is not run.
+	dockerfileOutput(t, nil, "create", "--name", container, image, "/none")
+	exp := exec.Command("docker", "export", container)
+	var stderr bytes.Buffer
+	exp.Stderr = &stderr
+	out, err := exp.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{}
+	tr := tar.NewReader(out)
+	var rerr error
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			if err != io.EOF {
+				rerr = err
+			}
+			break
+		}
+		files[strings.TrimPrefix(h.Name, "/")] = true
+	}
+	io.Copy(io.Discard, out)
+	if err := exp.Wait(); err != nil || rerr != nil {
+		t.Fatalf("docker export: %v, %v: %s", err, rerr, stderr.Bytes())
+	}
+	for _, f := range []string{"ctx/go.mod", "ctx/cmd/sniffer/main.go", "ctx/Dockerfile"} {
+		if !files[f] {
+			t.Errorf("the build context lacks %s", f)
+		}
+	}
+	if files["ctx/sniffer"] {
+		t.Error("the build context holds ./sniffer, the Build step's binary: .dockerignore must leave it out")
+	}
+}
+
 // TestBuildStepImages checks the parsing of the legacy builder's output
 // that TestDockerfile's cleanup relies on.
 func TestBuildStepImages(t *testing.T) {
