@@ -13,18 +13,23 @@
 # /bin/sh (the tests pass one they make locally, as no registry is reachable).
 ARG GO_IMAGE=golang:1.26
 
-# The build stage runs on the machine that builds, and cross-compiles.
-# BuildKit (and buildx) always sets BUILDPLATFORM to the builder's platform
-# (linux/arm64 on an arm64 host) and TARGETARCH to each --platform's
-# architecture, so the default below is never used there: one native Go
-# image compiles for every target, without emulation. The legacy builder
-# (DOCKER_BUILDKIT=0, Docker 20.10 and older) sets neither, and rejects
-# `--platform=` empty ("failed to parse platform : "" is an invalid
-# component"); for it the default is "linux", which it reads as linux on the
-# host's own architecture (an OS alone gets the host's architecture). A
-# fixed default such as linux/amd64 would be wrong there on any other host
-# (an arm64 machine would pull and emulate an amd64 Go); GOARCH is then empty,
-# which is Go's default: the host's architecture, that of the final image.
+# The build stage runs on the platform of the machine that builds, and
+# cross-compiles for the target (TARGETARCH):
+# - BuildKit and buildx always set BUILDPLATFORM, to the builder's own
+#   platform (linux/arm64 on an arm64 host), and TARGETARCH to each
+#   --platform's architecture: the default after :- is never used, and one
+#   native Go stage compiles for every target, without emulation.
+# - The legacy builder (DOCKER_BUILDKIT=0; Docker 20.10, Debian 12's
+#   docker.io) sets neither, and rejects an empty --platform ("failed to
+#   parse platform : "" is an invalid component of """). The default "linux"
+#   is an OS without an architecture, which it completes with the daemon's
+#   own (containerd's platforms.Parse): the host's platform, as without
+#   --platform. TARGETARCH is empty, so GOARCH is too, which is Go's default:
+#   the host's architecture, that of the final (scratch) stage.
+# A fixed default such as ARG BUILDPLATFORM=linux/amd64 is wrong for the
+# legacy builder on any other host (an arm64 machine would build with an
+# amd64 Go, emulated or not at all, and GOARCH empty would then make an
+# amd64 binary in an arm64 image).
 FROM --platform=${BUILDPLATFORM:-linux} ${GO_IMAGE} AS build
 ARG TARGETOS=linux
 ARG TARGETARCH

@@ -47,6 +47,7 @@ func TestReadme(t *testing.T) {
 		t.Fatalf("README.md: %v", err)
 	}
 	require.Tool(t, "go") // the Quick start builds with it
+	require.Tool(t, "sh")
 	root := copyRepo(t, "../..")
 	env := append(os.Environ(), "PATH="+root+string(os.PathListSeparator)+os.Getenv("PATH"))
 
