@@ -186,7 +186,7 @@ func TestDocker(t *testing.T) {
 			dockerErr("rmi", "-f", img)
 		}
 	})
-	sniffImage := "sniffer:" + tag
+	sniffImage := "sniffer-example:" + tag // the compose file's name for it
 	images = append(images, sniffImage)
 	docker(t, "build", "-q", "-f", "../../Dockerfile.prebuilt", "-t", sniffImage, filepath.Dir(bin))
 	exDir := t.TempDir()

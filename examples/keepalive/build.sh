@@ -1,7 +1,9 @@
 #!/bin/sh
 # Builds the example's programs and sniffer as static binaries, then their
 # FROM scratch images (nothing is pulled):
-#   sniffer:$TAG, sniffer-keepalive-{app,leaky,fixed,hold}:$TAG   (TAG=latest)
+#   sniffer-example:$TAG, sniffer-keepalive-{app,leaky,fixed,hold}:$TAG   (TAG=latest)
+# The example's sniffer is sniffer-example, not sniffer: an image the user
+# built from the repository's Dockerfile (sniffer:latest) is left alone.
 set -eu
 cd "$(dirname "$0")"
 TAG=${TAG:-latest}
@@ -14,5 +16,5 @@ done
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
 mkdir -p bin/sniffer-image
 go build -trimpath -ldflags "-s -w -X main.version=$version" -o bin/sniffer-image/sniffer ../../cmd/sniffer
-docker build -q -f ../../Dockerfile.prebuilt -t sniffer:$TAG bin/sniffer-image >/dev/null
-echo "built sniffer:$TAG sniffer-keepalive-app:$TAG sniffer-keepalive-leaky:$TAG sniffer-keepalive-fixed:$TAG sniffer-keepalive-hold:$TAG"
+docker build -q -f ../../Dockerfile.prebuilt -t sniffer-example:$TAG bin/sniffer-image >/dev/null
+echo "built sniffer-example:$TAG sniffer-keepalive-app:$TAG sniffer-keepalive-leaky:$TAG sniffer-keepalive-fixed:$TAG sniffer-keepalive-hold:$TAG"
