@@ -121,6 +121,7 @@ type Stats struct {
 	OutOfOrder      uint64 // segments that waited for earlier bytes
 	GapBytes        uint64 // bytes never captured
 	HeadsTruncated  uint64 // header blocks cut at the header cap
+	TLSLostSync     uint64 // TLS connections whose record framing a gap (or bytes that are not records) broke
 }
 
 // Engine is the packet-to-entry pipeline. It is not safe for concurrent use.
@@ -762,6 +763,9 @@ func (e *Engine) connEnd(c *conn, at time.Time, origin entry.Originator) {
 	}
 	e.ended = entry.ConnEnd{Conn: c.id, Client: c.client, Server: c.server, Opened: c.synSeen, Start: start, End: at,
 		Exchanges: c.index, Originator: origin, Evicted: c.evicted}
+	if c.tlsOn {
+		c.tlsConnEnd(&e.ended)
+	}
 	e.cfg.ConnEnd(&e.ended)
 }
 
