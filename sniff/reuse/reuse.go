@@ -21,6 +21,22 @@
 // The server offered keep-alive in a response of protocol HTTP/1.1 without
 // a "close" token in Connection, or HTTP/1.0 with a "keep-alive" token.
 //
+// # TLS
+//
+// A TLS connection (entry.ConnEnd.TLS) shows no request and no keep-alive
+// offer, only records: it is counted apart, with its application round
+// trips (the engine's heuristic, see package tlsconn) in place of
+// requests. One that served a single round trip, whose SYN was captured,
+// and that the client closed, is not reused when another connection from
+// the same client to the same server started after it — whatever the
+// server offered, which the encryption hides. The heuristic's limits carry
+// over: a TLS connection whose record framing a gap broke (its round trips
+// a lower bound) is never taken for a single round trip; HTTP/2 control
+// frames the client answers count as round trips, so an HTTP/2 client that
+// does not reuse its connections may pass; and a client that keeps each
+// connection for one request but lets the server close it (or the capture
+// end) is not caught, as with HTTP.
+//
 // The table of pairs is bounded (DefaultMaxPairs, or NewMax's argument):
 // once it is full, the connections of pairs it does not hold are counted,
 // not tracked, and the verdict is Inconclusive rather than OK for them. So
@@ -48,12 +64,16 @@ type Pair struct {
 	// Client is the client's IP address, Server the server's address.
 	Client netip.Addr
 	Server netip.AddrPort
-	// Connections counts the connections seen (their first entry).
+	// Connections counts the connections seen, TLS ones included.
 	Connections int
-	// Requests counts the entries that carried a request.
+	// Requests counts the exchanges of the connections that are not TLS.
 	Requests int
-	// Single counts the connections that served exactly one request.
+	// Single counts the connections, not TLS, that served exactly one
+	// request.
 	Single int
+	// TLS counts the TLS connections, RoundTrips their application round
+	// trips, SingleTLS those that served exactly one.
+	TLS, RoundTrips, SingleTLS int
 	// Offered and NotOffered count the HTTP responses that offered
 	// keep-alive and those that did not.
 	Offered, NotOffered int
@@ -61,6 +81,10 @@ type Pair struct {
 	// the client closed after a single request, with another connection
 	// to the same server after them.
 	Leaked int
+	// LeakedTLS counts the TLS connections among Leaked: closed by the
+	// client after a single round trip, with another connection to the
+	// same server after them.
+	LeakedTLS int
 
 	// pending counts the single-request connections closed by the client
 	// after a keep-alive offer that started at latest, the start of the
@@ -68,25 +92,46 @@ type Pair struct {
 	// (A candidate that started before latest is a leak at once, so every
 	// candidate still pending started at latest: a count is enough.)
 	pending int
+	// pendingTLS counts the TLS connections among pending.
+	pendingTLS int
 	// latest is the start of the latest connection seen.
 	latest time.Time
 }
 
-// PerConnection returns Requests / Connections (0 without connections).
+// PerConnection returns Requests per connection that is not TLS (0
+// without such connections).
 func (p *Pair) PerConnection() float64 {
-	if p.Connections == 0 {
+	if p.Connections == p.TLS {
 		return 0
 	}
-	return float64(p.Requests) / float64(p.Connections)
+	return float64(p.Requests) / float64(p.Connections-p.TLS)
 }
 
-// SingleShare returns the share of connections that served one request,
-// from 0 to 1.
+// SingleShare returns the share of the connections that are not TLS that
+// served one request, from 0 to 1.
 func (p *Pair) SingleShare() float64 {
-	if p.Connections == 0 {
+	if p.Connections == p.TLS {
 		return 0
 	}
-	return float64(p.Single) / float64(p.Connections)
+	return float64(p.Single) / float64(p.Connections-p.TLS)
+}
+
+// RoundTripsPerConnection returns RoundTrips / TLS (0 without TLS
+// connections).
+func (p *Pair) RoundTripsPerConnection() float64 {
+	if p.TLS == 0 {
+		return 0
+	}
+	return float64(p.RoundTrips) / float64(p.TLS)
+}
+
+// SingleTLSShare returns the share of TLS connections that served one
+// round trip, from 0 to 1.
+func (p *Pair) SingleTLSShare() float64 {
+	if p.TLS == 0 {
+		return 0
+	}
+	return float64(p.SingleTLS) / float64(p.TLS)
 }
 
 // KeepAlive says whether the server offered keep-alive: "yes" in every
@@ -216,26 +261,45 @@ func (a *Aggregator) AddConn(c *entry.ConnEnd) {
 		return
 	}
 	p.Connections++
-	p.Requests += c.Exchanges
+	if c.TLS {
+		p.TLS++
+		p.RoundTrips += c.Exchanges
+	} else {
+		p.Requests += c.Exchanges
+	}
 	if c.Start.After(p.latest) {
 		p.latest = c.Start
 		// Every pending candidate started at the previous latest, before
 		// this connection: it is followed by it.
 		p.Leaked += p.pending
-		p.pending = 0
+		p.LeakedTLS += p.pendingTLS
+		p.pending, p.pendingTLS = 0, 0
 	}
-	if !c.Opened || c.Exchanges != 1 {
+	if !c.Opened || c.Exchanges != 1 || c.LowerBound {
 		return
 	}
-	p.Single++
-	if c.Originator != entry.Client || !offered || !known {
+	if c.TLS {
+		p.SingleTLS++
+	} else {
+		p.Single++
+	}
+	// A TLS connection's keep-alive offer cannot be seen: closing it
+	// after one round trip is enough.
+	if c.Originator != entry.Client || !c.TLS && (!offered || !known) {
 		return
+	}
+	tls := 0
+	if c.TLS {
+		tls = 1
 	}
 	if c.Start.Before(p.latest) {
-		p.Leaked++ // a later connection was already seen
+		// A later connection was already seen.
+		p.Leaked++
+		p.LeakedTLS += tls
 		return
 	}
 	p.pending++
+	p.pendingTLS += tls
 }
 
 // Pairs returns the pairs, by client address then server address.
@@ -270,7 +334,13 @@ func (a *Aggregator) Leaked() int {
 //
 //	10.0.0.2 -> 10.0.0.3:8080: 5 connections, 5 requests, 1.00 requests/connection, 100% single-request, keep-alive offered: yes
 //
-// and ", 4 not reused" when connections leaked. Without pairs it writes
+// and ", 4 not reused" when connections leaked. TLS connections are
+// counted apart, after the others' figures (after "; " when there are
+// both):
+//
+//	10.0.0.2 -> 10.0.0.3:443: 5 TLS connections, 5 round trips, 1.00 round trips/connection, 100% single-round-trip, 4 not reused
+//
+// Without pairs it writes
 // one line saying so. When the table of pairs was full, a last line says
 // how many connections and entries were not tracked.
 func (a *Aggregator) WriteSummary(w io.Writer, prefix string) error {
@@ -280,9 +350,19 @@ func (a *Aggregator) WriteSummary(w io.Writer, prefix string) error {
 		b = fmt.Appendf(b, "%sno connections\n", prefix)
 	}
 	for _, p := range ps {
-		b = fmt.Appendf(b, "%s%s -> %s: %d connection%s, %d request%s, %.2f requests/connection, %.0f%% single-request, keep-alive offered: %s",
-			prefix, p.Client, p.Server, p.Connections, plural(p.Connections), p.Requests, plural(p.Requests),
-			p.PerConnection(), 100*p.SingleShare(), p.KeepAlive())
+		b = fmt.Appendf(b, "%s%s -> %s: ", prefix, p.Client, p.Server)
+		if plain := p.Connections - p.TLS; plain > 0 || p.TLS == 0 {
+			b = fmt.Appendf(b, "%d connection%s, %d request%s, %.2f requests/connection, %.0f%% single-request, keep-alive offered: %s",
+				plain, plural(plain), p.Requests, plural(p.Requests),
+				p.PerConnection(), 100*p.SingleShare(), p.KeepAlive())
+			if p.TLS > 0 {
+				b = append(b, "; "...)
+			}
+		}
+		if p.TLS > 0 {
+			b = fmt.Appendf(b, "%d TLS connection%s, %d round trip%s, %.2f round trips/connection, %.0f%% single-round-trip",
+				p.TLS, plural(p.TLS), p.RoundTrips, plural(p.RoundTrips), p.RoundTripsPerConnection(), 100*p.SingleTLSShare())
+		}
 		if p.Leaked > 0 {
 			b = fmt.Appendf(b, ", %d not reused", p.Leaked)
 		}
@@ -356,13 +436,30 @@ func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (Verdict, error) {
 			b = append(b, ';')
 		}
 		n++
-		b = fmt.Appendf(b, " %s -> %s: %d connection%s offered keep-alive closed by the client after one request, then a new connection",
-			p.Client, p.Server, p.Leaked, plural(p.Leaked))
+		b = fmt.Appendf(b, " %s -> %s:", p.Client, p.Server)
+		if plain := p.Leaked - p.LeakedTLS; plain > 0 {
+			b = fmt.Appendf(b, " %d connection%s offered keep-alive closed by the client after one request, then a new connection",
+				plain, plural(plain))
+			if p.LeakedTLS > 0 {
+				b = append(b, ',')
+			}
+		}
+		if p.LeakedTLS > 0 {
+			b = fmt.Appendf(b, " %d TLS connection%s closed by the client after one round trip, then a new connection",
+				p.LeakedTLS, plural(p.LeakedTLS))
+		}
 	}
 	v := a.Verdict()
+	tls := false
+	for _, p := range a.pairs {
+		tls = tls || p.TLS > 0
+	}
 	switch v {
 	case OK:
 		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one", prefix)
+		if tls {
+			b = append(b, ", nor a TLS connection after one round trip"...)
+		}
 	case Inconclusive:
 		if a.evicted > 0 || a.openDropped > 0 {
 			b = fmt.Appendf(b, "%sinconclusive: %d connection%s evicted from the connection table (raise -s); no connection seen whole offered keep-alive was closed by the client after one request before a new one",
