@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/netip"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
 	"github.com/sniffer/sniffer/sniff/internal/tlstest"
 	"github.com/sniffer/sniffer/sniff/jsonlog"
+	"github.com/sniffer/sniffer/sniff/logformat"
 	"github.com/sniffer/sniffer/sniff/reuse"
 )
 
@@ -211,5 +214,134 @@ func TestTLSReuseVerdict(t *testing.T) {
 	v, out = reuseOf(t, 3, 2)
 	if v != reuse.OK {
 		t.Errorf("two reused TLS connections: %v\n%s", v, out)
+	}
+}
+
+// FuzzTLS plays a real TLS 1.3 session of three round trips cut into
+// segments where the input says, some of them never captured: the engine
+// must make one entry, count no more round trips than there were, no more
+// bytes than were sent, and say so when it lost the framing.
+func FuzzTLS(f *testing.F) {
+	f.Add([]byte{0, 0, 0})
+	f.Add([]byte{3, 7, 0x81, 200, 1, 1, 1})
+	f.Add([]byte{0x85, 0x85, 0x85, 0x85})
+	var evs []tlstest.Event
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if evs == nil {
+			evs = tlstest.Run(t, tlstest.Session{Version: tls.VersionTLS13, ServerName: "api.example.com", ClientALPN: []string{"h2"}, Rounds: 3})
+		}
+		c := pcaptest.New(layers.LinkTypeEthernet)
+		fl := c.Flow(cli4, srv443, t0)
+		fl.Handshake()
+		k := 0
+		dropped := false
+		for _, e := range evs {
+			for b := e.Data; len(b) > 0; {
+				n := len(b)
+				drop := false
+				if k < len(ops) {
+					op := ops[k]
+					k++
+					if op&0x7f != 0 {
+						n = min(int(op&0x7f), n)
+					}
+					drop = op&0x80 != 0
+				}
+				if drop {
+					fl.Advance(e.FromClient, uint32(n))
+					dropped = true
+				} else {
+					fl.Send(e.FromClient, b[:n])
+				}
+				b = b[n:]
+			}
+			fl.Ack(!e.FromClient)
+		}
+		fl.Close(true)
+		cs, ss := sizes(evs)
+		var got []entry.Entry
+		var tlsInfo []entry.TLS
+		eng := sniff.New(sniff.Config{Emit: func(e *entry.Entry) {
+			got = append(got, *e)
+			if e.TLS != nil {
+				tlsInfo = append(tlsInfo, *e.TLS)
+			}
+		}})
+		pcaptest.Replay(t, c.Pcap(), eng.Packet)
+		eng.Finish()
+		if len(got) != 1 || len(tlsInfo) != 1 {
+			if !dropped || len(got) == 0 {
+				t.Fatalf("%d entries, %d of TLS", len(got), len(tlsInfo))
+			}
+			return // the ClientHello's first bytes lost: not taken for TLS
+		}
+		e, in := got[0], tlsInfo[0]
+		if e.Request.Size > int64(cs) || e.Response.Size > int64(ss) || len(e.Request.Bytes)+len(e.Response.Bytes) != 0 {
+			t.Fatalf("sizes %d %d of %d %d, %d bytes kept", e.Request.Size, e.Response.Size, cs, ss, len(e.Request.Bytes)+len(e.Response.Bytes))
+		}
+		if in.RoundTrips > 3 || !dropped && (in.RoundTrips != 3 || in.LowerBound || e.Gap) || in.LowerBound && !e.Gap {
+			t.Fatalf("dropped %v: %d round trips, lower bound %v, gap %v", dropped, in.RoundTrips, in.LowerBound, e.Gap)
+		}
+	})
+}
+
+// TestTLSSteadyStateDoesNotAllocate checks that TLS connections, once
+// their handshakes are done, allocate nothing per packet: records are
+// counted, not kept.
+func TestTLSSteadyStateDoesNotAllocate(t *testing.T) {
+	const conns, rounds = 20, 40
+	evs := tlstest.Run(t, tlstest.Session{Version: tls.VersionTLS13, ServerName: "api.example.com", Rounds: rounds})
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	flows := make([]*pcaptest.Flow, conns)
+	for j := range flows {
+		flows[j] = c.Flow(netip.AddrPortFrom(cli4.Addr(), uint16(41000+j)), srv443, t0)
+		flows[j].Handshake()
+	}
+	handshake := c.Len()
+	for i, e := range evs {
+		for _, f := range flows {
+			f.Send(e.FromClient, e.Data)
+			f.Ack(!e.FromClient)
+		}
+		if i == 6 {
+			handshake = c.Len() // the hellos and the first round trips
+		}
+	}
+	steadyEnd := c.Len() - 2*conns // leave the close_notify out
+	for _, f := range flows {
+		f.Close(true)
+	}
+	frames := c.Frames()
+	var entries int
+	f, _ := logformat.Parse(tlsFormat)
+	var out []byte
+	opts := &logformat.Options{NotFound: "-", Location: time.UTC}
+	eng := sniff.New(sniff.Config{Emit: func(e *entry.Entry) { out = f.Append(out[:0], e, opts); entries++ }})
+	ts := t0
+	for _, fr := range frames[:handshake] {
+		eng.Packet(layers.LinkTypeEthernet, ts, fr)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, fr := range frames[handshake:steadyEnd] {
+		eng.Packet(layers.LinkTypeEthernet, ts, fr)
+	}
+	runtime.ReadMemStats(&after)
+	steady := steadyEnd - handshake
+	if per := float64(after.Mallocs-before.Mallocs) / float64(steady); per > 0.001 {
+		t.Fatalf("%.4f allocations per packet over %d packets", per, steady)
+	}
+	for _, fr := range frames[steadyEnd:] {
+		eng.Packet(layers.LinkTypeEthernet, ts, fr)
+	}
+	eng.Finish()
+	if entries != conns {
+		t.Fatalf("%d entries, want %d", entries, conns)
+	}
+	if want := fmt.Sprintf(" %d ", rounds); !strings.Contains(string(out), want) {
+		t.Fatalf("last entry %q: not %d round trips", out, rounds)
 	}
 }

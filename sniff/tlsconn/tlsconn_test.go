@@ -182,3 +182,62 @@ func FuzzTracker(f *testing.F) {
 		tlshello.ParseServer(s.hello[1])
 	})
 }
+
+// rec is a record of type typ with an n-byte body.
+func rec(typ byte, n int) []byte {
+	b := make([]byte, tlsconn.HeaderLen+n)
+	b[0], b[1], b[2], b[3], b[4] = typ, 3, 3, byte(n>>8), byte(n)
+	return b
+}
+
+// TestRoundTripRules plays hand-made record sequences: the orders other
+// stacks than Go's use.
+func TestRoundTripRules(t *testing.T) {
+	const (
+		c = 0
+		s = 1
+	)
+	type r struct {
+		dir int
+		typ byte
+		n   int
+	}
+	hs13 := []r{{c, 22, 300}, {s, 22, 90}, {s, 20, 1}, {s, 23, 30}, {s, 23, 900}, {s, 23, 100}, {s, 23, 53}, {c, 20, 1}, {c, 23, 53}}
+	for _, tc := range []struct {
+		name  string
+		v13   bool
+		recs  []r
+		wants int
+	}{
+		{"tickets after the client's Finished", true, append(hs13[:len(hs13):len(hs13)],
+			r{s, 23, 200}, r{s, 23, 200}, r{c, 23, 100}, r{s, 23, 300}, r{c, 23, 100}, r{s, 23, 300}, r{c, 23, tlsconn.CloseNotifyLen}, r{s, 23, tlsconn.CloseNotifyLen}), 2},
+		{"request before the tickets", true, append(hs13[:len(hs13):len(hs13)],
+			r{c, 23, 100}, r{s, 23, 200}, r{s, 23, 200}, r{s, 23, 300}, r{c, 23, 100}, r{s, 23, 300}), 2},
+		{"request in pieces, long response", true, append(hs13[:len(hs13):len(hs13)],
+			r{c, 23, 100}, r{c, 23, 4000}, r{c, 23, 16000}, r{s, 23, 16401}, r{s, 23, 16401}, r{s, 23, 20}), 1},
+		{"server closes", true, append(hs13[:len(hs13):len(hs13)],
+			r{c, 23, 100}, r{s, 23, 300}, r{s, 23, tlsconn.CloseNotifyLen}), 1},
+		{"tls12", false, []r{{c, 22, 300}, {s, 22, 2000}, {c, 22, 37}, {c, 20, 1}, {c, 22, 40}, {s, 22, 200}, {s, 20, 1}, {s, 22, 40},
+			{c, 23, 100}, {s, 23, 300}, {c, 23, 100}, {s, 23, 300}, {c, 23, 100}, {s, 23, 300}, {c, 21, 26}}, 3},
+		{"tls12 server speaks first", false, []r{{c, 22, 300}, {s, 22, 2000}, {c, 22, 37}, {c, 20, 1}, {c, 22, 40}, {s, 20, 1}, {s, 22, 40},
+			{s, 23, 50}, {c, 23, 30}, {s, 23, 50}, {s, 21, 26}}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr tlsconn.Tracker
+			tr.ClientOffers13 = tc.v13
+			for i, x := range tc.recs {
+				tr.Feed(x.dir, rec(x.typ, x.n), nil)
+				if i == 1 {
+					if tc.v13 {
+						tr.SetServerVersion(0x0304)
+					} else {
+						tr.SetServerVersion(0x0303)
+					}
+				}
+			}
+			if tr.RoundTrips != tc.wants || tr.Lost {
+				t.Fatalf("%d round trips (lost %v), want %d", tr.RoundTrips, tr.Lost, tc.wants)
+			}
+		})
+	}
+}
