@@ -368,9 +368,9 @@ func (c *conn) headDone(s *side, m *entry.Message, p *httpframe.Parser) {
 // clientData handles reassembled client bytes (one segment's, or a
 // segment's tail: a boundary where a request may start after lost framing).
 func (c *conn) clientData(b []byte, ts time.Time) {
-	if c.tlsOn || c.index == 0 && c.skipped == 0 && !c.raw && tlsconn.Looks(b) {
+	if c.tlsOn || c.index == 0 && c.skipped == 0 && !c.raw && (tlsconn.Looks(b) || c.pickup && tlsconn.LooksMidStream(b)) {
 		if !c.tlsOn {
-			c.startTLS()
+			c.startTLS(b[0] == tlsconn.TypeApplicationData)
 		}
 		c.tlsData(0, b, ts)
 		return

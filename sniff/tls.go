@@ -8,7 +8,8 @@ import (
 	"github.com/sniffer/sniffer/sniff/tlshello"
 )
 
-// A TLS connection (its client's first bytes are a ClientHello) is one
+// A TLS connection (its client's first bytes are a ClientHello, or, for a
+// connection picked up in the middle, a TLS application data record) is one
 // entry, printed when the connection ends: its records are followed by a
 // tlsconn.Tracker, the bytes each way are counted and not kept, but for the
 // first handshake record of each side (ClientHello, ServerHello), kept in
@@ -38,8 +39,9 @@ type tlsState struct {
 }
 
 // startTLS switches c to the TLS rules. It is called on the client's first
-// bytes, before any exchange.
-func (c *conn) startTLS() {
+// bytes, before any exchange; midStream says they were an application data
+// record (tlsconn.LooksMidStream) rather than a ClientHello.
+func (c *conn) startTLS(midStream bool) {
 	if c.tls == nil {
 		c.tls = new(tlsState)
 	} else {
@@ -47,6 +49,10 @@ func (c *conn) startTLS() {
 	}
 	c.tlsOn = true
 	c.newExchange()
+	if midStream {
+		c.tls.t.PickUp()
+		c.tls.helloRead = [2]bool{true, true} // not captured
+	}
 }
 
 // tlsMessage returns the side and the message of direction dir of c's one

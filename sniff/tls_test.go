@@ -345,3 +345,28 @@ func TestTLSSteadyStateDoesNotAllocate(t *testing.T) {
 		t.Fatalf("last entry %q: not %d round trips", out, rounds)
 	}
 }
+
+// TestTLSPickedUp: a TLS connection whose handshake was not captured is
+// still one entry, its round trips counted from the first request seen; one
+// whose TCP handshake alone was missed still reads the hellos.
+func TestTLSPickedUp(t *testing.T) {
+	evs := tlstest.Run(t, tlstest.Session{Version: tls.VersionTLS13, ServerName: "api.example.com", ClientALPN: []string{"h2"}, Rounds: 3})
+	first := -1
+	for i, e := range evs {
+		if e.FromClient && e.Data[0] == 23 {
+			first = i
+			break
+		}
+	}
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	f := c.Flow(cli4, srv443, t0)
+	tlstest.Play(f, evs[first:], false)
+	cs, ss := sizes(evs[first:])
+	check(t, play(t, c, tlsFormat, sniff.Config{}), fmt.Sprintf("last 1 [-] [-] - - - - - 3 %d %d client\n", cs, ss))
+
+	c = pcaptest.New(layers.LinkTypeEthernet)
+	f = c.Flow(cli4, srv443, t0)
+	tlstest.Play(f, evs, false) // no SYN: picked up at the ClientHello
+	cs, ss = sizes(evs)
+	check(t, play(t, c, tlsFormat, sniff.Config{}), fmt.Sprintf("last 1 [-] [-] - - api.example.com TLS_1.3 h2 3 %d %d client\n", cs, ss))
+}

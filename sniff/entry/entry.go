@@ -164,7 +164,8 @@ type Entry struct {
 	Gap bool
 
 	// TLS describes the connection when it is TLS (its client's first
-	// bytes were a ClientHello); nil otherwise. A TLS connection is one
+	// bytes were a ClientHello, or on a connection picked up in the
+	// middle a TLS application data record); nil otherwise. A TLS connection is one
 	// entry: Request and Response count the bytes each way (Size, First,
 	// Last) but hold none (Bytes is empty, HTTP false), so the fields of
 	// HTTP print the not-found value rather than ciphertext.

@@ -83,7 +83,8 @@
 //	                             records: see package tlsconn); followed by "+" when a capture
 //	                             gap lost the record framing (at least that many)
 //
-// A TLS connection (one whose client's first bytes are a ClientHello) is one
+// A TLS connection (one whose client's first bytes are a ClientHello, or on
+// a connection picked up in the middle a TLS application data record) is one
 // entry, printed when it ends: %request.size and %response.size are the
 // bytes each way, %session.time its duration, %close.originator who closed
 // it; %request, %request.line, %request.header, %request.body (and the

@@ -29,7 +29,9 @@
 //     answers. Encrypted alerts (close_notify) are type-23 records too, of
 //     a known size: CloseNotifyLen (measured with Go's crypto/tls in the
 //     tests: AES-GCM and ChaCha20-Poly1305 both give 19) is taken for an
-//     alert, not data.
+//     alert, not data (also when the version is not known).
+//   - A connection picked up in the middle (PickUp) starts after the
+//     handshake: its client's first application data record is a request.
 //
 // Limits, by construction: a protocol whose client answers the server's
 // own messages (HTTP/2's SETTINGS acknowledgment, PING, WINDOW_UPDATE)
@@ -94,6 +96,18 @@ func Looks(b []byte) bool {
 	return true
 }
 
+// LooksMidStream reports whether b, the first bytes a client was seen to
+// send on a connection picked up in the middle, begin a TLS application
+// data record: type 23, version 3.1 to 3.4, a length from 1 to MaxRecord.
+// The whole header must be there.
+func LooksMidStream(b []byte) bool {
+	if len(b) < HeaderLen || b[0] != TypeApplicationData || b[1] != 3 || b[2] == 0 || b[2] > 4 {
+		return false
+	}
+	n := int(b[3])<<8 | int(b[4])
+	return n > 0 && n <= MaxRecord
+}
+
 // Sink receives the bytes of the first record of each direction when it is
 // a handshake record (header included), as they stream in: end is set on
 // the call with its last bytes (b may then be empty). The caller keeps
@@ -152,6 +166,14 @@ type Tracker struct {
 
 // Reset clears t for a new connection.
 func (t *Tracker) Reset() { *t = Tracker{} }
+
+// PickUp tells t that the connection was picked up in the middle, its
+// handshake done (LooksMidStream): the client's first application data
+// record is a request, and the version stays unknown.
+func (t *Tracker) PickUp() {
+	t.clientFinished = true
+	t.serverHello = true
+}
 
 // tls13 reports whether records are read by TLS 1.3's rules: the version
 // negotiated, or while it is not known, the one the client offered.
@@ -246,7 +268,10 @@ func (t *Tracker) classify(dir int, typ uint8, n int) {
 		return
 	}
 	tls13 := t.tls13()
-	if tls13 && n == CloseNotifyLen {
+	// In TLS 1.2 a record of CloseNotifyLen bytes could only be three
+	// bytes of ChaCha20-Poly1305 data (AES-GCM adds 24, CBC whole blocks):
+	// with the version unknown, it is taken for an alert too.
+	if (tls13 || t.Version == 0) && n == CloseNotifyLen {
 		t.Alerts[dir]++
 		return
 	}
