@@ -6,6 +6,7 @@ package tlstest
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -85,6 +87,18 @@ type recorder struct {
 	net.Conn
 	mu  sync.Mutex
 	evs []Event
+	// eof: a Read returned the end of the stream; closedFirst: Close was
+	// called before that.
+	eof, closedFirst bool
+}
+
+func (r *recorder) Close() error {
+	r.mu.Lock()
+	if !r.eof {
+		r.closedFirst = true
+	}
+	r.mu.Unlock()
+	return r.Conn.Close()
 }
 
 func (r *recorder) add(fromClient bool, b []byte) {
@@ -102,15 +116,21 @@ func (r *recorder) add(fromClient bool, b []byte) {
 	r.evs = append(r.evs, Event{FromClient: fromClient, Data: bytes.Clone(b)})
 }
 
+// Write records b before it writes it: the answer to it may be read (and
+// recorded) before the write returns.
 func (r *recorder) Write(b []byte) (int, error) {
-	n, err := r.Conn.Write(b)
-	r.add(true, b[:n])
-	return n, err
+	r.add(true, b)
+	return r.Conn.Write(b)
 }
 
 func (r *recorder) Read(b []byte) (int, error) {
 	n, err := r.Conn.Read(b)
 	r.add(false, b[:n])
+	if err == io.EOF {
+		r.mu.Lock()
+		r.eof = true
+		r.mu.Unlock()
+	}
 	return n, err
 }
 
@@ -198,4 +218,48 @@ func Play(f *pcaptest.Flow, evs []Event, serverCloses bool) {
 		f.Ack(!e.FromClient)
 	}
 	f.Close(!serverCloses)
+}
+
+// Dialer dials TCP connections and records each one's bytes, as its
+// client saw them: give DialContext to an http.Transport.
+type Dialer struct {
+	mu    sync.Mutex
+	conns []*recorder
+}
+
+// DialContext dials addr and records the connection.
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	r := &recorder{Conn: c}
+	d.mu.Lock()
+	d.conns = append(d.conns, r)
+	d.mu.Unlock()
+	return r, nil
+}
+
+// Conn is one recorded connection.
+type Conn struct {
+	Events []Event
+	// ServerClosed reports that the client read the end of the stream
+	// before it closed the connection itself.
+	ServerClosed bool
+	// Ended reports that the client closed the connection or read its
+	// end.
+	Ended bool
+}
+
+// Conns returns the connections dialed so far, in order.
+func (d *Dialer) Conns() []Conn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Conn, len(d.conns))
+	for i, r := range d.conns {
+		r.mu.Lock()
+		out[i] = Conn{Events: slices.Clone(r.evs), ServerClosed: r.eof && !r.closedFirst, Ended: r.eof || r.closedFirst}
+		r.mu.Unlock()
+	}
+	return out
 }
