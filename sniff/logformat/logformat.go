@@ -5,8 +5,8 @@
 // # Syntax
 //
 // A keyword is '%' followed by a name made of the characters [0-9A-Za-z._];
-// in the name of a header (%request.header.NAME, %response.header.NAME) and
-// after "tls." (%tls.round-trips) '-' is allowed too, so %request.header.content-length is one keyword while
+// in the name of a header (%request.header.NAME, %response.header.NAME) '-'
+// is allowed too, and in %tls.round-trips, so %request.header.content-length is one keyword while
 // %response.time%-ms is %response.time, an empty break and the text "ms".
 // When the longest name is not a keyword but dropping its trailing '.'
 // characters (and, in a header name, '-') gives one, that keyword is used
@@ -404,10 +404,15 @@ func isNameByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_'
 }
 
-// inHeaderName reports whether the keyword name w has reached a header name
-// (or a %tls. name), where '-' is a name character.
+// dashedTLS is the part before the '-' of the one keyword outside header
+// names with a '-' in its name, %tls.round-trips: only there does a '-'
+// continue a %tls. name (%tls.sni-x is %tls.sni and "-x", as before).
+const dashedTLS = "tls.round"
+
+// inHeaderName reports whether the keyword name w has reached a header name,
+// where '-' is a name character.
 func inHeaderName(w string) bool {
-	return strings.HasPrefix(w, requestHeaderPrefix) || strings.HasPrefix(w, responseHeaderPrefix) || strings.HasPrefix(w, "tls.")
+	return strings.HasPrefix(w, requestHeaderPrefix) || strings.HasPrefix(w, responseHeaderPrefix)
 }
 
 // scanName returns the end of the longest keyword name starting at s[i].
@@ -415,7 +420,7 @@ func scanName(s string, i int) int {
 	j := i
 	for j < len(s) {
 		c := s[j]
-		if isNameByte(c) || c == '-' && inHeaderName(s[i:j]) {
+		if isNameByte(c) || c == '-' && (inHeaderName(s[i:j]) || s[i:j] == dashedTLS) {
 			j++
 			continue
 		}
