@@ -1,12 +1,20 @@
 package reuse
 
 import (
+	"crypto/tls"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
+	"github.com/sniffer/sniffer/sniff/internal/tlstest"
 )
 
 // tlsEnd is the life of a TLS connection from client port port, started at
@@ -104,4 +112,57 @@ func leakyEnds(n int) []connLife {
 			Start: start, End: start.Add(time.Millisecond), Exchanges: 1, Originator: entry.Client}})
 	}
 	return out
+}
+
+// tlsCapture is connections from client to server:443 with the given round
+// trips each, real TLS sessions (Go's crypto/tls), closed by the client,
+// one after the other.
+func tlsCapture(t *testing.T, s tlstest.Session, rounds ...int) *pcaptest.Capture {
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	srv := netip.AddrPortFrom(server.Addr(), 443)
+	start := t0
+	for i, n := range rounds {
+		s.Rounds = n
+		f := c.Flow(netip.AddrPortFrom(client, uint16(40000+i)), srv, start)
+		f.Handshake()
+		tlstest.Play(f, tlstest.Run(t, s), false)
+		start = f.Now().Add(time.Second)
+	}
+	return c
+}
+
+// TestWriteTLSTestdata writes the TLS captures the command's scripts use
+// (go test ./sniff/reuse -run WriteTLSTestdata -update): tls-leaky.pcap,
+// a client that opens a TLS 1.3 connection per request, and tls-fixed.pcap,
+// a TLS 1.2 client that reuses one. TLS bytes differ at every run (keys,
+// signatures): the committed captures are checked by what they give.
+func TestWriteTLSTestdata(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    func() *pcaptest.Capture
+		want Verdict
+	}{
+		{"tls-leaky.pcap", func() *pcaptest.Capture {
+			return tlsCapture(t, tlstest.Session{Version: tls.VersionTLS13, ServerName: "api.example.com", ClientALPN: []string{"h2", "http/1.1"}, ServerALPN: []string{"http/1.1"}}, 1, 1, 1)
+		}, NotReused},
+		{"tls-fixed.pcap", func() *pcaptest.Capture {
+			return tlsCapture(t, tlstest.Session{Version: tls.VersionTLS12, ServerName: "api.example.com", ClientALPN: []string{"h2", "http/1.1"}, ServerALPN: []string{"http/1.1"}}, 3)
+		}, OK},
+	} {
+		path := filepath.Join("testdata", tc.name)
+		if *update {
+			tc.c().WriteFile(t, path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update)", err)
+		}
+		a := New()
+		eng := sniff.New(sniff.Config{Emit: a.Add, ConnEnd: a.AddConn})
+		pcaptest.Replay(t, b, eng.Packet)
+		eng.Finish()
+		if v := a.Verdict(); v != tc.want {
+			t.Errorf("%s: verdict %v, want %v", path, v, tc.want)
+		}
+	}
 }
