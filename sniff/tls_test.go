@@ -382,3 +382,22 @@ func TestTLSPickedUp(t *testing.T) {
 	cs, ss = sizes(evs)
 	check(t, play(t, c, tlsFormat, sniff.Config{}), fmt.Sprintf("last 1 [-] [-] - - api.example.com TLS_1.3 h2 3 %d %d client\n", cs, ss))
 }
+
+// TestTLSNotFlushedEarly: --flush-after prints idle HTTP exchanges early; a
+// TLS connection's one entry waits for its end all the same.
+func TestTLSNotFlushedEarly(t *testing.T) {
+	evs := tlstest.Run(t, tlstest.Session{Version: tls.VersionTLS13, ServerName: "api.example.com", Rounds: 2})
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	f := c.Flow(cli4, srv443, t0)
+	f.Handshake()
+	for i, e := range evs {
+		f.Send(e.FromClient, e.Data)
+		f.Ack(!e.FromClient)
+		if i == len(evs)-2 {
+			f.Sleep(10 * time.Second) // idle, then the close_notify
+			f.Ack(true)
+		}
+	}
+	f.Close(true)
+	check(t, play(t, c, "%connection %tls.round-trips %close.originator", sniff.Config{FlushAfter: time.Second}), "unique 2 client\n")
+}

@@ -117,7 +117,7 @@ type Sink interface {
 	Hello(dir int, b []byte, end bool)
 }
 
-// Turn says who sent the last application data counted.
+// turn says who sent the last application data counted.
 type turn uint8
 
 const (
