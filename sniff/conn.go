@@ -59,8 +59,9 @@ type conn struct {
 	raw       bool
 	req, resp httpframe.Parser
 	skipped   int64 // client bytes skipped looking for a request line
-	// tlsOn is set when the client's first bytes were a TLS ClientHello:
-	// the connection is one entry, its records followed by tls (see
+	// tlsOn is set when the client's first bytes were a TLS ClientHello
+	// (or, picked up in the middle, an application data record): the
+	// connection is one entry, its records followed by tls (see
 	// tls.go), which the slot keeps for its next TLS connection.
 	tlsOn bool
 	tls   *tlsState
