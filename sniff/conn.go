@@ -8,6 +8,7 @@ import (
 	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/httpframe"
 	"github.com/sniffer/sniffer/sniff/reassembly"
+	"github.com/sniffer/sniffer/sniff/tlsconn"
 )
 
 // conn is one tracked TCP connection. Direction 0 is client to server,
@@ -30,9 +31,15 @@ type conn struct {
 	ackSeen [2]bool
 	// softRST is when a RST in the window but not exact was seen (zero if
 	// none is outstanding), softOrigin who sent it: the connection closes
-	// there unless data or a FIN follows.
+	// there unless its sender shows life after it (Engine.recheckRST).
 	softRST    time.Time
 	softOrigin entry.Originator
+	// softDir, softSeq and softAck are the RST's direction, sequence
+	// number and acknowledgment (softAckOK: it had one).
+	softDir   int8
+	softSeq   reassembly.Seq
+	softAck   reassembly.Seq
+	softAckOK bool
 	// gen counts the lives of this slot (see connRef).
 	gen uint32
 	// id numbers the connection (entry.Entry.Conn); firstSeen is when its
@@ -50,6 +57,8 @@ type conn struct {
 	pickup          bool // the handshake was not captured
 	finDir          int8 // direction of the first FIN, -1 if none
 	finTime         [2]time.Time
+	finAck          [2]reassembly.Seq // the ACK each FIN carried (finAckOK: it had one)
+	finAckOK        [2]bool
 	lastSeen        time.Time
 
 	// raw is set once the client side is not HTTP (or after an upgrade):
@@ -58,6 +67,12 @@ type conn struct {
 	raw       bool
 	req, resp httpframe.Parser
 	skipped   int64 // client bytes skipped looking for a request line
+	// tlsOn is set when the client's first bytes were a TLS ClientHello
+	// (or, picked up in the middle, an application data record): the
+	// connection is one entry, its records followed by tls (see
+	// tls.go), which the slot keeps for its next TLS connection.
+	tlsOn bool
+	tls   *tlsState
 
 	queue []*exchange // exchanges not yet emitted, oldest first
 	// orphans are the methods of requests printed before their response
@@ -116,8 +131,8 @@ func (r *receiver) Gap(n int64, ts time.Time) {
 }
 
 func (c *conn) init(e *Engine, key connKey, client, server netip.AddrPort) {
-	queue, spare, gen := c.queue[:0], c.spare, c.gen+1
-	*c = conn{e: e, key: key, client: client, server: server, queue: queue, spare: spare, finDir: -1, gen: gen}
+	queue, spare, gen, tls := c.queue[:0], c.spare, c.gen+1, c.tls
+	*c = conn{e: e, key: key, client: client, server: server, queue: queue, spare: spare, finDir: -1, gen: gen, tls: tls}
 	for d := range c.half {
 		c.half[d].MaxPending = e.cfg.MaxPendingPerConn
 		c.half[d].Budget = &e.budget
@@ -377,6 +392,13 @@ func (c *conn) headDone(s *side, m *entry.Message, p *httpframe.Parser) {
 // clientData handles reassembled client bytes (one segment's, or a
 // segment's tail: a boundary where a request may start after lost framing).
 func (c *conn) clientData(b []byte, ts time.Time) {
+	if c.tlsOn || c.index == 0 && c.skipped == 0 && !c.raw && (tlsconn.Looks(b) || c.pickup && tlsconn.LooksMidStream(b)) {
+		if !c.tlsOn {
+			c.startTLS(b[0] == tlsconn.TypeApplicationData)
+		}
+		c.tlsData(0, b, ts)
+		return
+	}
 	c.req.Boundary()
 	for len(b) > 0 {
 		if c.raw {
@@ -482,6 +504,10 @@ func (c *conn) keepRaw(s *side, m *entry.Message, b []byte) {
 
 // serverData handles reassembled server bytes (see clientData).
 func (c *conn) serverData(b []byte, ts time.Time) {
+	if c.tlsOn {
+		c.tlsData(1, b, ts)
+		return
+	}
 	c.resp.Boundary()
 	for len(b) > 0 {
 		if c.resp.Stopped() {
@@ -562,6 +588,10 @@ func (c *conn) serverData(b []byte, ts time.Time) {
 }
 
 func (c *conn) clientGap(n int64, ts time.Time) {
+	if c.tlsOn {
+		c.tlsGap(0, n)
+		return
+	}
 	if c.raw {
 		if k := len(c.queue); k > 0 {
 			x := c.queue[k-1]
@@ -595,6 +625,10 @@ func (c *conn) clientGap(n int64, ts time.Time) {
 }
 
 func (c *conn) serverGap(n int64, ts time.Time) {
+	if c.tlsOn {
+		c.tlsGap(1, n)
+		return
+	}
 	x := c.respTarget()
 	if c.raw && (x == nil || c.resp.Stopped()) {
 		if k := len(c.queue); k > 0 {
@@ -644,7 +678,7 @@ func (c *conn) advance(ts time.Time) {
 // flushIdle prints a complete exchange of an idle connection without waiting
 // for its annotation (FlushAfter).
 func (c *conn) flushIdle(now time.Time) {
-	if len(c.queue) == 0 {
+	if len(c.queue) == 0 || c.tlsOn { // a TLS connection's entry waits for its end
 		return
 	}
 	x := c.queue[0]
@@ -658,6 +692,9 @@ func (c *conn) flushIdle(now time.Time) {
 // emitAll emits every exchange left; the last one ends the connection.
 // closeTS is the close time (zero unless closed).
 func (c *conn) emitAll(flushed, closeTS time.Time, origin entry.Originator, closed bool) {
+	if c.tlsOn {
+		c.tlsFinish()
+	}
 	if len(c.queue) == 0 && c.shown == 0 {
 		// A connection that carried no payload still makes one entry.
 		x := c.newExchange()

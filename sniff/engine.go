@@ -121,6 +121,7 @@ type Stats struct {
 	OutOfOrder      uint64 // segments that waited for earlier bytes
 	GapBytes        uint64 // bytes never captured
 	HeadsTruncated  uint64 // header blocks cut at the header cap
+	TLSLostSync     uint64 // TLS connections whose record framing a gap (or bytes that are not records) broke
 }
 
 // Engine is the packet-to-entry pipeline. It is not safe for concurrent use.
@@ -462,18 +463,19 @@ func (e *Engine) segment(p *decode.Packet, ts time.Time) {
 		// with it (RFC 9293 §3.10.7.4); the Half counted it.
 		return
 	}
-	if !c.softRST.IsZero() && (len(p.Payload) > 0 || p.Missing > 0 || fin) {
-		c.softRST = time.Time{} // the connection went on after the RST
-	}
 	if dir == 0 && ack && c.synSeen && c.synAckSeen && c.hsDone.IsZero() && reassembly.Seq(p.Ack) == c.serverISN.Add(1) {
 		c.hsDone = ts
 	}
-	if fin {
-		if c.finDir < 0 {
+	if fin && c.finTime[dir].IsZero() {
+		c.finTime[dir] = ts
+		c.finAck[dir], c.finAckOK[dir] = reassembly.Seq(p.Ack), ack
+		switch {
+		case c.finDir < 0:
 			c.finDir = int8(dir)
-		}
-		if c.finTime[dir].IsZero() {
-			c.finTime[dir] = ts
+		case int(c.finDir) != dir && c.finAckOK[1-dir] && c.finAck[1-dir] == h.FinSeq().Add(1):
+			// The FIN captured first acknowledged this one: this one was
+			// sent first (the capture reordered them).
+			c.finDir = int8(dir)
 		}
 	}
 	if ack && c.half[1-dir].Ack(reassembly.Seq(p.Ack), ts, &c.recv[1-dir]) {
@@ -490,6 +492,9 @@ func (e *Engine) segment(p *decode.Packet, ts time.Time) {
 		c.goRaw()
 	}
 	c.advance(ts)
+	if !c.softRST.IsZero() && e.recheckRST(c, dir, p) {
+		return
+	}
 	// The close completes with the ACK of the second FIN, sent by the side
 	// that closed first.
 	if c.half[0].FinSeen() && c.half[1].FinSeen() && ack && int(c.finDir) == dir && reassembly.Seq(p.Ack) == c.half[1-dir].FinSeq().Add(1) {
@@ -582,13 +587,43 @@ func (c *conn) rstAction(p *decode.Packet, dir int) rstAction {
 		}
 		return rstIgnore
 	}
-	if seq == h.Next() || seq == h.High() || h.FinSeen() && seq == h.FinSeq().Add(1) {
+	if c.rstExact(dir, seq) {
 		return rstClose
 	}
 	if h.InWindow(seq) {
 		return rstChallenge
 	}
 	return rstIgnore
+}
+
+// rstExact reports whether a RST at seq from direction dir is exactly where
+// the receiver expects the next byte, as far as the capture tells (see
+// rstAction).
+func (c *conn) rstExact(dir int, seq reassembly.Seq) bool {
+	h := &c.half[dir]
+	return h.Started() && (seq == h.Next() || seq == h.High() || h.FinSeen() && seq == h.FinSeq().Add(1)) ||
+		c.ackSeen[1-dir] && seq == c.acked[1-dir]
+}
+
+// recheckRST looks again at a challenged RST of c after a segment from
+// direction dir was taken. Captures reorder packets (the two directions,
+// or a socket's last segments, on different CPUs): bytes the RST's sender
+// sent before it may be captured after it, and once they are there the
+// RST is exact, and closes the connection at its own time. The connection
+// goes on if its sender shows life after it: bytes past the RST's
+// sequence number, or an ACK past the RST's. The peer's bytes prove
+// nothing (they may have been in flight). It reports whether c was closed.
+func (e *Engine) recheckRST(c *conn, dir int, p *decode.Packet) bool {
+	d := int(c.softDir)
+	if c.rstExact(d, c.softSeq) {
+		e.resetClose(c, c.softRST, c.softOrigin)
+		return true
+	}
+	if dir == d && (c.half[d].High().After(c.softSeq) ||
+		p.Flags.Has(decode.ACK) && c.softAckOK && reassembly.Seq(p.Ack).After(c.softAck)) {
+		c.softRST = time.Time{} // the connection went on after the RST
+	}
+	return false
 }
 
 // rst handles a RST segment of c sent in direction dir.
@@ -607,6 +642,8 @@ func (e *Engine) rst(c *conn, p *decode.Packet, dir int, ts time.Time) {
 		e.stats.ChallengedRST++
 		if c.softRST.IsZero() {
 			c.softRST, c.softOrigin = ts, origin
+			c.softDir, c.softSeq = int8(dir), reassembly.Seq(p.Seq)
+			c.softAck, c.softAckOK = reassembly.Seq(p.Ack), p.Flags.Has(decode.ACK)
 			if len(e.challenged) >= 2*e.cfg.MaxConns {
 				e.expireChallenged(e.now, false)
 			}
@@ -740,7 +777,19 @@ func (e *Engine) touch(c *conn, ts time.Time) {
 }
 
 // close ends a connection that closed (FIN handshake or RST).
+//
+// A TLS connection was closed by the side that sent the first alert (its
+// close_notify), when there was one: the peer's stack often sends the first
+// FIN, or a RST, in answer to it.
 func (e *Engine) close(c *conn, ts time.Time, origin entry.Originator) {
+	if c.tlsOn && (origin == entry.Client || origin == entry.Server) {
+		switch c.tls.t.FirstAlert {
+		case 1:
+			origin = entry.Client
+		case 2:
+			origin = entry.Server
+		}
+	}
 	c.flushHalves(ts)
 	c.endResponse(ts)
 	c.endHeads()
@@ -763,6 +812,9 @@ func (e *Engine) connEnd(c *conn, at time.Time, origin entry.Originator) {
 	}
 	e.ended = entry.ConnEnd{Conn: c.id, Client: c.client, Server: c.server, Opened: c.synSeen, Start: start, End: at,
 		Exchanges: c.index, Originator: origin, Evicted: c.evicted}
+	if c.tlsOn {
+		c.tlsConnEnd(&e.ended)
+	}
 	e.cfg.ConnEnd(&e.ended)
 }
 

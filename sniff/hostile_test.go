@@ -296,3 +296,21 @@ func TestPortReuseAfterCleanClose(t *testing.T) {
 	got, _ := playStats(t, c, brief, sniff.Config{})
 	check(t, got, "unique 1 GET /first HTTP/1.1|200|33 39|server\nunique 1 GET /second HTTP/1.1|200|34 39|client\n")
 }
+
+// FINs captured in the other order than they were sent (the two directions
+// on different CPUs): the FIN that acknowledges the other was sent second,
+// whatever the capture's order.
+func TestFINOrderFromAcks(t *testing.T) {
+	c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
+	f := c.Flow(cli4, srv4, t0)
+	f.Handshake()
+	f.ClientSend(get("/a"))
+	f.ServerSend(ok("a"))
+	cfin := f.Next(true)
+	// The server's FIN, acknowledging the client's, is captured first.
+	c.TCP(f.Now(), srv4, cli4, f.Next(false), cfin+1, decode.FIN|decode.ACK, nil)
+	c.TCP(f.Now().Add(time.Microsecond), cli4, srv4, cfin, f.Next(false), decode.FIN|decode.ACK, nil)
+	c.TCP(f.Now().Add(2*time.Microsecond), cli4, srv4, cfin+1, f.Next(false)+1, decode.ACK, nil)
+	got, _ := playStats(t, c, brief, sniff.Config{})
+	check(t, got, "unique 1 GET /a HTTP/1.1|200|29 39|client\n")
+}

@@ -102,7 +102,7 @@ Log format keywords (justniffer's; see README.md for what each prints):
   %response.message %response.header %response.body %response.timestamp[(strftime)]
   %response.timestamp2 %response.header.NAME[(not-found)] %response.header.value(NAME)
   %response.grep(re) %response.header.grep(re)
-  %tls.sni %tls.version %tab %newline %% %-
+  %tls.sni %tls.version %tls.alpn %tls.round-trips %tab %newline %% %-
 Header names match whole names, case-insensitively. Regular expressions are Go's
 (RE2 syntax, https://golang.org/s/re2syntax), matched case-insensitively; a grep
 prints its last capture group. strftime patterns also accept %f (microseconds).
@@ -118,8 +118,8 @@ Exit status:
   1  --expect-reuse: connections not reused
   2  a mistake in the command line, format or filter
   3  --expect-reuse is inconclusive: nothing could be judged (no HTTP
-     exchange seen: no traffic, a filter or namespace that passes none of
-     it, only TLS or another protocol), or more client -> server pairs than
+     exchange or TLS round trip seen: no traffic, a filter or namespace
+     that passes none of it, only another protocol), or more client -> server pairs than
      --max-summary-pairs were seen and the others were not checked, or
      connections were evicted from the table (-s)
   4  the input could not be read (file not found, not a capture, config

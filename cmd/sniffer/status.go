@@ -12,8 +12,8 @@ const (
 	// exitUsage: a mistake in the command line, the format or the filter.
 	exitUsage = 2
 	// exitInconclusive: --expect-reuse could not judge: no HTTP exchange
-	// seen (no traffic, a filter or namespace that passes none of it, only
-	// TLS or another protocol), more client -> server pairs than
+	// or TLS round trip seen (no traffic, a filter or namespace that passes
+	// none of it, only another protocol), more client -> server pairs than
 	// --max-summary-pairs, or connections evicted from the table.
 	exitInconclusive = 3
 	// exitFailed: the input could not be read (file not found, not a

@@ -162,6 +162,39 @@ type Entry struct {
 
 	// Gap reports that bytes of this entry were never captured.
 	Gap bool
+
+	// TLS describes the connection when it is TLS (its client's first
+	// bytes were a ClientHello, or on a connection picked up in the
+	// middle a TLS application data record); nil otherwise. A TLS connection is one
+	// entry: Request and Response count the bytes each way (Size, First,
+	// Last) but hold none (Bytes is empty, HTTP false), so the fields of
+	// HTTP print the not-found value rather than ciphertext.
+	TLS *TLS
+}
+
+// TLS is what the records of a TLS connection showed (Entry.TLS).
+type TLS struct {
+	// SNI is the server name of the ClientHello; nil if none was read.
+	SNI []byte
+	// Version is the protocol version the ServerHello negotiated, or when
+	// no ServerHello was read the highest the ClientHello offered; 0 when
+	// neither was read.
+	Version uint16
+	// ALPN is the application protocol the server selected (visible in a
+	// TLS 1.2 ServerHello), or when that is not visible (TLS 1.3 sends it
+	// encrypted) the client's offers joined by commas; nil when neither.
+	ALPN []byte
+	// ALPNNegotiated reports that ALPN is the server's choice rather than
+	// the client's offers.
+	ALPNNegotiated bool
+	// RoundTrips is the number of application round trips: client
+	// application data after the handshake or after server application
+	// data (see package tlsconn for the heuristic and its limits).
+	RoundTrips int
+	// LowerBound reports that record framing was lost (a capture gap, or
+	// bytes that are not TLS records) and RoundTrips stopped counting
+	// there: the connection carried at least as many.
+	LowerBound bool
 }
 
 // LastEvent returns the time of the entry's last packet: the last response
@@ -193,8 +226,14 @@ type ConnEnd struct {
 	// End is when it closed, or when it left the table.
 	End time.Time
 	// Exchanges is the number of exchanges it carried (requests, or
-	// turns of a protocol that is not HTTP).
+	// turns of a protocol that is not HTTP); for a TLS connection, its
+	// application round trips (TLS.RoundTrips).
 	Exchanges int
+	// TLS reports a TLS connection (Entry.TLS).
+	TLS bool
+	// LowerBound reports that Exchanges is only a lower bound: TLS record
+	// framing was lost (TLS.LowerBound).
+	LowerBound bool
 	// Originator is who closed it (Client, Server), or TimedOut (idle or
 	// evicted) or Truncated (open when the input ended).
 	Originator Originator

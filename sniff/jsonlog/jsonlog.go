@@ -27,7 +27,16 @@
 //	close_originator     string  %close.originator: client, server, timedout, truncated
 //	session_time         number  %session.time
 //	gap                  bool    true when bytes of the entry were never captured (else omitted)
-//	tls                  object  {"sni": string, "version": string} when the request is a TLS ClientHello
+//	tls                  object  a TLS connection's entry (one per connection, see logformat):
+//	                             {"version": string, "sni": string, "alpn": string,
+//	                             "alpn_negotiated": bool, "round_trips": number,
+//	                             "round_trips_lower_bound": true} — %tls.version, %tls.sni,
+//	                             %tls.alpn (alpn_negotiated false: the client's offers),
+//	                             %tls.round-trips (lower bound: a gap lost the record
+//	                             framing; else omitted); the bytes each way are request.size
+//	                             and response.size, the duration session_time, who closed
+//	                             close_originator. For other entries whose request is a TLS
+//	                             ClientHello: {"version": string, "sni": string}
 //	request              object  the request, below
 //	response             object  the response, below
 //
@@ -116,7 +125,9 @@ func Append(dst []byte, e *entry.Entry, o *Options) []byte {
 	if e.Gap {
 		dst = append(dst, `,"gap":true`...)
 	}
-	if h, ok := tlshello.Parse(e.Request.Bytes); ok {
+	if t := e.TLS; t != nil {
+		dst = appendTLS(dst, t)
+	} else if h, ok := tlshello.Parse(e.Request.Bytes); ok {
 		dst = append(dst, `,"tls":{"version":"`...)
 		dst = tlshello.AppendVersion(dst, h.Version)
 		dst = append(dst, '"')
@@ -130,6 +141,45 @@ func Append(dst []byte, e *entry.Entry, o *Options) []byte {
 	dst = appendMessage(dst, e, &e.Request, false, o, loc)
 	dst = append(dst, `,"response":`...)
 	dst = appendMessage(dst, e, &e.Response, true, o, loc)
+	return append(dst, '}')
+}
+
+// appendTLS appends the tls object of a TLS connection's entry.
+func appendTLS(dst []byte, t *entry.TLS) []byte {
+	dst = append(dst, `,"tls":{`...)
+	comma := false
+	if t.Version != 0 {
+		dst = append(dst, `"version":"`...)
+		dst = tlshello.AppendVersion(dst, t.Version)
+		dst = append(dst, '"')
+		comma = true
+	}
+	if t.SNI != nil {
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"sni":`...)
+		dst = AppendString(dst, t.SNI)
+		comma = true
+	}
+	if t.ALPN != nil {
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"alpn":`...)
+		dst = AppendString(dst, t.ALPN)
+		dst = append(dst, `,"alpn_negotiated":`...)
+		dst = strconv.AppendBool(dst, t.ALPNNegotiated)
+		comma = true
+	}
+	if comma {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"round_trips":`...)
+	dst = strconv.AppendInt(dst, int64(t.RoundTrips), 10)
+	if t.LowerBound {
+		dst = append(dst, `,"round_trips_lower_bound":true`...)
+	}
 	return append(dst, '}')
 }
 

@@ -6,7 +6,7 @@
 //
 // A keyword is '%' followed by a name made of the characters [0-9A-Za-z._];
 // in the name of a header (%request.header.NAME, %response.header.NAME) '-'
-// is allowed too, so %request.header.content-length is one keyword while
+// is allowed too, and in %tls.round-trips, so %request.header.content-length is one keyword while
 // %response.time%-ms is %response.time, an empty break and the text "ms".
 // When the longest name is not a keyword but dropping its trailing '.'
 // characters (and, in a header name, '-') gives one, that keyword is used
@@ -72,7 +72,26 @@
 //	%response…                   the same for the response, with
 //	%response.protocol .code .message [nf] for the parts of its status line
 //	%tls.sni [nf]                the server name of a TLS ClientHello
-//	%tls.version [nf]            TLS_1.0 … TLS_1.3 (SSL_3.0, or 0x.... if unknown)
+//	%tls.version [nf]            TLS_1.0 … TLS_1.3 (SSL_3.0, or 0x.... if unknown): on a TLS
+//	                             connection's entry the version the ServerHello negotiated, or
+//	                             the highest the ClientHello offered when no ServerHello was seen
+//	%tls.alpn [nf]               the application protocol (ALPN) the server selected when it is
+//	                             visible (a TLS 1.2 ServerHello), else the protocols the client
+//	                             offered, joined by commas ("h2,http/1.1"): TLS 1.3 sends the
+//	                             server's choice encrypted
+//	%tls.round-trips [nf]        the application round trips of a TLS connection (requests, not
+//	                             records: see package tlsconn); followed by "+" when a capture
+//	                             gap lost the record framing (at least that many)
+//
+// A TLS connection (one whose client's first bytes are a ClientHello, or on
+// a connection picked up in the middle a TLS application data record) is one
+// entry, printed when it ends: %request.size and %response.size are the
+// bytes each way, %session.time its duration, %close.originator who closed
+// it; %request, %request.line, %request.header, %request.body (and the
+// same of the response) print the not-found value, as do the other fields
+// of HTTP (justniffer prints ciphertext as fake exchanges). %tls.sni and
+// %tls.version also read a ClientHello at the start of the request bytes of
+// other entries.
 //
 // The timestamps print in Options.Location, by default as
 // "2006-01-02 15:04:05.000000" (justniffer's %Y-%m-%d %T.uuuuuu, with the
@@ -97,7 +116,7 @@
 // (or none took part); the not-found value when nothing matches.
 //
 // With Options.Encoding Dots or Hex, the bytes taken from the traffic
-// (messages, lines, first-line parts, header values, grep results, SNI) have
+// (messages, lines, first-line parts, header values, grep results, SNI, ALPN) have
 // every byte below 0x20 but '\n' and '\t', and every byte from 0x7f up,
 // replaced by '.' or by "[0x" hex "]". The format's own text, the not-found
 // string, numbers, addresses and times are not encoded.
@@ -345,8 +364,10 @@ var keywords = map[string]spec{
 	"request.header.grep":   {kind: opHeaderGrep, side: request, arg: argRegexp},
 	"response.header.grep":  {kind: opHeaderGrep, side: response, arg: argRegexp},
 
-	"tls.sni":     {kind: opTLSSNI, arg: argNF},
-	"tls.version": {kind: opTLSVersion, arg: argNF},
+	"tls.sni":         {kind: opTLSSNI, arg: argNF},
+	"tls.version":     {kind: opTLSVersion, arg: argNF},
+	"tls.alpn":        {kind: opTLSALPN, arg: argNF},
+	"tls.round-trips": {kind: opTLSRoundTrips, arg: argNF},
 }
 
 // The prefixes of %request.header.NAME and %response.header.NAME.
@@ -383,6 +404,11 @@ func isNameByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_'
 }
 
+// dashedTLS is the part before the '-' of the one keyword outside header
+// names with a '-' in its name, %tls.round-trips: only there does a '-'
+// continue a %tls. name (%tls.sni-x is %tls.sni and "-x", as before).
+const dashedTLS = "tls.round"
+
 // inHeaderName reports whether the keyword name w has reached a header name,
 // where '-' is a name character.
 func inHeaderName(w string) bool {
@@ -394,7 +420,7 @@ func scanName(s string, i int) int {
 	j := i
 	for j < len(s) {
 		c := s[j]
-		if isNameByte(c) || c == '-' && inHeaderName(s[i:j]) {
+		if isNameByte(c) || c == '-' && (inHeaderName(s[i:j]) || s[i:j] == dashedTLS) {
 			j++
 			continue
 		}

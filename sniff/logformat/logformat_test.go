@@ -330,7 +330,7 @@ func TestEveryKeyword(t *testing.T) {
 		"%response.header.www-authenticate", "%response.line", "%response.message", "%response.protocol",
 		"%response.size", "%response.time", "%response.time.begin", "%response.time.end", "%response.timestamp",
 		"%response.timestamp2", "%session.requests", "%session.time", "%source.ip", "%source.port", "%streams",
-		"%tab", "%tls.sni", "%tls.version",
+		"%tab", "%tls.sni", "%tls.version", "%tls.alpn", "%tls.round-trips",
 	}
 	for _, k := range help {
 		f, err := Parse(k)

@@ -16,31 +16,33 @@ import (
 type opKind uint8
 
 const (
-	opLiteral     opKind = iota // text
-	opNothing                   // %- (never stored)
-	opIP                        // side: request = source, response = dest
-	opPort                      // likewise
-	opConnection                // the annotation
-	opDuration                  // sel: a dur… constant
-	opTimestamp                 // sel: a ts… constant; tf
-	opTimestamp2                // sel: a ts… constant
-	opOriginator                // %close.originator
-	opIndex                     // %session.requests
-	opStreams                   // %streams
-	opConnID                    // %connection.id
-	opSize                      // Message.Size
-	opMessage                   // Message.Bytes
-	opHeaderBlock               // %…header
-	opBody                      // %…body
-	opLine                      // %…line
-	opLinePart                  // sel: the part of the first line
-	opHeaderNamed               // %…header.NAME; text: NAME
-	opHeaderValue               // %…header.value(NAME); text: NAME
-	opGrep                      // re over the message
-	opHeaderGrep                // re over the header block
-	opTLSSNI                    // %tls.sni
-	opTLSVersion                // %tls.version
-	opTruncated                 // %…truncated
+	opLiteral       opKind = iota // text
+	opNothing                     // %- (never stored)
+	opIP                          // side: request = source, response = dest
+	opPort                        // likewise
+	opConnection                  // the annotation
+	opDuration                    // sel: a dur… constant
+	opTimestamp                   // sel: a ts… constant; tf
+	opTimestamp2                  // sel: a ts… constant
+	opOriginator                  // %close.originator
+	opIndex                       // %session.requests
+	opStreams                     // %streams
+	opConnID                      // %connection.id
+	opSize                        // Message.Size
+	opMessage                     // Message.Bytes
+	opHeaderBlock                 // %…header
+	opBody                        // %…body
+	opLine                        // %…line
+	opLinePart                    // sel: the part of the first line
+	opHeaderNamed                 // %…header.NAME; text: NAME
+	opHeaderValue                 // %…header.value(NAME); text: NAME
+	opGrep                        // re over the message
+	opHeaderGrep                  // re over the header block
+	opTLSSNI                      // %tls.sni
+	opTLSVersion                  // %tls.version
+	opTLSALPN                     // %tls.alpn
+	opTLSRoundTrips               // %tls.round-trips
+	opTruncated                   // %…truncated
 )
 
 // side is the message an op reads.
@@ -201,14 +203,23 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			default:
 				dst = p.missing(dst, o)
 			}
-		case opMessage:
-			dst = appendEncoded(dst, message(e, p.side).Bytes, o.Encoding)
-		case opHeaderBlock:
-			dst = appendEncoded(dst, headerText(message(e, p.side)), o.Encoding)
-		case opBody:
-			dst = appendEncoded(dst, body(message(e, p.side)), o.Encoding)
-		case opLine:
-			dst = appendEncoded(dst, firstLine(message(e, p.side)), o.Encoding)
+		case opMessage, opHeaderBlock, opBody, opLine:
+			if e.TLS != nil {
+				// A TLS connection's entry holds no bytes: the
+				// not-found value, not an empty message.
+				dst = p.missing(dst, o)
+				break
+			}
+			switch p.kind {
+			case opMessage:
+				dst = appendEncoded(dst, message(e, p.side).Bytes, o.Encoding)
+			case opHeaderBlock:
+				dst = appendEncoded(dst, headerText(message(e, p.side)), o.Encoding)
+			case opBody:
+				dst = appendEncoded(dst, body(message(e, p.side)), o.Encoding)
+			default:
+				dst = appendEncoded(dst, firstLine(message(e, p.side)), o.Encoding)
+			}
 		case opLinePart:
 			m := message(e, p.side)
 			var part []byte
@@ -255,6 +266,14 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			dst = appendEncoded(dst, v, o.Encoding)
 
 		case opTLSSNI:
+			if e.TLS != nil {
+				if e.TLS.SNI == nil {
+					dst = p.missing(dst, o)
+					break
+				}
+				dst = appendEncoded(dst, e.TLS.SNI, o.Encoding)
+				break
+			}
 			h, ok := tlshello.Parse(e.Request.Bytes)
 			if !ok || h.SNI == nil {
 				dst = p.missing(dst, o)
@@ -262,12 +281,35 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			}
 			dst = appendEncoded(dst, h.SNI, o.Encoding)
 		case opTLSVersion:
+			if e.TLS != nil {
+				if e.TLS.Version == 0 {
+					dst = p.missing(dst, o)
+					break
+				}
+				dst = tlshello.AppendVersion(dst, e.TLS.Version)
+				break
+			}
 			h, ok := tlshello.Parse(e.Request.Bytes)
 			if !ok {
 				dst = p.missing(dst, o)
 				break
 			}
 			dst = tlshello.AppendVersion(dst, h.Version)
+		case opTLSALPN:
+			if e.TLS == nil || e.TLS.ALPN == nil {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendEncoded(dst, e.TLS.ALPN, o.Encoding)
+		case opTLSRoundTrips:
+			if e.TLS == nil {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = strconv.AppendInt(dst, int64(e.TLS.RoundTrips), 10)
+			if e.TLS.LowerBound {
+				dst = append(dst, '+')
+			}
 		}
 	}
 	return dst

@@ -21,12 +21,28 @@
 // The server offered keep-alive in a response of protocol HTTP/1.1 without
 // a "close" token in Connection, or HTTP/1.0 with a "keep-alive" token.
 //
-// A connection is judged when its first entry carries an HTTP response:
-// then whether it was offered keep-alive, and by whom it was closed, is
-// known. The verdict is never OK without a judged connection: with no
-// traffic at all (a wrong filter, interface or network namespace), only
-// TLS (keep-alive offers are encrypted) or only another protocol, it is
-// Inconclusive, with the reason (Reason).
+// A connection is judged when its first entry carries an HTTP response
+// (then whether it was offered keep-alive, and by whom it was closed, is
+// known), or when it is a TLS connection (judged by its round trips, see
+// below). The verdict is never OK without a judged connection: with no
+// traffic at all (a wrong filter, interface or network namespace), or only
+// another protocol, it is Inconclusive, with the reason (Reason).
+//
+// # TLS
+//
+// A TLS connection (entry.ConnEnd.TLS) shows no request and no keep-alive
+// offer, only records: it is counted apart, with its application round
+// trips (the engine's heuristic, see package tlsconn) in place of
+// requests. One that served a single round trip, whose SYN was captured,
+// and that the client closed, is not reused when another connection from
+// the same client to the same server started after it — whatever the
+// server offered, which the encryption hides. The heuristic's limits carry
+// over: a TLS connection whose record framing a gap broke (its round trips
+// a lower bound) is never taken for a single round trip; HTTP/2 control
+// frames the client answers count as round trips, so an HTTP/2 client that
+// does not reuse its connections may pass; and a client that keeps each
+// connection for one request but lets the server close it (or the capture
+// end) is not caught, as with HTTP.
 //
 // The table of pairs is bounded (DefaultMaxPairs, or NewMax's argument):
 // once it is full, the connections of pairs it does not hold are counted,
@@ -64,12 +80,16 @@ type Pair struct {
 	// Client is the client's IP address, Server the server's address.
 	Client netip.Addr
 	Server netip.AddrPort
-	// Connections counts the connections seen (their first entry).
+	// Connections counts the connections seen, TLS ones included.
 	Connections int
-	// Requests counts the entries that carried a request.
+	// Requests counts the exchanges of the connections that are not TLS.
 	Requests int
-	// Single counts the connections that served exactly one request.
+	// Single counts the connections, not TLS, that served exactly one
+	// request.
 	Single int
+	// TLS counts the TLS connections, RoundTrips their application round
+	// trips, SingleTLS those that served exactly one.
+	TLS, RoundTrips, SingleTLS int
 	// Offered and NotOffered count the HTTP responses that offered
 	// keep-alive and those that did not.
 	Offered, NotOffered int
@@ -95,31 +115,57 @@ type Pair struct {
 	// request on a reused connection waits.
 	Reused Sketch
 
+	// LeakedTLS counts the TLS connections among Leaked: closed by the
+	// client after a single round trip, with another connection to the
+	// same server after them.
+	LeakedTLS int
+
 	// pending counts the single-request connections closed by the client
 	// after a keep-alive offer that started at latest, the start of the
 	// latest connection seen: they become leaks when a later one starts.
 	// (A candidate that started before latest is a leak at once, so every
 	// candidate still pending started at latest: a count is enough.)
 	pending int
+	// pendingTLS counts the TLS connections among pending.
+	pendingTLS int
 	// latest is the start of the latest connection seen.
 	latest time.Time
 }
 
-// PerConnection returns Requests / Connections (0 without connections).
+// PerConnection returns Requests per connection that is not TLS (0
+// without such connections).
 func (p *Pair) PerConnection() float64 {
-	if p.Connections == 0 {
+	if p.Connections == p.TLS {
 		return 0
 	}
-	return float64(p.Requests) / float64(p.Connections)
+	return float64(p.Requests) / float64(p.Connections-p.TLS)
 }
 
-// SingleShare returns the share of connections that served one request,
-// from 0 to 1.
+// SingleShare returns the share of the connections that are not TLS that
+// served one request, from 0 to 1.
 func (p *Pair) SingleShare() float64 {
-	if p.Connections == 0 {
+	if p.Connections == p.TLS {
 		return 0
 	}
-	return float64(p.Single) / float64(p.Connections)
+	return float64(p.Single) / float64(p.Connections-p.TLS)
+}
+
+// RoundTripsPerConnection returns RoundTrips / TLS (0 without TLS
+// connections).
+func (p *Pair) RoundTripsPerConnection() float64 {
+	if p.TLS == 0 {
+		return 0
+	}
+	return float64(p.RoundTrips) / float64(p.TLS)
+}
+
+// SingleTLSShare returns the share of TLS connections that served one
+// round trip, from 0 to 1.
+func (p *Pair) SingleTLSShare() float64 {
+	if p.TLS == 0 {
+		return 0
+	}
+	return float64(p.SingleTLS) / float64(p.TLS)
 }
 
 // KeepAlive says whether the server offered keep-alive: "yes" in every
@@ -164,16 +210,14 @@ type Aggregator struct {
 	first map[uint64]firstExchange
 	// openDropped counts the connections whose record did not fit.
 	openDropped int
-	// entries counts every entry added; tlsConns the tracked connections
-	// whose first request is a TLS handshake record (nothing to judge).
-	entries, tlsConns int
+	// entries counts every entry added.
+	entries int
 }
 
 // firstExchange is what a connection's first exchange showed: whether its
-// response was HTTP and offered keep-alive, or its request was a TLS
-// handshake.
+// response was HTTP and offered keep-alive.
 type firstExchange struct {
-	http, offered, tls bool
+	http, offered bool
 }
 
 // maxOpen bounds Aggregator.first: far more than the engine's largest
@@ -251,7 +295,7 @@ func (a *Aggregator) Add(e *entry.Entry) {
 	}
 	if e.Index == 1 && e.Conn != 0 {
 		if len(a.first) < maxOpen {
-			a.first[e.Conn] = firstExchange{http: http, offered: offered, tls: !http && isTLS(&e.Request)}
+			a.first[e.Conn] = firstExchange{http: http, offered: offered}
 		} else {
 			a.openDropped++
 		}
@@ -272,38 +316,51 @@ func (a *Aggregator) AddConn(c *entry.ConnEnd) {
 		return
 	}
 	p.Connections++
-	p.Requests += c.Exchanges
-	switch {
-	case first.http:
-		p.Judged++
-	case first.tls:
-		a.tlsConns++
+	if c.TLS {
+		p.TLS++
+		p.RoundTrips += c.Exchanges
+		if c.Exchanges > 0 {
+			p.Judged++ // by its round trips
+		}
+	} else {
+		p.Requests += c.Exchanges
+		if first.http {
+			p.Judged++
+		}
 	}
 	if c.Start.After(p.latest) {
 		p.latest = c.Start
 		// Every pending candidate started at the previous latest, before
 		// this connection: it is followed by it.
 		p.Leaked += p.pending
-		p.pending = 0
+		p.LeakedTLS += p.pendingTLS
+		p.pending, p.pendingTLS = 0, 0
 	}
-	if !c.Opened || c.Exchanges != 1 {
+	if !c.Opened || c.Exchanges != 1 || c.LowerBound {
 		return
 	}
-	p.Single++
-	if c.Originator != entry.Client || !first.offered || !known {
+	if c.TLS {
+		p.SingleTLS++
+	} else {
+		p.Single++
+	}
+	// A TLS connection's keep-alive offer cannot be seen: closing it
+	// after one round trip is enough.
+	if c.Originator != entry.Client || !c.TLS && (!first.offered || !known) {
 		return
+	}
+	tls := 0
+	if c.TLS {
+		tls = 1
 	}
 	if c.Start.Before(p.latest) {
-		p.Leaked++ // a later connection was already seen
+		// A later connection was already seen.
+		p.Leaked++
+		p.LeakedTLS += tls
 		return
 	}
 	p.pending++
-}
-
-// isTLS reports whether m starts with a TLS handshake record (a
-// ClientHello): content type 22, version 3.x.
-func isTLS(m *entry.Message) bool {
-	return !m.HTTP && len(m.Bytes) >= 3 && m.Bytes[0] == 0x16 && m.Bytes[1] == 0x03
+	p.pendingTLS += tls
 }
 
 // Pairs returns the pairs, by client address then server address.
@@ -338,8 +395,14 @@ func (a *Aggregator) Leaked() int {
 //
 //	10.0.0.2 -> 10.0.0.3:8080: 5 connections, 5 requests, 1.00 requests/connection, 100% single-request, keep-alive offered: yes
 //
-// and ", 4 not reused" when connections leaked, followed, when latencies
-// were measured, by a second line, indented by two spaces:
+// and ", 4 not reused" when connections leaked. TLS connections are
+// counted apart, after the others' figures (after "; " when there are
+// both):
+//
+//	10.0.0.2 -> 10.0.0.3:443: 5 TLS connections, 5 round trips, 1.00 round trips/connection, 100% single-round-trip, 4 not reused
+//
+// When latencies were measured, a second line follows, indented by two
+// spaces:
 //
 //	10.0.0.2 -> 10.0.0.3:8080: response time p50 1.2ms p95 3.4ms max 5.6ms; new connection 2.1ms (p50, 3), reused 0.4ms (p50, 12)
 //
@@ -356,9 +419,19 @@ func (a *Aggregator) WriteSummary(w io.Writer, prefix string) error {
 		b = fmt.Appendf(b, "%sno connections\n", prefix)
 	}
 	for _, p := range ps {
-		b = fmt.Appendf(b, "%s%s -> %s: %d connection%s, %d request%s, %.2f requests/connection, %.0f%% single-request, keep-alive offered: %s",
-			prefix, p.Client, p.Server, p.Connections, plural(p.Connections), p.Requests, plural(p.Requests),
-			p.PerConnection(), 100*p.SingleShare(), p.KeepAlive())
+		b = fmt.Appendf(b, "%s%s -> %s: ", prefix, p.Client, p.Server)
+		if plain := p.Connections - p.TLS; plain > 0 || p.TLS == 0 {
+			b = fmt.Appendf(b, "%d connection%s, %d request%s, %.2f requests/connection, %.0f%% single-request, keep-alive offered: %s",
+				plain, plural(plain), p.Requests, plural(p.Requests),
+				p.PerConnection(), 100*p.SingleShare(), p.KeepAlive())
+			if p.TLS > 0 {
+				b = append(b, "; "...)
+			}
+		}
+		if p.TLS > 0 {
+			b = fmt.Appendf(b, "%d TLS connection%s, %d round trip%s, %.2f round trips/connection, %.0f%% single-round-trip",
+				p.TLS, plural(p.TLS), p.RoundTrips, plural(p.RoundTrips), p.RoundTripsPerConnection(), 100*p.SingleTLSShare())
+		}
 		if p.Leaked > 0 {
 			b = fmt.Appendf(b, ", %d not reused", p.Leaked)
 		}
@@ -431,7 +504,8 @@ func (a *Aggregator) Judged() int {
 }
 
 // Reason says, in a few words, why nothing could be judged, or "" when a
-// connection was judged: no entry at all, only TLS, or no HTTP response.
+// connection was judged: no entry at all, or no HTTP response nor TLS
+// round trip.
 func (a *Aggregator) Reason() string {
 	if a.Judged() > 0 {
 		return ""
@@ -443,30 +517,27 @@ func (a *Aggregator) Reason() string {
 	switch {
 	case a.entries == 0:
 		return "no HTTP or TLS exchange seen (check the filter, the interface and the network namespace)"
-	case a.tlsConns > 0 && a.tlsConns == conns:
-		return fmt.Sprintf("only TLS seen (%d connection%s): keep-alive offers are encrypted", conns, plural(conns))
-	case a.tlsConns > 0:
-		return fmt.Sprintf("no HTTP response seen (%d connection%s, %d of them TLS, whose keep-alive offers are encrypted)", conns, plural(conns), a.tlsConns)
 	}
-	return fmt.Sprintf("no HTTP response seen (%d connection%s, %d entr%s)", conns, plural(conns), a.entries, pluralY(a.entries))
+	return fmt.Sprintf("no HTTP response or TLS round trip seen (%d connection%s, %d entr%s)", conns, plural(conns), a.entries, pluralY(a.entries))
 }
 
 // notes returns what an OK verdict should add: that every pair had a lone
 // connection of one request (nothing followed it, nothing could reuse
 // it), or that the server never offered keep-alive.
 func (a *Aggregator) notes() string {
-	lone, offered := true, 0
+	lone, offered, http := true, 0, 0
 	for _, p := range a.pairs {
-		if p.Judged > 1 || p.Requests > 1 {
+		if p.Judged > 1 || p.Requests > 1 || p.RoundTrips > 1 {
 			lone = false
 		}
 		offered += p.Offered
+		http += p.Offered + p.NotOffered
 	}
 	var s string
 	if lone {
 		s = "; note: a lone connection of one request per client -> server pair: reuse was not put to the test"
 	}
-	if offered == 0 {
+	if offered == 0 && http > 0 {
 		s += "; note: the server never offered keep-alive"
 	}
 	return s
@@ -487,13 +558,31 @@ func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (Verdict, error) {
 			b = append(b, ';')
 		}
 		n++
-		b = fmt.Appendf(b, " %s -> %s: %d connection%s offered keep-alive closed by the client after one request, then a new connection",
-			p.Client, p.Server, p.Leaked, plural(p.Leaked))
+		b = fmt.Appendf(b, " %s -> %s:", p.Client, p.Server)
+		if plain := p.Leaked - p.LeakedTLS; plain > 0 {
+			b = fmt.Appendf(b, " %d connection%s offered keep-alive closed by the client after one request, then a new connection",
+				plain, plural(plain))
+			if p.LeakedTLS > 0 {
+				b = append(b, ',')
+			}
+		}
+		if p.LeakedTLS > 0 {
+			b = fmt.Appendf(b, " %d TLS connection%s closed by the client after one round trip, then a new connection",
+				p.LeakedTLS, plural(p.LeakedTLS))
+		}
 	}
 	v := a.Verdict()
+	tls := false
+	for _, p := range a.pairs {
+		tls = tls || p.TLS > 0
+	}
 	switch v {
 	case OK:
-		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one%s", prefix, a.notes())
+		b = fmt.Appendf(b, "%sok: no connection offered keep-alive was closed by the client after one request before a new one", prefix)
+		if tls {
+			b = append(b, ", nor a TLS connection after one round trip"...)
+		}
+		b = append(b, a.notes()...)
 	case Inconclusive:
 		if a.Judged() == 0 {
 			b = fmt.Appendf(b, "%sinconclusive: %s", prefix, a.Reason())

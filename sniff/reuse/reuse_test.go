@@ -676,9 +676,9 @@ func TestNothingJudged(t *testing.T) {
 		want string
 	}{
 		"nothing":     {New(), "reuse: inconclusive: no HTTP or TLS exchange seen (check the filter, the interface and the network namespace)\n"},
-		"tls":         {run(t, conns(3, hello, "\x16\x03\x03\x00\x02\x02\x00")), "reuse: inconclusive: only TLS seen (3 connections): keep-alive offers are encrypted\n"},
-		"redis":       {run(t, conns(2, "PING\r\n", "+PONG\r\n")), "reuse: inconclusive: no HTTP response seen (2 connections, 2 entries)\n"},
-		"no-response": {run(t, conns(2, request, "")), "reuse: inconclusive: no HTTP response seen (2 connections, 2 entries)\n"},
+		"tls":         {run(t, conns(3, hello, "\x16\x03\x03\x00\x02\x02\x00")), "reuse: inconclusive: no HTTP response or TLS round trip seen (3 connections, 3 entries)\n"},
+		"redis":       {run(t, conns(2, "PING\r\n", "+PONG\r\n")), "reuse: inconclusive: no HTTP response or TLS round trip seen (2 connections, 2 entries)\n"},
+		"no-response": {run(t, conns(2, request, "")), "reuse: inconclusive: no HTTP response or TLS round trip seen (2 connections, 2 entries)\n"},
 	} {
 		got, v := summaryVerdict(t, c.a)
 		if v != Inconclusive || !strings.HasSuffix(got, c.want) || c.a.Judged() != 0 || c.a.Reason() == "" {

@@ -1,5 +1,7 @@
-// Package tlshello reads the server name (SNI) and the protocol version out of
-// a TLS ClientHello, as %tls.sni and %tls.version print them.
+// Package tlshello reads the server name (SNI), the protocol version and the
+// ALPN protocols out of a TLS ClientHello, and the negotiated version and
+// ALPN protocol out of a ServerHello, as %tls.sni, %tls.version and
+// %tls.alpn print them.
 //
 // Parse works on the bytes a client sent first on a connection. It never
 // allocates and never reads outside its input: every length field is checked
@@ -20,6 +22,11 @@ type Hello struct {
 	Version uint16
 	// LegacyVersion is the client_version field of the ClientHello.
 	LegacyVersion uint16
+	// ALPN is the protocol_name_list of the application_layer_protocol_
+	// negotiation extension (RFC 7301): one-byte-length-prefixed names,
+	// without the list's own length. A sub-slice of the input, nil when
+	// the extension is absent or could not be read. AppendALPN prints it.
+	ALPN []byte
 }
 
 // The protocol versions, as they appear on the wire.
@@ -36,6 +43,8 @@ const (
 	handshakeClientHello  = 0x01
 	extServerName         = 0x0000
 	extSupportedVersions  = 0x002b
+	extALPN               = 0x0010
+	handshakeServerHello  = 0x02
 	serverNameTypeHost    = 0x00
 	recordHeaderLen       = 5
 	handshakeHeaderLen    = 4
@@ -120,9 +129,142 @@ func Parse(b []byte) (Hello, bool) {
 			if v, ok := highestVersion(data); ok {
 				h.Version = v
 			}
+		case extALPN:
+			if h.ALPN == nil {
+				h.ALPN = alpnList(data)
+			}
 		}
 	}
 	return h, true
+}
+
+// ServerHello is what ParseServer found in a ServerHello.
+type ServerHello struct {
+	// Version is the negotiated protocol version: the supported_versions
+	// extension's selected_version when there is one (TLS 1.3), else the
+	// ServerHello's legacy server_version.
+	Version uint16
+	// ALPN is the protocol the server selected (RFC 7301), as a
+	// protocol_name_list of one name like Hello.ALPN; nil when the
+	// extension is absent (TLS 1.3 servers send it encrypted, in
+	// EncryptedExtensions: it is never here).
+	ALPN []byte
+	// HelloRetry reports a TLS 1.3 HelloRetryRequest (a ServerHello with
+	// the special random of RFC 8446 §4.1.3): the real ServerHello follows.
+	HelloRetry bool
+}
+
+// helloRetryRandom is the random of a HelloRetryRequest (RFC 8446 §4.1.3).
+var helloRetryRandom = [32]byte{
+	0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+}
+
+// ParseServer reads a ServerHello at the start of b: a TLS handshake record
+// whose first message is a ServerHello. It reports false when b does not
+// start with one. Like Parse, it reads within the first record and the
+// bytes present, never allocates, and a ServerHello cut short gives what
+// was complete.
+func ParseServer(b []byte) (ServerHello, bool) {
+	var h ServerHello
+	if len(b) < recordHeaderLen+handshakeHeaderLen+2 {
+		return h, false
+	}
+	if b[0] != recordTypeHandshake || b[1] != 3 || b[2] > maxLegacyMinorVersion {
+		return h, false
+	}
+	rec := b[recordHeaderLen:]
+	if n := int(b[3])<<8 | int(b[4]); n < len(rec) {
+		rec = rec[:n]
+	}
+	if len(rec) < handshakeHeaderLen+2 || rec[0] != handshakeServerHello {
+		return h, false
+	}
+	body := rec[handshakeHeaderLen:]
+	if n := int(rec[1])<<16 | int(rec[2])<<8 | int(rec[3]); n < len(body) {
+		body = body[:n]
+	}
+	if len(body) < 2 || body[0] != 3 {
+		return h, false
+	}
+	h.Version = be16(body)
+	p := body[2:]
+	if len(p) < clientRandomLen {
+		return h, true
+	}
+	h.HelloRetry = [32]byte(p[:clientRandomLen]) == helloRetryRandom
+	p = p[clientRandomLen:]
+	// legacy_session_id_echo<0..32>
+	p, ok := skipVector(p, 1)
+	// cipher_suite (2), legacy_compression_method (1)
+	if !ok || len(p) < 3 {
+		return h, true
+	}
+	p = p[3:]
+	if len(p) < 2 {
+		return h, true
+	}
+	exts := p[2:]
+	if n := int(be16(p)); n < len(exts) {
+		exts = exts[:n]
+	}
+	for len(exts) >= 4 {
+		typ := be16(exts)
+		n := int(be16(exts[2:]))
+		exts = exts[4:]
+		if n > len(exts) {
+			break // cut short
+		}
+		data := exts[:n]
+		exts = exts[n:]
+		switch typ {
+		case extSupportedVersions:
+			if len(data) == 2 {
+				h.Version = be16(data)
+			}
+		case extALPN:
+			if h.ALPN == nil {
+				h.ALPN = alpnList(data)
+			}
+		}
+	}
+	return h, true
+}
+
+// alpnList returns the protocol_name_list of an ALPN extension's data,
+// without its length prefix, cut to the bytes present.
+func alpnList(d []byte) []byte {
+	if len(d) < 2 {
+		return nil
+	}
+	list := d[2:]
+	if n := int(be16(d)); n < len(list) {
+		list = list[:n]
+	}
+	return list[:len(list):len(list)]
+}
+
+// AppendALPN appends the names of an ALPN protocol_name_list (Hello.ALPN,
+// ServerHello.ALPN) to dst, separated by commas, as %tls.alpn prints them.
+// A name cut short by the end of list is left out, as are empty names.
+func AppendALPN(dst, list []byte) []byte {
+	first := true
+	for len(list) > 0 {
+		n := int(list[0])
+		list = list[1:]
+		if n > len(list) {
+			break
+		}
+		if n > 0 {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = append(dst, list[:n]...)
+		}
+		list = list[n:]
+	}
+	return dst
 }
 
 // serverName returns the first host_name of a server_name extension's data.
