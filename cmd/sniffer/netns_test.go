@@ -292,18 +292,10 @@ func (p *proc) wait(timeout time.Duration) int {
 }
 
 // helperServer serves HTTP on each address given until its standard input
-// closes. /big/... answers bodySize bytes, anything else "ok\n". It prints
+// closes (see helperHandler). It prints
 // "ready" once every address listens.
 func helperServer(addrs []string) int {
-	big := []byte(strings.Repeat("x", bodySize))
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/big/") {
-			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
-			w.Write(big)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	h := helperHandler()
 	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
@@ -315,6 +307,20 @@ func helperServer(addrs []string) int {
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
 	return 0
+}
+
+// helperHandler is what the helper servers serve: /big/... answers
+// bodySize bytes, anything else "ok\n".
+func helperHandler() http.Handler {
+	big := []byte(strings.Repeat("x", bodySize))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/big/") {
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			w.Write(big)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
 }
 
 // helperClient makes requests with one Go http.Client (and its

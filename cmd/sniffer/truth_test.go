@@ -100,15 +100,7 @@ func helperTLSServer(args []string) int {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
 		NextProtos: []string{"http/1.1"}, MaxVersion: maxVersion}
-	payload := []byte(strings.Repeat("x", bodySize))
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/big/") {
-			w.Header().Set("Content-Length", strconv.Itoa(len(payload)))
-			w.Write(payload)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	h := helperHandler()
 	for _, a := range args {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {

@@ -62,24 +62,8 @@ const (
 // extensions were complete.
 func Parse(b []byte) (Hello, bool) {
 	var h Hello
-	if len(b) < recordHeaderLen+handshakeHeaderLen+2 {
-		return h, false
-	}
-	if b[0] != recordTypeHandshake || b[1] != 3 || b[2] > maxLegacyMinorVersion {
-		return h, false
-	}
-	rec := b[recordHeaderLen:]
-	if n := int(b[3])<<8 | int(b[4]); n < len(rec) {
-		rec = rec[:n]
-	}
-	if len(rec) < handshakeHeaderLen+2 || rec[0] != handshakeClientHello {
-		return h, false
-	}
-	body := rec[handshakeHeaderLen:]
-	if n := int(rec[1])<<16 | int(rec[2])<<8 | int(rec[3]); n < len(body) {
-		body = body[:n]
-	}
-	if len(body) < 2 || body[0] != 3 {
+	body, ok := helloBody(b, handshakeClientHello)
+	if !ok {
 		return h, false
 	}
 	h.LegacyVersion = be16(body)
@@ -91,7 +75,7 @@ func Parse(b []byte) (Hello, bool) {
 	}
 	p = p[clientRandomLen:]
 	// legacy_session_id<0..32>
-	p, ok := skipVector(p, 1)
+	p, ok = skipVector(p, 1)
 	if !ok {
 		return h, true
 	}
@@ -160,6 +144,34 @@ var helloRetryRandom = [32]byte{
 	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
 }
 
+// helloBody returns the body of the handshake message of type typ that
+// starts the TLS handshake record at the start of b, within the record and
+// the message's own length and the bytes present: at least its two version
+// bytes, the first of them 3.
+func helloBody(b []byte, typ byte) ([]byte, bool) {
+	if len(b) < recordHeaderLen+handshakeHeaderLen+2 {
+		return nil, false
+	}
+	if b[0] != recordTypeHandshake || b[1] != 3 || b[2] > maxLegacyMinorVersion {
+		return nil, false
+	}
+	rec := b[recordHeaderLen:]
+	if n := int(b[3])<<8 | int(b[4]); n < len(rec) {
+		rec = rec[:n]
+	}
+	if len(rec) < handshakeHeaderLen+2 || rec[0] != typ {
+		return nil, false
+	}
+	body := rec[handshakeHeaderLen:]
+	if n := int(rec[1])<<16 | int(rec[2])<<8 | int(rec[3]); n < len(body) {
+		body = body[:n]
+	}
+	if len(body) < 2 || body[0] != 3 {
+		return nil, false
+	}
+	return body, true
+}
+
 // ParseServer reads a ServerHello at the start of b: a TLS handshake record
 // whose first message is a ServerHello. It reports false when b does not
 // start with one. Like Parse, it reads within the first record and the
@@ -167,24 +179,8 @@ var helloRetryRandom = [32]byte{
 // was complete.
 func ParseServer(b []byte) (ServerHello, bool) {
 	var h ServerHello
-	if len(b) < recordHeaderLen+handshakeHeaderLen+2 {
-		return h, false
-	}
-	if b[0] != recordTypeHandshake || b[1] != 3 || b[2] > maxLegacyMinorVersion {
-		return h, false
-	}
-	rec := b[recordHeaderLen:]
-	if n := int(b[3])<<8 | int(b[4]); n < len(rec) {
-		rec = rec[:n]
-	}
-	if len(rec) < handshakeHeaderLen+2 || rec[0] != handshakeServerHello {
-		return h, false
-	}
-	body := rec[handshakeHeaderLen:]
-	if n := int(rec[1])<<16 | int(rec[2])<<8 | int(rec[3]); n < len(body) {
-		body = body[:n]
-	}
-	if len(body) < 2 || body[0] != 3 {
+	body, ok := helloBody(b, handshakeServerHello)
+	if !ok {
 		return h, false
 	}
 	h.Version = be16(body)
@@ -195,7 +191,7 @@ func ParseServer(b []byte) (ServerHello, bool) {
 	h.HelloRetry = [32]byte(p[:clientRandomLen]) == helloRetryRandom
 	p = p[clientRandomLen:]
 	// legacy_session_id_echo<0..32>
-	p, ok := skipVector(p, 1)
+	p, ok = skipVector(p, 1)
 	// cipher_suite (2), legacy_compression_method (1)
 	if !ok || len(p) < 3 {
 		return h, true
