@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,13 +16,7 @@ import (
 // entry of three round trips, exit 0. The same traffic read back from the
 // file (-w) gives the same verdict.
 func TestLiveTLS(t *testing.T) {
-	requireRoot(t)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	e := &liveEnv{bin: buildSniffer(t, dir), self: self}
+	e, dir := newLiveEnv(t)
 	const format = "%connection %request.line %tls.version %tls.round-trips %close.originator"
 	for _, tc := range []struct {
 		name, version string

@@ -21,19 +21,26 @@ import (
 	"time"
 )
 
-// TestLiveSlowClose: one request per connection, each closed by the client
-// after 2 s idle, three times. Live with --flush-after 1s the entries are
-// printed before the close: their label says open, never start. The
-// summary and verdict are computed from the connections' lives, so they
-// are those of the same traffic read from a file: not reused, exit 1.
-func TestLiveSlowClose(t *testing.T) {
+// newLiveEnv builds the sniffer for a live test of its own (root and ip
+// required, see requireRoot) and returns it with the test's directory.
+func newLiveEnv(t *testing.T) (*liveEnv, string) {
+	t.Helper()
 	requireRoot(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	e := &liveEnv{bin: buildSniffer(t, dir), self: self}
+	return &liveEnv{bin: buildSniffer(t, dir), self: self}, dir
+}
+
+// TestLiveSlowClose: one request per connection, each closed by the client
+// after 2 s idle, three times. Live with --flush-after 1s the entries are
+// printed before the close: their label says open, never start. The
+// summary and verdict are computed from the connections' lives, so they
+// are those of the same traffic read from a file: not reused, exit 1.
+func TestLiveSlowClose(t *testing.T) {
+	e, dir := newLiveEnv(t)
 	srv, cli, _ := twoNamespaces(t)
 	e.server(t, srv, "10.66.0.1:8080")
 	pcap := filepath.Join(dir, "slow.pcap")

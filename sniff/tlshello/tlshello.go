@@ -95,15 +95,12 @@ func Parse(b []byte) (Hello, bool) {
 	if n := int(be16(p)); n < len(exts) {
 		exts = exts[:n]
 	}
-	for len(exts) >= 4 {
-		typ := be16(exts)
-		n := int(be16(exts[2:]))
-		exts = exts[4:]
-		if n > len(exts) {
-			break // cut short
+	for {
+		typ, data, rest, ok := nextExtension(exts)
+		if !ok {
+			break // the end, or cut short
 		}
-		data := exts[:n]
-		exts = exts[n:]
+		exts = rest
 		switch typ {
 		case extServerName:
 			if h.SNI == nil {
@@ -142,6 +139,21 @@ type ServerHello struct {
 var helloRetryRandom = [32]byte{
 	0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
 	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+}
+
+// nextExtension splits the first extension off exts: its type and data,
+// and the extensions after it. ok is false at the end of exts, or when the
+// extension is cut short.
+func nextExtension(exts []byte) (typ uint16, data, rest []byte, ok bool) {
+	if len(exts) < 4 {
+		return 0, nil, nil, false
+	}
+	typ, n := be16(exts), int(be16(exts[2:]))
+	exts = exts[4:]
+	if n > len(exts) {
+		return 0, nil, nil, false
+	}
+	return typ, exts[:n], exts[n:], true
 }
 
 // helloBody returns the body of the handshake message of type typ that
@@ -204,15 +216,12 @@ func ParseServer(b []byte) (ServerHello, bool) {
 	if n := int(be16(p)); n < len(exts) {
 		exts = exts[:n]
 	}
-	for len(exts) >= 4 {
-		typ := be16(exts)
-		n := int(be16(exts[2:]))
-		exts = exts[4:]
-		if n > len(exts) {
-			break // cut short
+	for {
+		typ, data, rest, ok := nextExtension(exts)
+		if !ok {
+			break // the end, or cut short
 		}
-		data := exts[:n]
-		exts = exts[n:]
+		exts = rest
 		switch typ {
 		case extSupportedVersions:
 			if len(data) == 2 {
