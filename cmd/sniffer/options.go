@@ -112,16 +112,16 @@ The default format is:
   ` + defaultFormat + `
 
 Exit status:
-  0  done; with --expect-reuse: at least one HTTP connection judged, none not
-     reused (a lone connection, or a server that never offered keep-alive, is
-     ok, with a note)
+  0  done; with --expect-reuse: at least one HTTP or TLS connection judged,
+     none not reused (a lone connection, or a server that never offered
+     keep-alive, is ok, with a note)
   1  --expect-reuse: connections not reused
   2  a mistake in the command line, format or filter
   3  --expect-reuse is inconclusive: nothing could be judged (no HTTP
      exchange or TLS round trip seen: no traffic, a filter or namespace
-     that passes none of it, only another protocol), or more client -> server pairs than
-     --max-summary-pairs were seen and the others were not checked, or
-     connections were evicted from the table (-s)
+     that passes none of it, only another protocol), or more client ->
+     server pairs than --max-summary-pairs were seen and the others were
+     not checked, or connections were evicted from the table (-s)
   4  the input could not be read (file not found, not a capture, config
      file), the capture failed, the output could not be written, or the -e
      command could not run

@@ -4,7 +4,7 @@ package main
 // tell "connections were not reused" from "nothing could be judged" and
 // from "the capture could not be read".
 const (
-	// exitOK: done; with --expect-reuse, at least one HTTP connection was
+	// exitOK: done; with --expect-reuse, at least one HTTP or TLS connection was
 	// judged and none was not reused.
 	exitOK = 0
 	// exitNotReused: --expect-reuse found connections not reused.
