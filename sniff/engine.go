@@ -670,7 +670,7 @@ type connRef struct {
 }
 
 // expireChallenged closes the connections whose challenged RST was followed
-// by nothing but acknowledgments for resetLinger (all of them when due is
+// by no sign of life from its sender (Engine.recheckRST) for resetLinger (all of them when due is
 // false: only compacting the list), and forgets the others that went on.
 func (e *Engine) expireChallenged(now time.Time, due bool) {
 	keep := e.challenged[:0]
@@ -821,8 +821,8 @@ func (e *Engine) connEnd(c *conn, at time.Time, origin entry.Originator) {
 // end flushes a connection that did not close: evicted, timed out or
 // truncated. at is the flush time (zero when input ended).
 //
-// A connection whose challenged RST nothing but acknowledgments followed
-// was reset: it closes at the RST.
+// A connection whose challenged RST its sender did not outlive (see
+// Engine.recheckRST) was reset: it closes at the RST.
 func (e *Engine) end(c *conn, at time.Time, origin entry.Originator) {
 	if !c.softRST.IsZero() {
 		e.resetClose(c, c.softRST, c.softOrigin)
