@@ -670,8 +670,9 @@ type connRef struct {
 }
 
 // expireChallenged closes the connections whose challenged RST was followed
-// by no sign of life from its sender (Engine.recheckRST) for resetLinger (all of them when due is
-// false: only compacting the list), and forgets the others that went on.
+// by no sign of life from its sender (Engine.recheckRST) for resetLinger
+// (none when due is false: only compacting the list), and forgets the
+// others that went on.
 func (e *Engine) expireChallenged(now time.Time, due bool) {
 	keep := e.challenged[:0]
 	for _, r := range e.challenged {
