@@ -88,12 +88,9 @@ func Parse(b []byte) (Hello, bool) {
 		return h, true
 	}
 	// extensions<8..2^16-1>, absent in old ClientHellos.
-	if len(p) < 2 {
+	exts, ok := extensions(p)
+	if !ok {
 		return h, true
-	}
-	exts := p[2:]
-	if n := int(be16(p)); n < len(exts) {
-		exts = exts[:n]
 	}
 	for {
 		typ, data, rest, ok := nextExtension(exts)
@@ -139,6 +136,20 @@ type ServerHello struct {
 var helloRetryRandom = [32]byte{
 	0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
 	0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+}
+
+// extensions returns the extensions block at the start of p (a 16-bit
+// length, then the extensions), within the bytes present; ok is false when
+// not even its length is there.
+func extensions(p []byte) ([]byte, bool) {
+	if len(p) < 2 {
+		return nil, false
+	}
+	exts := p[2:]
+	if n := int(be16(p)); n < len(exts) {
+		exts = exts[:n]
+	}
+	return exts, true
 }
 
 // nextExtension splits the first extension off exts: its type and data,
@@ -208,13 +219,9 @@ func ParseServer(b []byte) (ServerHello, bool) {
 	if !ok || len(p) < 3 {
 		return h, true
 	}
-	p = p[3:]
-	if len(p) < 2 {
+	exts, ok := extensions(p[3:])
+	if !ok {
 		return h, true
-	}
-	exts := p[2:]
-	if n := int(be16(p)); n < len(exts) {
-		exts = exts[:n]
 	}
 	for {
 		typ, data, rest, ok := nextExtension(exts)
