@@ -34,6 +34,17 @@ func playStats(t *testing.T, c *pcaptest.Capture, format string, cfg sniff.Confi
 	return string(out), eng.Stats()
 }
 
+// exchangeA starts a capture whose SYNs carry the window scale shift, with
+// one connection that carried GET /a and its response (not acknowledged).
+func exchangeA(shift int) (*pcaptest.Capture, *pcaptest.Flow) {
+	c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(shift)
+	f := c.Flow(cli4, srv4, t0)
+	f.Handshake()
+	f.ClientSend(get("/a"))
+	f.ServerSend(ok("a"))
+	return c, f
+}
+
 // rawClient writes a client segment of f at an arbitrary sequence number,
 // acknowledging what the server sent.
 func rawClient(f *pcaptest.Flow, seq uint32, flags decode.Flags, b []byte) {
@@ -92,21 +103,13 @@ func TestAckOutsideTheWindow(t *testing.T) {
 // one outside the window is dropped.
 func TestResetSequenceChecks(t *testing.T) {
 	t.Run("exact", func(t *testing.T) {
-		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
-		f := c.Flow(cli4, srv4, t0)
-		f.Handshake()
-		f.ClientSend(get("/a"))
-		f.ServerSend(ok("a"))
+		c, f := exchangeA(7)
 		f.Reset(false)
 		got, _ := playStats(t, c, brief, sniff.Config{})
 		check(t, got, "unique 1 GET /a HTTP/1.1|200|29 39|server\n")
 	})
 	t.Run("in window, then data", func(t *testing.T) {
-		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
-		f := c.Flow(cli4, srv4, t0)
-		f.Handshake()
-		f.ClientSend(get("/a"))
-		f.ServerSend(ok("a"))
+		c, f := exchangeA(7)
 		f.Ack(true)
 		// A blind RST, 1000 bytes into the window, and the challenge ACK.
 		f.Segment(false, f.Next(false)-f.ServerISN-1+1000, nil, decode.RST|decode.ACK)
@@ -121,11 +124,7 @@ func TestResetSequenceChecks(t *testing.T) {
 		}
 	})
 	t.Run("in window, then nothing", func(t *testing.T) {
-		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
-		f := c.Flow(cli4, srv4, t0)
-		f.Handshake()
-		f.ClientSend(get("/a"))
-		f.ServerSend(ok("a"))
+		c, f := exchangeA(7)
 		f.Ack(true)
 		f.Segment(false, f.Next(false)-f.ServerISN-1+1000, nil, decode.RST|decode.ACK)
 		f.Ack(true) // the challenge ACK, unanswered
@@ -135,11 +134,7 @@ func TestResetSequenceChecks(t *testing.T) {
 	t.Run("in window, then nothing, live", func(t *testing.T) {
 		// Live, the connection closes resetLinger after the RST, not
 		// when the capture ends.
-		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
-		f := c.Flow(cli4, srv4, t0)
-		f.Handshake()
-		f.ClientSend(get("/a"))
-		f.ServerSend(ok("a"))
+		c, f := exchangeA(7)
 		f.Ack(true)
 		f.Segment(false, f.Next(false)-f.ServerISN-1+1000, nil, decode.RST|decode.ACK)
 		var out []string
@@ -155,11 +150,7 @@ func TestResetSequenceChecks(t *testing.T) {
 		}
 	})
 	t.Run("outside the window", func(t *testing.T) {
-		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(0)
-		f := c.Flow(cli4, srv4, t0)
-		f.Handshake()
-		f.ClientSend(get("/a"))
-		f.ServerSend(ok("a"))
+		c, f := exchangeA(0)
 		f.Ack(true)
 		f.Segment(false, f.Next(false)-f.ServerISN-1+200000, nil, decode.RST|decode.ACK)
 		f.Segment(false, f.Next(false)-f.ServerISN-1-200000, nil, decode.RST)
@@ -173,11 +164,7 @@ func TestResetSequenceChecks(t *testing.T) {
 	})
 	t.Run("after a FIN", func(t *testing.T) {
 		// The RST that follows a FIN is one past the FIN.
-		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
-		f := c.Flow(cli4, srv4, t0)
-		f.Handshake()
-		f.ClientSend(get("/a"))
-		f.ServerSend(ok("a"))
+		c, f := exchangeA(7)
 		f.Fin(true)
 		f.Reset(true)
 		got, _ := playStats(t, c, brief, sniff.Config{})
@@ -186,11 +173,7 @@ func TestResetSequenceChecks(t *testing.T) {
 	t.Run("after lost segments, at the peer's ACK", func(t *testing.T) {
 		// The capture missed the server's last bytes; the client's ACK
 		// says where the server's stream is, and the RST is there.
-		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
-		f := c.Flow(cli4, srv4, t0)
-		f.Handshake()
-		f.ClientSend(get("/a"))
-		f.ServerSend(ok("a"))
+		c, f := exchangeA(7)
 		f.Advance(false, 500)
 		f.Ack(true)
 		f.Reset(false)
@@ -301,11 +284,7 @@ func TestPortReuseAfterCleanClose(t *testing.T) {
 // on different CPUs): the FIN that acknowledges the other was sent second,
 // whatever the capture's order.
 func TestFINOrderFromAcks(t *testing.T) {
-	c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
-	f := c.Flow(cli4, srv4, t0)
-	f.Handshake()
-	f.ClientSend(get("/a"))
-	f.ServerSend(ok("a"))
+	c, f := exchangeA(7)
 	cfin := f.Next(true)
 	// The server's FIN, acknowledging the client's, is captured first.
 	c.TCP(f.Now(), srv4, cli4, f.Next(false), cfin+1, decode.FIN|decode.ACK, nil)
