@@ -119,10 +119,11 @@ type Stats struct {
 // emission).
 type Engine struct {
 	cfg   Config
-	table *tcp.Table
+	table tcp.Table
 	x     exchange.Shared
 	pkt   decode.Packet
 	stats Stats
+	now   time.Time
 	// watch are the header names the parsers index (Config.IndexHeaders),
 	// for requests and responses.
 	watch [2]*httpframe.Watch
@@ -167,10 +168,10 @@ func New(cfg Config) *Engine {
 			e.watch[d] = httpframe.NewWatch(names)
 		}
 	}
-	e.table = tcp.NewTable(tcp.Config{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FlushAfter: cfg.FlushAfter,
+	e.table.Init(tcp.Config{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FlushAfter: cfg.FlushAfter,
 		MaxPendingPerConn: cfg.MaxPendingPerConn, MaxPendingTotal: cfg.MaxPendingTotal}, (*upper)(e))
 	e.x = exchange.Shared{HeaderCap: cfg.HeaderCap, BodyCap: cfg.BodyCap, KeepBodies: cfg.KeepBodies, MaxKept: cfg.MaxKept,
-		MaxConns: cfg.MaxConns, Emit: e.emit, Trim: e.table.TrimFree, Registry: decoders}
+		MaxConns: cfg.MaxConns, Emit: cfg.Emit, Table: &e.table, Trim: e.table.TrimFree, Registry: decoders}
 	return e
 }
 
@@ -182,7 +183,7 @@ func (e *Engine) Stats() Stats {
 	st.Stray, st.Connections, st.Evicted, st.IdleExpired = t.Stray, t.Connections, t.Evicted, t.IdleExpired
 	st.Retransmitted, st.OutOfWindow, st.Resynced = t.Retransmitted, t.OutOfWindow, t.Resynced
 	st.ChallengedRST, st.IgnoredRST, st.OutOfOrder, st.GapBytes = t.ChallengedRST, t.IgnoredRST, t.OutOfOrder, t.GapBytes
-	st.HeadsTruncated, st.TLSLostSync = e.x.HeadsTruncated, e.x.TLSLostSync
+	st.Entries, st.HeadsTruncated, st.TLSLostSync = e.x.Entries, e.x.HeadsTruncated, e.x.TLSLostSync
 	return st
 }
 
@@ -199,8 +200,8 @@ func (e *Engine) Packet(link layers.LinkType, ts time.Time, frame []byte) {
 	if e.cfg.Tap != nil {
 		e.cfg.Tap(link, ts, frame)
 	}
-	if ts.After(e.table.Now) {
-		e.table.Now = ts
+	if ts.After(e.now) {
+		e.now = ts
 	}
 	if err := decode.Decode(link, frame, &e.pkt); err != nil {
 		switch err {
@@ -218,8 +219,8 @@ func (e *Engine) Packet(link layers.LinkType, ts time.Time, frame []byte) {
 		return
 	}
 	e.table.Segment(&e.pkt, ts)
-	if now := e.table.Now; !now.Before(e.tickDue) {
-		e.Tick(now)
+	if !e.now.Before(e.tickDue) {
+		e.Tick(e.now)
 	}
 }
 
@@ -238,9 +239,3 @@ func (e *Engine) Finish() { e.table.Finish() }
 
 // KeptBytes returns the capacity of the buffers holding message bytes now.
 func (e *Engine) KeptBytes() int64 { return e.x.KeptCap }
-
-func (e *Engine) emit(x *entry.Entry) {
-	e.stats.Entries++
-	x.Streams = e.table.Len()
-	e.cfg.Emit(x)
-}

@@ -24,51 +24,69 @@ var decoders = []exchange.Factory{
 // transport: its exchanges and its decoders. A connection slot keeps its
 // session for its next connections.
 type session struct {
-	e    *Engine
-	x    exchange.Conn
-	h1   http1.Decoder
-	recv [2]receiver
+	e  *Engine
+	x  exchange.Conn
+	h1 http1.Decoder
 }
 
-// receiver delivers one direction's reassembled bytes to its session.
-type receiver struct {
-	s   *session
-	dir int
+// client and server deliver one direction's reassembled bytes to their
+// session: to the decoder in charge, or by default to HTTP/1 (its client
+// bytes probed first by the registered decoders).
+type (
+	client session
+	server session
+)
+
+// Data is reassembly.Receiver's.
+func (r *client) Data(b []byte, ts time.Time) {
+	s := (*session)(r)
+	if d := s.x.Dec; d != nil {
+		d.Data(0, b, ts)
+		return
+	}
+	if s.x.Begun() == 0 && s.h1.Fresh() && s.x.Probe(b) {
+		s.x.Dec.Data(0, b, ts)
+		return
+	}
+	s.h1.ClientData(b, ts)
+}
+
+// Gap is reassembly.Receiver's.
+func (r *client) Gap(n int64, ts time.Time) {
+	s := (*session)(r)
+	if d := s.x.Dec; d != nil {
+		d.Gap(0, n, ts)
+		return
+	}
+	s.h1.ClientGap(n, ts)
 }
 
 // Data is reassembly.Receiver's.
-func (r *receiver) Data(b []byte, ts time.Time) {
-	s := r.s
+func (r *server) Data(b []byte, ts time.Time) {
+	s := (*session)(r)
 	if d := s.x.Dec; d != nil {
-		d.Data(r.dir, b, ts)
-		return
-	}
-	if r.dir == 0 {
-		if s.h1.Fresh() && s.x.Probe(b) {
-			s.x.Dec.Data(0, b, ts)
-			return
-		}
-		s.h1.ClientData(b, ts)
+		d.Data(1, b, ts)
 		return
 	}
 	s.h1.ServerData(b, ts)
 }
 
 // Gap is reassembly.Receiver's.
-func (r *receiver) Gap(n int64, ts time.Time) {
-	s := r.s
+func (r *server) Gap(n int64, ts time.Time) {
+	s := (*session)(r)
 	if d := s.x.Dec; d != nil {
-		d.Gap(r.dir, n, ts)
+		d.Gap(1, n, ts)
 		return
 	}
-	if r.dir == 0 {
-		s.h1.ClientGap(n, ts)
-	} else {
-		s.h1.ServerGap(n, ts)
-	}
+	s.h1.ServerGap(n, ts)
 }
 
-func (s *session) Receiver(dir int) reassembly.Receiver { return &s.recv[dir] }
+func (s *session) Receiver(dir int) reassembly.Receiver {
+	if dir == 0 {
+		return (*client)(s)
+	}
+	return (*server)(s)
+}
 
 func (s *session) HalfClosed(dir int, ts time.Time) { s.x.Decoder().HalfClosed(dir, ts) }
 
@@ -77,7 +95,9 @@ func (s *session) Segment(ts time.Time) {
 		d.Segment(ts)
 		return
 	}
-	s.h1.Segment(ts)
+	// http1.Decoder.Segment, inlined: most segments end here.
+	s.h1.CheckPickup()
+	s.x.Advance(ts)
 }
 
 func (s *session) Idle(now time.Time) { s.x.Decoder().Idle(now) }
@@ -112,7 +132,6 @@ func (u *upper) Open(c *tcp.Conn) {
 	s, _ := c.Up.(*session)
 	if s == nil {
 		s = new(session)
-		s.recv = [2]receiver{{s, 0}, {s, 1}}
 		s.x.Default = &s.h1
 		c.Up = s
 	}

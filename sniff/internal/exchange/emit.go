@@ -12,16 +12,30 @@ import (
 // them so (used only for concurrent exchanges whose successor already
 // left).
 func (c *Conn) Advance(ts time.Time) {
+	if len(c.queue) > 1 || c.Concurrent {
+		c.advance(ts)
+	}
+}
+
+func (c *Conn) advance(ts time.Time) {
 	if c.Concurrent {
 		c.advanceConcurrent(ts)
 		return
 	}
 	for len(c.queue) > 1 {
 		x := c.queue[0]
-		if !x.Complete() {
+		if !x.Raw && !(x.ReqDone && x.RespDone) {
 			return
 		}
-		c.emitAt(0, flushedBy(x, c.queue[1]), time.Time{}, entry.None, false)
+		next := c.queue[1]
+		flushed := next.X.Request.First
+		if flushed.IsZero() {
+			flushed = next.X.Response.First
+		}
+		if last := x.X.LastEvent(); flushed.Before(last) {
+			flushed = last // pipelined: the next request came first
+		}
+		c.emitAt(0, flushed, time.Time{}, entry.None, false)
 	}
 }
 
@@ -103,7 +117,12 @@ func (c *Conn) EmitAll(flushed, closeTS time.Time, origin entry.Originator, clos
 // or truncation).
 func (c *Conn) emitAt(i int, flushed, closeTS time.Time, origin entry.Originator, final bool) {
 	x := c.queue[i]
-	n := i + copy(c.queue[i:], c.queue[i+1:])
+	var n int
+	if i == 0 {
+		n = copy(c.queue, c.queue[1:])
+	} else {
+		n = i + copy(c.queue[i:], c.queue[i+1:])
+	}
 	c.queue[n] = nil
 	c.queue = c.queue[:n]
 	c.S.Queued--
@@ -136,12 +155,18 @@ func (c *Conn) emitAt(i int, flushed, closeTS time.Time, origin entry.Originator
 		en.Close = closeTS
 	}
 	en.Originator = origin
-	rawHead(&en.Request)
-	rawHead(&en.Response)
+	if !en.Request.HTTP && en.Request.HeaderLen < 0 {
+		rawHead(&en.Request)
+	}
+	if !en.Response.HTTP && en.Response.HeaderLen < 0 {
+		rawHead(&en.Response)
+	}
 	if en.Response.First.IsZero() && !en.Response.Last.IsZero() {
 		en.Response.First = en.Response.Last
 	}
 	c.shown++
+	c.S.Entries++
+	en.Streams = c.S.Table.Len()
 	c.S.Emit(en)
 	c.recycle(x)
 }
@@ -156,10 +181,9 @@ func (c *Conn) emitEarly() {
 
 // rawHead sets the header length of a message that was not parsed as HTTP:
 // the bytes up to the first blank line, as justniffer reads them.
+// The caller checks that the message was not parsed as HTTP (m.HTTP is
+// false) and has no header length yet.
 func rawHead(m *entry.Message) {
-	if m.HTTP || m.HeaderLen >= 0 {
-		return
-	}
 	m.Head = 0
 	if i := bytes.Index(m.Bytes, []byte("\r\n\r\n")); i >= 0 {
 		m.HeaderLen = i + 4

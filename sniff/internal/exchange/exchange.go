@@ -61,8 +61,12 @@ type Shared struct {
 	// HeadsTruncated counts header blocks cut at a cap; TLSLostSync TLS
 	// connections whose record framing was lost.
 	HeadsTruncated, TLSLostSync uint64
+	// Entries counts the entries emitted.
+	Entries uint64
 	// Emit receives each entry.
 	Emit func(*entry.Entry)
+	// Table is the connection table (entry.Entry.Streams).
+	Table *tcp.Table
 	// Trim lets go of buffers kept for reuse (of connection slots kept
 	// for reuse), when the budget runs short.
 	Trim func()

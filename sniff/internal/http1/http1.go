@@ -87,10 +87,25 @@ func (d *Decoder) HalfClosed(dir int, ts time.Time) {
 
 // Segment implements exchange.Decoder.
 func (d *Decoder) Segment(ts time.Time) {
-	if d.c.T.Pickup && !d.raw && d.skipped > PickupGiveUp {
+	d.CheckPickup()
+	d.c.Advance(ts)
+}
+
+// CheckPickup takes a connection picked up in the middle to be another
+// protocol than HTTP once it skipped PickupGiveUp client bytes looking for
+// a request line (Segment does it after each segment).
+func (d *Decoder) CheckPickup() {
+	if d.skipped > PickupGiveUp {
+		d.giveUp()
+	}
+}
+
+// giveUp takes a connection picked up in the middle that skipped too many
+// client bytes to be another protocol.
+func (d *Decoder) giveUp() {
+	if d.c.T.Pickup && !d.raw {
 		d.goRaw()
 	}
-	d.c.Advance(ts)
 }
 
 // Idle implements exchange.Decoder.

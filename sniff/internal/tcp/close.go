@@ -121,7 +121,7 @@ func (t *Table) rst(c *Conn, p *decode.Packet, dir int, ts time.Time) {
 			c.softDir, c.softSeq = int8(dir), reassembly.Seq(p.Seq)
 			c.softAck, c.softAckOK = reassembly.Seq(p.Ack), p.Flags.Has(decode.ACK)
 			if len(t.challenged) >= 2*t.cfg.MaxConns {
-				t.expireChallenged(t.Now, false)
+				t.expireChallenged(time.Time{}, false) // compacting: no time needed
 			}
 			t.challenged = append(t.challenged, connRef{c, c.gen})
 		}

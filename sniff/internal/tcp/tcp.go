@@ -192,8 +192,6 @@ type Table struct {
 	// Budget bounds the out-of-order bytes of all connections.
 	budget reassembly.Budget
 	stats  Stats
-	// Now is the latest capture time seen (the caller advances it).
-	Now time.Time
 	// recent caches connections of the table by their ports (recentSlot):
 	// most packets find theirs there. A connection leaves it when it
 	// leaves the table.
@@ -220,12 +218,12 @@ const (
 	maxReset    = 4096
 )
 
-// NewTable returns a table; cfg's fields must be set (no defaults here).
-func NewTable(cfg Config, up Upper) *Table {
-	t := &Table{cfg: cfg, up: up, table: make(map[connKey]*Conn)}
+// Init prepares an empty table; cfg's fields must be set (no defaults
+// here). A Table must not be copied after Init.
+func (t *Table) Init(cfg Config, up Upper) {
+	*t = Table{cfg: cfg, up: up, table: make(map[connKey]*Conn)}
 	t.budget.Max = cfg.MaxPendingTotal
 	t.lru.next, t.lru.prev = &t.lru, &t.lru
-	return t
 }
 
 // Stats returns the counters so far. The reassembly counters
