@@ -16,8 +16,8 @@ import (
 
 	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/entry"
-	"github.com/sniffer/sniffer/sniff/httpframe"
 	"github.com/sniffer/sniffer/sniff/internal/exchange"
+	"github.com/sniffer/sniffer/sniff/internal/httpframe"
 	"github.com/sniffer/sniffer/sniff/internal/tcp"
 )
 

@@ -6,9 +6,9 @@ import (
 	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/exchange"
 	"github.com/sniffer/sniffer/sniff/internal/http1"
+	"github.com/sniffer/sniffer/sniff/internal/reassembly"
 	"github.com/sniffer/sniffer/sniff/internal/tcp"
 	"github.com/sniffer/sniffer/sniff/internal/tlsdec"
-	"github.com/sniffer/sniffer/sniff/reassembly"
 )
 
 // decoders are the application decoders a connection may switch to, tried

@@ -479,7 +479,7 @@ func runDeadline(file []byte, args []string) (res result, panicked string, ok bo
 // TestSegmentHalfTheSequenceSpaceAway is the first failure the sweep found:
 // a data segment whose sequence number is exactly 2^31 from the one
 // expected (a flipped top bit) must be taken as a stray segment, not make
-// the command panic (sniff/reassembly: -diff of math.MinInt32 is itself).
+// the command panic (sniff/internal/reassembly: -diff of math.MinInt32 is itself).
 func TestSegmentHalfTheSequenceSpaceAway(t *testing.T) {
 	c := &genCapture{bo: binary.LittleEndian, links: []layers.LinkType{layers.LinkTypeEthernet}}
 	c.exchange(0, "10.0.0.1:40000", "10.0.0.2:8080", "/a", t0)

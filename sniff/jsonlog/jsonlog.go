@@ -73,8 +73,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/tlshello"
 	"github.com/sniffer/sniffer/sniff/logformat"
-	"github.com/sniffer/sniffer/sniff/tlshello"
 )
 
 // Options tune the rendering.

@@ -9,7 +9,7 @@ import (
 	"github.com/lestrrat-go/strftime"
 
 	"github.com/sniffer/sniffer/sniff/entry"
-	"github.com/sniffer/sniffer/sniff/tlshello"
+	"github.com/sniffer/sniffer/sniff/internal/tlshello"
 )
 
 // opKind is what an op prints.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/sniffer/sniffer/sniff/entry"
-	"github.com/sniffer/sniffer/sniff/httpframe"
 	"github.com/sniffer/sniffer/sniff/internal/exchange"
+	"github.com/sniffer/sniffer/sniff/internal/httpframe"
 )
 
 // PickupGiveUp is how many client bytes a connection picked up in the

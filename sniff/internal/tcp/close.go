@@ -6,7 +6,7 @@ import (
 
 	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/entry"
-	"github.com/sniffer/sniffer/sniff/reassembly"
+	"github.com/sniffer/sniffer/sniff/internal/reassembly"
 )
 
 // rstAction is what a RST does to its connection.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/entry"
-	"github.com/sniffer/sniffer/sniff/reassembly"
+	"github.com/sniffer/sniffer/sniff/internal/reassembly"
 )
 
 // Handler receives what one connection carries, in order. Direction 0 is

@@ -8,8 +8,8 @@ import (
 
 	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/exchange"
-	"github.com/sniffer/sniffer/sniff/tlsconn"
-	"github.com/sniffer/sniffer/sniff/tlshello"
+	"github.com/sniffer/sniffer/sniff/internal/tlsconn"
+	"github.com/sniffer/sniffer/sniff/internal/tlshello"
 )
 
 // A TLS connection (its client's first bytes are a ClientHello, or, for a

@@ -4,9 +4,9 @@ import (
 	"crypto/tls"
 	"testing"
 
+	"github.com/sniffer/sniffer/sniff/internal/tlsconn"
+	"github.com/sniffer/sniffer/sniff/internal/tlshello"
 	"github.com/sniffer/sniffer/sniff/internal/tlstest"
-	"github.com/sniffer/sniffer/sniff/tlsconn"
-	"github.com/sniffer/sniffer/sniff/tlshello"
 )
 
 // sink keeps the hellos.
