@@ -168,6 +168,7 @@ type Side struct {
 
 // Conn is the exchanges of one connection.
 type Conn struct {
+	// S is what all connections share; T the transport's connection.
 	S *Shared
 	T *tcp.Conn
 	// Dec is the decoder in charge; nil: Default, the engine's decoder

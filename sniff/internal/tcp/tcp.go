@@ -5,10 +5,18 @@
 // learns upward through a Handler per connection: ordered bytes, gaps, a
 // direction's end, and the connection's end with its origin.
 //
-// The package knows no application protocol. A protocol is added above it:
-// a decoder package implementing exchange.Decoder, and one line in the
-// engine's registry of decoders (sniff.decoders), tried in order on a
-// connection's first client bytes. Nothing here changes.
+// The package knows no application protocol. To add one, nothing here
+// changes:
+//   - write a decoder package (next to internal/http1 and internal/tlsdec)
+//     whose type implements exchange.Decoder: it begins exchanges with
+//     exchange.Conn.Begin, fills their messages (Conn.Keep, KeepRaw,
+//     exchange.Account), marks them complete, and calls Conn.Advance; one
+//     whose exchanges complete out of order sets Conn.Concurrent in Start;
+//   - export an exchange.Factory for it (Probe: does it recognise the
+//     client's first bytes; Upgrade: the HTTP/1.1 Upgrade token it takes
+//     over after a 101);
+//   - add that factory to the engine's registry, the decoders list of
+//     package sniff (one line; tried in order).
 package tcp
 
 import (
@@ -73,7 +81,8 @@ type Config struct {
 	MaxPendingPerConn, MaxPendingTotal int64
 }
 
-// Stats counts what the table saw.
+// Stats counts what the table saw; each field is the sniff.Stats field of
+// the same name, which documents it.
 type Stats struct {
 	Stray         uint64
 	Connections   uint64
@@ -91,6 +100,7 @@ type Stats struct {
 // Direction is one direction of a connection: its bytes in order, and what
 // its SYN, FIN and acknowledgments said.
 type Direction struct {
+	// Half puts the direction's bytes back in order.
 	Half reassembly.Half
 	// isn is the initial sequence number of its SYN (or SYN-ACK).
 	isn reassembly.Seq
