@@ -124,9 +124,6 @@ type Engine struct {
 	pkt   decode.Packet
 	stats Stats
 	now   time.Time
-	// watch are the header names the parsers index (Config.IndexHeaders),
-	// for requests and responses.
-	watch [2]*httpframe.Watch
 	// tickDue is when Packet next checks timeouts: 100 ms of capture time
 	// after the last Tick. Kept as an instant rather than comparing the
 	// time since the last tick, because time.Time.Sub (an Add and an Equal
@@ -163,15 +160,15 @@ func New(cfg Config) *Engine {
 		cfg.Emit = func(*entry.Entry) {}
 	}
 	e := &Engine{cfg: cfg}
-	for d, names := range cfg.IndexHeaders {
-		if len(names) > 0 {
-			e.watch[d] = httpframe.NewWatch(names)
-		}
-	}
 	e.table.Init(tcp.Config{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FlushAfter: cfg.FlushAfter,
 		MaxPendingPerConn: cfg.MaxPendingPerConn, MaxPendingTotal: cfg.MaxPendingTotal}, (*upper)(e))
 	e.x = exchange.Shared{HeaderCap: cfg.HeaderCap, BodyCap: cfg.BodyCap, KeepBodies: cfg.KeepBodies, MaxKept: cfg.MaxKept,
 		MaxConns: cfg.MaxConns, Emit: cfg.Emit, Table: &e.table, Trim: e.table.TrimFree, Registry: decoders}
+	for d, names := range cfg.IndexHeaders {
+		if len(names) > 0 {
+			e.x.Watch[d] = httpframe.NewWatch(names)
+		}
+	}
 	return e
 }
 

@@ -137,7 +137,7 @@ func (u *upper) Open(c *tcp.Conn) {
 	}
 	s.e = (*Engine)(u)
 	s.x.Init(&u.x, c)
-	s.h1.Reset(&s.x, u.watch)
+	s.h1.Reset(&s.x)
 }
 
 // Drop implements tcp.Upper.

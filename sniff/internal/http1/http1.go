@@ -32,17 +32,16 @@ type Decoder struct {
 	// came (a queue past its bound), oldest first: their responses are
 	// framed and let go, so that later responses meet their own requests.
 	orphans []httpframe.Method
-	watch   [2]*httpframe.Watch
 }
 
-// Reset prepares d for the connection of c; watch are the header names
-// the parsers index in requests and in responses (httpframe.Parser.SetWatch).
-func (d *Decoder) Reset(c *exchange.Conn, watch [2]*httpframe.Watch) {
-	*d = Decoder{c: c, watch: watch}
+// Reset prepares d for the connection of c. Its parsers index the header
+// names of c.S.Watch (entry.Message.Headers).
+func (d *Decoder) Reset(c *exchange.Conn) {
+	*d = Decoder{c: c}
 	d.req.Init(httpframe.Request)
 	d.resp.Init(httpframe.Response)
-	d.req.SetWatch(watch[0])
-	d.resp.SetWatch(watch[1])
+	d.req.SetWatch(c.S.Watch[0])
+	d.resp.SetWatch(c.S.Watch[1])
 	if c.T.Pickup {
 		d.req.Resync()
 		d.resp.Resync()
@@ -51,7 +50,7 @@ func (d *Decoder) Reset(c *exchange.Conn, watch [2]*httpframe.Watch) {
 
 // Start implements exchange.Decoder.
 func (d *Decoder) Start(c *exchange.Conn, up *exchange.Exchange, first []byte) {
-	d.Reset(c, d.watch)
+	d.Reset(c)
 }
 
 // Fresh reports whether the connection's client bytes may still be probed
