@@ -165,7 +165,7 @@ type Conn struct {
 	stats Stats
 	// lastID is the highest stream id begun, per parity.
 	lastID [2]uint32
-	ts    time.Time
+	ts     time.Time
 
 	// cur* are the sink's target for the block being decoded.
 	curFields *Fields

@@ -39,7 +39,15 @@ var staticTable = func() [61]hpack.HeaderField {
 // entryOverhead is the per-entry size overhead of RFC 7541 4.1.
 const entryOverhead = 32
 
-type tableEntry struct{ name, value string }
+// tableEntry holds name and value in one string: one allocation per
+// insertion.
+type tableEntry struct {
+	nv   string
+	nlen int
+}
+
+func (e tableEntry) name() string  { return e.nv[:e.nlen] }
+func (e tableEntry) value() string { return e.nv[e.nlen:] }
 
 // dynTable is a dynamic table: entries[len-1] is the newest (index 62).
 type dynTable struct {
@@ -79,7 +87,7 @@ func (t *dynTable) lose() {
 
 func (t *dynTable) evictOldest() {
 	e := t.entries[0]
-	t.size -= uint32(len(e.name) + len(e.value) + entryOverhead)
+	t.size -= uint32(len(e.nv) + entryOverhead)
 	copy(t.entries, t.entries[1:])
 	t.entries[len(t.entries)-1] = tableEntry{}
 	t.entries = t.entries[:len(t.entries)-1]
@@ -127,7 +135,7 @@ func (t *dynTable) add(name, value []byte) {
 		t.evictOldest()
 		t.unknownTail = true
 	}
-	t.entries = append(t.entries, tableEntry{string(name), string(value)})
+	t.entries = append(t.entries, tableEntry{string(name) + string(value), len(name)})
 	t.size += uint32(sz)
 }
 
@@ -177,8 +185,10 @@ type field struct {
 // blockDecoder decodes header blocks of one direction.
 type blockDecoder struct {
 	table dynTable
-	// scratch holds the decoded strings of the current field.
+	// scratch holds the decoded strings of the current field, f the
+	// field handed to the sink (a field of its own would escape).
 	scratch byteWriter
+	f       field
 }
 
 type byteWriter struct{ b []byte }
@@ -226,7 +236,7 @@ func (d *blockDecoder) entry(i uint64) (name, value string, ok bool) {
 	j := i - uint64(len(staticTable)) - 1
 	if j < uint64(len(d.table.entries)) {
 		e := d.table.entries[len(d.table.entries)-1-int(j)]
-		return e.name, e.value, true
+		return e.name(), e.value(), true
 	}
 	return "", "", false
 }
@@ -236,10 +246,10 @@ func (d *blockDecoder) entry(i uint64) (name, value string, ok bool) {
 // error when the block is malformed (the fields before it were handed on;
 // the table may then be out of step, which the caller handles by losing it).
 func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err error) {
-	var f field
+	f := &d.f
 	for len(b) > 0 {
 		c := b[0]
-		f = field{}
+		*f = field{}
 		switch {
 		case c&0x80 != 0: // indexed
 			i, n, err := readInt(b, 7)
@@ -259,7 +269,7 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 				f.name = d.scratch.b[:len(name)]
 				f.value = d.scratch.b[len(name):]
 			}
-			sink(&f)
+			sink(f)
 		case c&0xe0 == 0x20: // dynamic table size update
 			v, n, err := readInt(b, 5)
 			if err != nil {
@@ -331,7 +341,7 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 					d.table.add(f.name, f.value)
 				}
 			}
-			sink(&f)
+			sink(f)
 		}
 	}
 	return unknown, nil
