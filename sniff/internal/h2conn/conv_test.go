@@ -21,6 +21,8 @@ type conv struct {
 	hbuf [2]bytes.Buffer
 	// chunks records the writes in order, to replay them interleaved.
 	chunks []chunk
+	// blocks are the header blocks encoded, per direction.
+	blocks [2][][]byte
 }
 
 type chunk struct {
@@ -64,11 +66,16 @@ func (c *conv) block(d int, fields ...string) []byte {
 	for _, f := range fields {
 		i := strings.Index(f[1:], ":") + 1
 		name, value := f[:i], strings.TrimPrefix(f[i+1:], " ")
-		if err := c.enc[d].WriteField(hpack.HeaderField{Name: name, Value: value}); err != nil {
+		// A name starting with ! is sensitive: never indexed.
+		sensitive := strings.HasPrefix(name, "!")
+		name = strings.TrimPrefix(name, "!")
+		if err := c.enc[d].WriteField(hpack.HeaderField{Name: name, Value: value, Sensitive: sensitive}); err != nil {
 			c.t.Fatal(err)
 		}
 	}
-	return bytes.Clone(c.hbuf[d].Bytes())
+	b := bytes.Clone(c.hbuf[d].Bytes())
+	c.blocks[d] = append(c.blocks[d], b)
+	return b
 }
 
 // headers writes a HEADERS frame (split into CONTINUATIONs of at most
