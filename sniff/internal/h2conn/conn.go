@@ -214,6 +214,30 @@ func (c *Conn) Reset(start Start) {
 	}
 }
 
+// ApplySettings applies the payload of a SETTINGS frame sent by direction
+// dir's sender (pairs of a 16-bit id and a 32-bit value) as if the frame
+// had been read. It is for the settings of an upgrade's HTTP2-Settings
+// header (base64url-decoded), which the client sends in its HTTP/1.1
+// request instead of a frame: call it with dir 0 after New(...,
+// StartUpgrade). The settings of dir's sender bound what it receives, the
+// frames of the other direction: SETTINGS_HEADER_TABLE_SIZE, the largest
+// dynamic table its peer's encoder may use, and SETTINGS_MAX_FRAME_SIZE.
+// Others are not needed to follow the connection.
+func (c *Conn) ApplySettings(dir int, p []byte) {
+	o := &c.half[(dir&1)^1]
+	for ; len(p) >= 6; p = p[6:] {
+		id, v := binary.BigEndian.Uint16(p), binary.BigEndian.Uint32(p[2:])
+		switch id {
+		case 1: // SETTINGS_HEADER_TABLE_SIZE
+			o.dec.table.allowed = v
+		case 5: // SETTINGS_MAX_FRAME_SIZE
+			if v >= 16384 && v <= MaxFrameLen {
+				o.maxFrame = v
+			}
+		}
+	}
+}
+
 // Stats returns the counts so far.
 func (c *Conn) Stats() Stats { return c.stats }
 
@@ -591,20 +615,7 @@ func (c *Conn) frameEnd(dir int) {
 		if fh.Flags&flagAck != 0 {
 			break
 		}
-		// The settings of the sender of dir bound what it receives: the
-		// frames of the other direction.
-		o := &c.half[dir^1]
-		for ; len(p) >= 6; p = p[6:] {
-			id, v := binary.BigEndian.Uint16(p), binary.BigEndian.Uint32(p[2:])
-			switch id {
-			case 1: // SETTINGS_HEADER_TABLE_SIZE
-				o.dec.table.allowed = v
-			case 5: // SETTINGS_MAX_FRAME_SIZE
-				if v >= 16384 && v <= MaxFrameLen {
-					o.maxFrame = v
-				}
-			}
-		}
+		c.ApplySettings(dir, p)
 	case FrameGoAway:
 		if len(p) == 8 {
 			last := binary.BigEndian.Uint32(p) & 0x7fffffff

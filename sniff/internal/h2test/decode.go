@@ -2,6 +2,7 @@ package h2test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"strconv"
 	"strings"
@@ -24,7 +25,8 @@ type recorder struct {
 func (r *recorder) Begin(s *h2conn.Stream) {}
 
 func (r *recorder) End(s *h2conn.Stream) {
-	st := &Stream{ClientPort: r.port, ID: s.ID, GRPCStatus: s.GRPCStatus}
+	st := &Stream{ClientPort: r.port, ID: s.ID, GRPCStatus: s.GRPCStatus, Late: s.Late,
+		Incomplete: s.Request.HeadersIncomplete || s.Response.HeadersIncomplete}
 	m, _ := s.Request.Pseudo(":method")
 	p, _ := s.Request.Pseudo(":path")
 	st.Method, st.Path = string(m), string(p)
@@ -48,11 +50,46 @@ type conn struct {
 	upgrade bool
 	// pre holds each direction's HTTP/1.1 bytes before the switch.
 	pre [2][]byte
+	cut Cut
+	// off counts the bytes of each direction seen.
+	off [2]int
+}
+
+// Cut makes Decode see less than the capture holds, as a sniffer that
+// started late or lost packets would.
+type Cut struct {
+	// Skip drops the first Skip[dir] bytes of each direction: the decoder
+	// starts with StartMidstream (picked up) when either is not 0.
+	Skip [2]int
+	// GapAt and GapLen declare GapLen[dir] bytes from offset GapAt[dir]
+	// of each direction lost (Conn.Gap), when GapLen[dir] is not 0.
+	GapAt, GapLen [2]int
 }
 
 func (c *conn) data(dir int, b []byte, ts time.Time) {
 	if c.dec != nil {
-		c.dec.Data(dir, b, ts)
+		start := c.off[dir]
+		c.off[dir] += len(b)
+		// Skipped bytes first, then the gap, then the rest.
+		if skip := c.cut.Skip[dir] - start; skip > 0 {
+			skip = min(skip, len(b))
+			b, start = b[skip:], start+skip
+		}
+		if gl := c.cut.GapLen[dir]; gl > 0 {
+			ga := c.cut.GapAt[dir]
+			if start < ga+gl && start+len(b) > ga {
+				if before := ga - start; before > 0 {
+					c.dec.Data(dir, b[:before], ts)
+					b, start = b[before:], ga
+				}
+				n := min(ga+gl-start, len(b))
+				c.dec.Gap(dir, int64(n), ts)
+				b = b[n:]
+			}
+		}
+		if len(b) > 0 {
+			c.dec.Data(dir, b, ts)
+		}
 		return
 	}
 	c.pre[dir] = append(c.pre[dir], b...)
@@ -71,6 +108,13 @@ func (c *conn) data(dir int, b []byte, ts time.Time) {
 		return
 	}
 	c.dec = h2conn.New(&c.rec, h2conn.Limits{}, h2conn.StartUpgrade)
+	for _, line := range strings.Split(string(c.pre[0][:req]), "\r\n") {
+		if name, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(name, "http2-settings") {
+			if p, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(strings.TrimSpace(v), "=")); err == nil {
+				c.dec.ApplySettings(0, p)
+			}
+		}
+	}
 	c.dec.Data(0, c.pre[0][req+4:], ts)
 	c.dec.Data(1, c.pre[1][resp+4:], ts)
 }
@@ -78,6 +122,13 @@ func (c *conn) data(dir int, b []byte, ts time.Time) {
 // Decode reads c with h2conn, the connections reassembled in order, and
 // returns its streams as Tshark does, so that the two can be compared.
 func Decode(t testing.TB, c Capture) ([]Stream, []h2conn.Stats) {
+	t.Helper()
+	return DecodeCut(t, c, Cut{})
+}
+
+// DecodeCut is Decode with cut applied to every connection (cuts apply
+// to the HTTP/2 bytes: not to an upgrade's HTTP/1.1 part).
+func DecodeCut(t testing.TB, c Capture, cut Cut) ([]Stream, []h2conn.Stats) {
 	t.Helper()
 	f, err := os.Open(c.Path)
 	if err != nil {
@@ -107,9 +158,13 @@ func Decode(t testing.TB, c Capture) ([]Stream, []h2conn.Stats) {
 		}
 		cn := conns[client]
 		if p.Flags&decode.SYN != 0 && dir == 0 {
-			cn = &conn{rec: recorder{port: client, streams: map[uint32]*Stream{}}, upgrade: c.Upgrade}
+			cn = &conn{rec: recorder{port: client, streams: map[uint32]*Stream{}}, upgrade: c.Upgrade, cut: cut}
 			if !c.Upgrade {
-				cn.dec = h2conn.New(&cn.rec, h2conn.Limits{}, h2conn.StartPreface)
+				start := h2conn.StartPreface
+				if cut.Skip != [2]int{} {
+					start = h2conn.StartMidstream
+				}
+				cn.dec = h2conn.New(&cn.rec, h2conn.Limits{}, start)
 			}
 			conns[client] = cn
 			order = append(order, client)

@@ -22,6 +22,9 @@ type Stream struct {
 	Status int
 	// GRPCStatus is the grpc-status, -1 when there is none.
 	GRPCStatus int
+	// Late and Incomplete are h2conn's Stream.Late and "either side's
+	// HeadersIncomplete" (false in tshark's reading).
+	Late, Incomplete bool
 }
 
 func (s Stream) String() string {
