@@ -151,6 +151,8 @@ type half struct {
 
 	scanning bool
 	scan     []byte
+	// scanned is the first offset of scan not yet rejected.
+	scanned int
 }
 
 // Conn decodes one connection. It is not safe for concurrent use.
@@ -269,6 +271,7 @@ func (c *Conn) Data(dir int, b []byte, ts time.Time) {
 			left := c.parse(dir&1, h.scan[off:])
 			if h.scanning {
 				h.scan = append(h.scan[:0], left...)
+				h.scanned = 0
 			} else {
 				h.scan = h.scan[:0]
 			}
@@ -279,34 +282,46 @@ func (c *Conn) Data(dir int, b []byte, ts time.Time) {
 	}
 }
 
-// align looks for a frame boundary in h.scan: the first offset from which
-// the frame headers are plausible (see Plausible) and chain — at least two
-// in a row, or frames that end exactly where the bytes end (captures cut
-// segments at frame ends often, and a sender writes whole frames). When
-// none is found and the buffer is full, its first half is dropped.
+// align looks for a frame boundary in h.scan: the first offset where a
+// plausible frame header (see Plausible) is followed by another plausible
+// one right after its frame, or whose frame ends exactly where the bytes
+// end (a sender writes whole frames, and a segment often ends with one).
+// A candidate whose frame runs past the bytes held waits for more. When
+// none is found and the buffer is full, its first half is dropped (a
+// frame too large for the buffer is taken on its header alone at the
+// buffer's start). Offsets rejected are not looked at again, so the
+// search costs O(1) per byte.
 func (c *Conn) align(h *half) (int, bool) {
 	maxLen := max(h.maxFrame, 16384)
-	for off := 0; off+FrameHeaderLen <= len(h.scan); off++ {
-		n, ok := Chain(h.scan[off:], maxLen)
-		if !ok || n == 0 {
+	off := h.scanned
+	for ; off+FrameHeaderLen <= len(h.scan); off++ {
+		if !Plausible(h.scan[off:], maxLen) {
 			continue
 		}
-		l := FrameHeaderLen + int(ParseFrameHeader(h.scan[off:]).Length)
-		if n >= 2 || off+l == len(h.scan) {
+		end := off + FrameHeaderLen + int(ParseFrameHeader(h.scan[off:]).Length)
+		if end == len(h.scan) || (end+FrameHeaderLen <= len(h.scan) && Plausible(h.scan[end:], maxLen)) {
 			c.stats.SkippedBytes += uint64(off)
+			h.scanned = 0
 			return off, true
 		}
-		// One plausible header whose frame runs past the end: wait for
-		// more bytes, unless they cannot fit.
-		if off+l > scanCap && off == 0 && len(h.scan) == scanCap {
+		if end+FrameHeaderLen <= len(h.scan) {
+			continue // followed by bytes that are no frame header
+		}
+		if end > scanCap && off == 0 && len(h.scan) == scanCap {
+			h.scanned = 0
 			return 0, true
 		}
-		break
+		break // wait for the bytes after this frame
 	}
+	h.scanned = off
 	if len(h.scan) >= scanCap {
-		drop := scanCap / 2
+		drop := max(scanCap/2, off)
+		if drop > len(h.scan) {
+			drop = len(h.scan)
+		}
 		c.stats.SkippedBytes += uint64(drop)
 		h.scan = append(h.scan[:0], h.scan[drop:]...)
+		h.scanned = max(h.scanned-drop, 0)
 	}
 	return 0, false
 }
@@ -319,6 +334,7 @@ func (c *Conn) desync(dir int) {
 	c.lose(dir)
 	h.scanning = true
 	h.scan = h.scan[:0]
+	h.scanned = 0
 }
 
 // lose forgets the reading state of direction dir: the frame being read,
@@ -355,6 +371,7 @@ func (c *Conn) Gap(dir int, n int64, ts time.Time) {
 	h := &c.half[dir]
 	h.scanning = true
 	h.scan = h.scan[:0]
+	h.scanned = 0
 }
 
 // Close ends the connection at ts: every open stream is completed

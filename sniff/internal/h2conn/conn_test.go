@@ -403,3 +403,68 @@ func TestHostile(t *testing.T) {
 		}
 	})
 }
+
+// TestProbe: the starts of real directions look like HTTP/2; HTTP/1, TLS
+// and text do not.
+func TestProbe(t *testing.T) {
+	c := newConv(t, true)
+	c.headers(0, 1, true, 0, 0, req("/")...)
+	c.headers(1, 1, false, 0, 0, ":status: 200")
+	c.data(1, 1, true, 0, "body")
+	var client, server []byte
+	for _, ch := range c.chunks {
+		if ch.dir == 0 {
+			client = append(client, ch.data...)
+		} else {
+			server = append(server, ch.data...)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"preface":           client[:10],
+		"client after it":   client[len(Preface):],
+		"server":            server,
+		"server, one frame": c.chunks[2].data,
+		"server, cut":       server[:len(server)-2],
+	} {
+		if !Probe(b) {
+			t.Errorf("%s: %x not taken for HTTP/2", name, b)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"HTTP/1 request":   []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+		"HTTP/1 response":  []byte("HTTP/1.1 200 OK\r\n\r\n"),
+		"TLS hello":        {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03},
+		"server mid-frame": server[3:],
+		"empty":            nil,
+	} {
+		if Probe(b) {
+			t.Errorf("%s: %x taken for HTTP/2", name, b)
+		}
+	}
+}
+
+// TestPushPromise: a pushed stream begins with the PUSH_PROMISE's request
+// and ends with its response; the HPACK state of the server's direction
+// stays in step.
+func TestPushPromise(t *testing.T) {
+	c := newConv(t, true)
+	c.headers(0, 1, true, 0, 0, req("/page")...)
+	blk := c.block(1, ":method: GET", ":scheme: http", ":authority: example.com", ":path: /style.css")
+	if err := c.fr[1].WritePushPromise(http2.PushPromiseParam{StreamID: 1, PromiseID: 2, BlockFragment: blk, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.flush(1)
+	c.headers(1, 1, true, 0, 0, ":status: 200", "content-type: text/html")
+	c.headers(1, 2, false, 0, 0, ":status: 200", "content-type: text/css")
+	c.data(1, 2, true, 0, "p{}")
+	// DATA of a stream never begun: counted, no stream.
+	c.data(1, 9, true, 0, "x")
+	r, d := c.run(t, StartPreface, Limits{}, 0)
+	m := byID(r)
+	if !reflect.DeepEqual(r.begun, []uint32{1, 2}) || m[2].path != "/style.css" || m[2].respBody != "p{}" || m[2].end != EndStream || m[1].status != "200" {
+		t.Errorf("%v %+v", r.begun, r.ended)
+	}
+	if st := d.Stats(); st.Orphans != 1 || st.HPACKErrors != 0 {
+		t.Errorf("%+v", st)
+	}
+}
