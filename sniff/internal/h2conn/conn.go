@@ -141,6 +141,7 @@ type half struct {
 	blockSID   uint32
 	blockEnd   bool // END_STREAM of its HEADERS
 	blockPush  uint32
+	blockPP    bool // the block is a PUSH_PROMISE's
 	blockBig   bool
 	blockBytes int64
 	blockTS    time.Time
@@ -523,6 +524,7 @@ func (c *Conn) frameStart(dir int) bool {
 		h.blockSID = fh.StreamID
 		h.blockEnd = fh.Type == FrameHeaders && fh.Flags&flagEndStream != 0
 		h.blockPush = 0
+		h.blockPP = fh.Type == FramePushPromise
 		h.blockBig = false
 		h.blockBytes = n
 		h.blockTS = c.ts
@@ -587,30 +589,12 @@ func (c *Conn) frameEnd(dir int) {
 		h.stream = nil
 	case FrameHeaders, FramePushPromise:
 		if !h.blockBig {
-			if fh.Flags&flagPadded != 0 {
-				if len(p) < 1 || int(p[0]) > len(p)-1 {
-					c.stats.HPACKErrors++
-					h.blockBig = true
-					break
-				}
-				p = p[1 : len(p)-int(p[0])]
+			if frag, ok := c.fragment(h, p); ok {
+				h.block = append(h.block, frag...)
+			} else {
+				c.stats.HPACKErrors++
+				h.blockBig = true
 			}
-			if fh.Type == FrameHeaders && fh.Flags&flagPriority != 0 {
-				if len(p) < 5 {
-					h.blockBig = true
-					break
-				}
-				p = p[5:]
-			}
-			if fh.Type == FramePushPromise {
-				if len(p) < 4 {
-					h.blockBig = true
-					break
-				}
-				h.blockPush = binary.BigEndian.Uint32(p) & 0x7fffffff
-				p = p[4:]
-			}
-			h.block = append(h.block, p...)
 		}
 		if fh.Flags&flagEndHeaders != 0 {
 			c.blockEnd(dir)
@@ -657,6 +641,33 @@ func (c *Conn) frameEnd(dir int) {
 	h.payload = h.payload[:0]
 }
 
+// fragment returns the header block fragment of a HEADERS or PUSH_PROMISE
+// payload: padding, priority fields and the promised stream id taken off
+// (the promised id kept in h.blockPush); false when they do not fit.
+func (c *Conn) fragment(h *half, p []byte) ([]byte, bool) {
+	fh := h.fh
+	if fh.Flags&flagPadded != 0 {
+		if len(p) < 1 || int(p[0]) > len(p)-1 {
+			return nil, false
+		}
+		p = p[1 : len(p)-int(p[0])]
+	}
+	if fh.Type == FrameHeaders && fh.Flags&flagPriority != 0 {
+		if len(p) < 5 {
+			return nil, false
+		}
+		p = p[5:]
+	}
+	if fh.Type == FramePushPromise {
+		if len(p) < 4 {
+			return nil, false
+		}
+		h.blockPush = binary.BigEndian.Uint32(p) & 0x7fffffff
+		p = p[4:]
+	}
+	return p, true
+}
+
 // blockEnd decodes the header block gathered.
 func (c *Conn) blockEnd(dir int) {
 	h := &c.half[dir]
@@ -667,8 +678,13 @@ func (c *Conn) blockEnd(dir int) {
 		sid = h.blockPush
 	}
 	s := c.find(sid)
+	if h.blockPP && !isPush {
+		// A PUSH_PROMISE whose promised id was not read: its block is
+		// decoded for the HPACK state only.
+		s = nil
+	}
 	begin := false
-	if s == nil {
+	if s == nil && (!h.blockPP || isPush) {
 		// Stream ids only grow (RFC 9113 5.1.1): a block for an id at or
 		// below the highest begun of its parity, not open, is of a stream
 		// already complete.
