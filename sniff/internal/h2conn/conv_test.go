@@ -179,8 +179,8 @@ func (r *rec) End(s *Stream) {
 	g.trailers = fieldsString(&s.Response.Trailers)
 	g.headers = fieldsString(&s.Request.Headers)
 	g.reqIncomplete, g.respInc = s.Request.HeadersIncomplete, s.Response.HeadersIncomplete
-	b, _ := AppendHead(nil, nil, s, 0)
-	b2, _ := AppendHead(nil, nil, s, 1)
+	b, _, _ := AppendHead(nil, nil, s, 0)
+	b2, _, _ := AppendHead(nil, nil, s, 1)
 	g.head = string(b) + "|" + string(b2)
 	r.ended = append(r.ended, g)
 }

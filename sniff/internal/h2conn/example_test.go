@@ -18,8 +18,8 @@ type printer struct{}
 func (printer) Begin(s *h2conn.Stream) { fmt.Println("begin", s.ID) }
 
 func (printer) End(s *h2conn.Stream) {
-	head, spans := h2conn.AppendHead(nil, nil, s, 0)
-	resp, _ := h2conn.AppendHead(nil, nil, s, 1)
+	head, spans, _ := h2conn.AppendHead(nil, nil, s, 0)
+	resp, _, _ := h2conn.AppendHead(nil, nil, s, 1)
 	fmt.Printf("end %d (%s): %q, %d header lines\n", s.ID, s.End, bytes.SplitN(head, []byte("\r\n"), 2)[0], len(spans))
 	fmt.Printf("  %q size %d/%d grpc-status %d\n", bytes.SplitN(resp, []byte("\r\n"), 2)[0], s.Request.Size, s.Response.Size, s.GRPCStatus)
 }

@@ -26,8 +26,11 @@ func (h *countHandler) End(s *Stream) {
 		h.t.Fatalf("stream %d ended, not begun", s.ID)
 	}
 	delete(h.open, s)
-	b, spans := AppendHead(nil, nil, s, 0)
-	b, spans = AppendHead(b, spans, s, 1)
+	b, spans, hl := AppendHead(nil, nil, s, 0)
+	if hl > len(b) || (hl > 0 && string(b[hl-4:hl]) != "\r\n\r\n") {
+		h.t.Fatalf("header length %d of %q", hl, b)
+	}
+	b, spans, _ = AppendHead(b, spans, s, 1)
 	for _, sp := range spans {
 		if sp.NameStart > sp.NameEnd || sp.NameEnd > sp.ValueStart || sp.ValueEnd > len(b) {
 			h.t.Fatalf("bad span %+v in %d bytes", sp, len(b))

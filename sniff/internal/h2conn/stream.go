@@ -232,11 +232,15 @@ const Proto = "HTTP/2.0"
 // Unknown fields (dynamic table entries never seen) are left out: their
 // names are not known. A side without headers renders nothing. Looking up
 // "host" should fall back to ":authority": HTTP/2 clients send the latter.
-func AppendHead(dst []byte, spans []Span, s *Stream, dir int) ([]byte, []Span) {
+// headerLen is the length of the head appended, from its first line
+// through the blank line (entry.Message.HeaderLen), 0 when nothing was
+// appended.
+func AppendHead(dst []byte, spans []Span, s *Stream, dir int) (out []byte, outSpans []Span, headerLen int) {
 	sd := s.Side(dir)
 	if !sd.hasHeaders {
-		return dst, spans
+		return dst, spans, 0
 	}
+	start := len(dst)
 	if dir == 0 {
 		m, _ := sd.Headers.Get(":method")
 		p, ok := sd.Headers.Get(":path")
@@ -257,9 +261,10 @@ func AppendHead(dst []byte, spans []Span, s *Stream, dir int) ([]byte, []Span) {
 	dst = append(dst, "\r\n"...)
 	dst, spans = appendLines(dst, spans, &sd.Headers, false)
 	dst = append(dst, "\r\n"...)
+	headerLen = len(dst) - start
 	dst = append(dst, sd.Body...)
 	dst, spans = appendLines(dst, spans, &sd.Trailers, true)
-	return dst, spans
+	return dst, spans, headerLen
 }
 
 func appendLines(dst []byte, spans []Span, f *Fields, trailer bool) ([]byte, []Span) {
