@@ -47,7 +47,7 @@ func TestPickupAndGapsOnRealCaptures(t *testing.T) {
 		{"go-prior-knowledge-shared", func(t testing.TB) (Capture, []Want) { return GoPriorKnowledge(t, true) }},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
-			c, _ := sc.run(t)
+			c, _ := Run(t, sc.run)
 			full := Tshark(t, c)
 			var late, known, cuts int
 			// Offsets past a direction's end cut nothing.

@@ -46,7 +46,7 @@ func TestScenarios(t *testing.T) {
 		{"grpc-channel-per-call", func(t testing.TB) (Capture, []Want) { return GRPC(t, false) }, 3},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
-			c, want := sc.run(t)
+			c, want := Run(t, sc.run)
 			ts := Tshark(t, c)
 			if got, w := summary(ts), wantSummary(want); !slices.Equal(got, w) {
 				t.Errorf("tshark sees\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(w, "\n"))

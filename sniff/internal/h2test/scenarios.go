@@ -161,7 +161,7 @@ func GoPriorKnowledge(t testing.TB, shared bool) (Capture, []Want) {
 	}
 	tr.CloseIdleConnections()
 	stopServer()
-	return Capture{Path: c.stop(), Port: port}, want
+	return c.capture(port, false), want
 }
 
 // CurlUpgrade captures curl --http2 against the Go h2c server: curl sends
@@ -179,7 +179,7 @@ func CurlUpgrade(t testing.TB) (Capture, []Want) {
 		t.Errorf("curl: %q, want HTTP/2 200 then 404", out)
 	}
 	stopServer()
-	return Capture{Path: c.stop(), Port: port, Upgrade: true}, []Want{{"GET", "/up", 200, -1}, {"GET", "/404", 404, -1}}
+	return c.capture(port, true), []Want{{"GET", "/up", 200, -1}, {"GET", "/404", 404, -1}}
 }
 
 // NghttpUpgrade captures nghttp -u (HTTP/1.1 Upgrade: h2c) against the Go
@@ -194,7 +194,7 @@ func NghttpUpgrade(t testing.TB) (Capture, []Want) {
 		t.Errorf("nghttp -u: %s", out)
 	}
 	stopServer()
-	return Capture{Path: c.stop(), Port: port, Upgrade: true}, []Want{{"GET", "/nghttp-up", 200, -1}}
+	return c.capture(port, true), []Want{{"GET", "/nghttp-up", 200, -1}}
 }
 
 // Nghttpd captures nghttp -m 3 asking nghttpd --no-tls for /index.html
@@ -216,12 +216,12 @@ func Nghttpd(t testing.TB) (Capture, []Want) {
 	if strings.Count(out, " 200 ") != 3 || strings.Count(out, " 404 ") != 3 {
 		t.Errorf("nghttp: %s", out)
 	}
-	c2 := c.stop()
+	capture := c.capture(port, false)
 	var want []Want
 	for range 3 {
 		want = append(want, Want{"GET", "/index.html", 200, -1}, Want{"GET", "/missing", 404, -1})
 	}
-	return Capture{Path: c2, Port: port}, want
+	return capture, want
 }
 
 // GRPC captures three health checks — the server's overall status, a
@@ -283,5 +283,5 @@ func GRPC(t testing.TB, shared bool) (Capture, []Want) {
 		cc.Close()
 	}
 	stopServer()
-	return Capture{Path: c.stop(), Port: port}, want
+	return c.capture(port, false), want
 }
