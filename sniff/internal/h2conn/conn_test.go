@@ -468,3 +468,42 @@ func TestPushPromise(t *testing.T) {
 		t.Errorf("%+v", st)
 	}
 }
+
+// TestSkippedFrames: PING, WINDOW_UPDATE, PRIORITY, SETTINGS ACK and an
+// unknown type are skipped and counted by type; PRIORITY and
+// WINDOW_UPDATE of a stream count in its size.
+func TestSkippedFrames(t *testing.T) {
+	c := newConv(t, true)
+	c.headers(0, 1, false, 0, 0, req("/")...)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.fr[0].WritePing(false, [8]byte{1}))
+	must(c.fr[1].WritePing(true, [8]byte{1}))
+	must(c.fr[0].WriteWindowUpdate(0, 1000))
+	must(c.fr[0].WriteWindowUpdate(1, 1000))
+	must(c.fr[0].WritePriority(1, http2.PriorityParam{Weight: 7}))
+	must(c.fr[1].WriteSettingsAck())
+	must(c.fr[0].WriteRawFrame(0x20, 0xff, 1, []byte("unknown")))
+	c.flush(0)
+	c.flush(1)
+	c.data(0, 1, true, 0, "")
+	c.headers(1, 1, true, 0, 0, ":status: 200")
+	r, d := c.run(t, StartPreface, Limits{}, 5)
+	st := d.Stats()
+	if st.Frames[0][FramePing] != 1 || st.Frames[1][FramePing] != 1 || st.Frames[0][FrameWindowUpdate] != 2 ||
+		st.Frames[0][FramePriority] != 1 || st.Frames[1][FrameSettings] != 2 || st.Frames[0][FrameUnknown] != 1 || st.Desyncs != 0 {
+		t.Errorf("%+v", st)
+	}
+	if len(r.ended) != 1 || r.ended[0].status != "200" || r.ended[0].end != EndStream {
+		t.Fatalf("%+v", r.ended)
+	}
+	// HEADERS, WINDOW_UPDATE (9+4), PRIORITY (9+5), the unknown frame of
+	// stream 1 (9+7: skipped, counted, its bytes the stream's), DATA (9).
+	if g := r.ended[0]; g.reqSize != int64(len(c.chunks[3].data))+13+14+16+9 {
+		t.Errorf("request size %d", g.reqSize)
+	}
+}
