@@ -1,0 +1,348 @@
+package h2conn
+
+import (
+	"errors"
+
+	"golang.org/x/net/http2/hpack"
+)
+
+// The header block decoder of one direction (RFC 7541).
+//
+// It is not hpack.Decoder because a passive observer must go on where
+// hpack.Decoder stops: after a pickup or a capture gap the dynamic table
+// is unknown, and hpack.Decoder ends a block at the first reference to an
+// entry it lacks, losing the static-table and literal fields after it and
+// the insertions that would resynchronise later blocks. This decoder
+// resolves what it can — the static table (taken from hpack at init),
+// literals, and the entries inserted since the state was lost, which are
+// the newest and so sit at known indices — and reports the rest as
+// unknown. Strings are decoded into the caller's buffer (Huffman with
+// hpack.HuffmanDecode), so a block allocates nothing but the entries it
+// inserts. FuzzHPACKAgainstXNet checks it against hpack.Decoder on blocks
+// hpack.Decoder accepts.
+
+// staticTable holds RFC 7541's static table, index 1 at [0], read from
+// golang.org/x/net/http2/hpack once.
+var staticTable = func() [61]hpack.HeaderField {
+	var t [61]hpack.HeaderField
+	var got hpack.HeaderField
+	d := hpack.NewDecoder(4096, func(f hpack.HeaderField) { got = f })
+	for i := range t {
+		if _, err := d.Write([]byte{0x80 | byte(i+1)}); err != nil {
+			panic("hpack static table: " + err.Error())
+		}
+		t[i] = got
+	}
+	return t
+}()
+
+// entryOverhead is the per-entry size overhead of RFC 7541 4.1.
+const entryOverhead = 32
+
+// tableEntry holds name and value in one string: one allocation per
+// insertion.
+type tableEntry struct {
+	nv   string
+	nlen int
+}
+
+func (e tableEntry) name() string  { return e.nv[:e.nlen] }
+func (e tableEntry) value() string { return e.nv[e.nlen:] }
+
+// dynTable is a dynamic table: entries[len-1] is the newest (index 62).
+type dynTable struct {
+	entries []tableEntry
+	size    uint32
+	// max is the table size the encoder set (a dynamic table size update,
+	// or the default 4096); maxKnown is false after the state was lost
+	// until an update says it again.
+	max      uint32
+	maxKnown bool
+	// allowed is the largest size the encoder may set: the receiver's
+	// SETTINGS_HEADER_TABLE_SIZE (4096 until seen).
+	allowed uint32
+	// limit bounds the memory kept, whatever max says.
+	limit uint32
+	// unknownTail: entries older than those held may exist (state lost,
+	// or evicted here to stay under limit): a reference past the held
+	// entries is unknown, not an error.
+	unknownTail bool
+}
+
+func (t *dynTable) reset(limit uint32) {
+	t.entries = t.entries[:0]
+	t.size = 0
+	t.max, t.maxKnown, t.allowed, t.limit = 4096, true, 4096, limit
+	t.unknownTail = false
+}
+
+// lose forgets the table: what was in it and its size are unknown.
+func (t *dynTable) lose() {
+	clear(t.entries)
+	t.entries = t.entries[:0]
+	t.size = 0
+	t.maxKnown = false
+	t.unknownTail = true
+}
+
+func (t *dynTable) evictOldest() {
+	e := t.entries[0]
+	t.size -= uint32(len(e.nv) + entryOverhead)
+	copy(t.entries, t.entries[1:])
+	t.entries[len(t.entries)-1] = tableEntry{}
+	t.entries = t.entries[:len(t.entries)-1]
+}
+
+// setMax applies a dynamic table size update.
+func (t *dynTable) setMax(n uint32) {
+	t.max, t.maxKnown = n, true
+	if n == 0 {
+		// Empty for certain: whatever was unknown is gone.
+		for len(t.entries) > 0 {
+			t.evictOldest()
+		}
+		t.unknownTail = false
+		return
+	}
+	for len(t.entries) > 0 && t.size > n {
+		t.evictOldest()
+	}
+}
+
+func (t *dynTable) add(name, value []byte) {
+	sz := uint64(len(name)) + uint64(len(value)) + entryOverhead
+	if t.maxKnown && sz > uint64(t.max) {
+		// RFC 7541 4.4: an entry larger than the table empties it.
+		for len(t.entries) > 0 {
+			t.evictOldest()
+		}
+		t.unknownTail = false
+		return
+	}
+	if t.maxKnown {
+		for len(t.entries) > 0 && uint64(t.size)+sz > uint64(t.max) {
+			t.evictOldest()
+		}
+	}
+	if sz > uint64(t.limit) {
+		for len(t.entries) > 0 {
+			t.evictOldest()
+		}
+		t.unknownTail = true
+		return
+	}
+	for len(t.entries) > 0 && uint64(t.size)+sz > uint64(t.limit) {
+		t.evictOldest()
+		t.unknownTail = true
+	}
+	t.entries = append(t.entries, tableEntry{string(name) + string(value), len(name)})
+	t.size += uint32(sz)
+}
+
+var (
+	errTruncated  = errors.New("hpack: block ends inside a field")
+	errInteger    = errors.New("hpack: integer overflow")
+	errIndex      = errors.New("hpack: index out of range")
+	errHuffman    = errors.New("hpack: bad Huffman string")
+	errSizeUpdate = errors.New("hpack: table size update above the allowed size")
+)
+
+// readInt reads an integer with an n-bit prefix (RFC 7541 5.1) from b.
+func readInt(b []byte, n uint) (uint64, int, error) {
+	if len(b) == 0 {
+		return 0, 0, errTruncated
+	}
+	mask := uint64(1)<<n - 1
+	v := uint64(b[0]) & mask
+	if v < mask {
+		return v, 1, nil
+	}
+	var m uint
+	for i := 1; i < len(b); i++ {
+		c := b[i]
+		v += uint64(c&0x7f) << m
+		if c&0x80 == 0 {
+			return v, i + 1, nil
+		}
+		m += 7
+		if m >= 28 {
+			return 0, 0, errInteger
+		}
+	}
+	return 0, 0, errTruncated
+}
+
+// field is what the block decoder hands to its sink: name and value point
+// into scratch storage valid until the next field; unknown means the field
+// referenced a dynamic entry that is not known (name and value empty, or
+// only the value known when the name's index was unknown).
+type field struct {
+	name, value []byte
+	unknown     bool
+	sensitive   bool
+}
+
+// blockDecoder decodes header blocks of one direction.
+type blockDecoder struct {
+	table dynTable
+	// scratch holds the decoded strings of the current field, f the
+	// field handed to the sink (a field of its own would escape).
+	scratch byteWriter
+	f       field
+}
+
+type byteWriter struct{ b []byte }
+
+func (w *byteWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// readString reads a string literal into w, returning the bytes used.
+func readString(b []byte, w *byteWriter) (int, error) {
+	if len(b) == 0 {
+		return 0, errTruncated
+	}
+	huff := b[0]&0x80 != 0
+	n, used, err := readInt(b, 7)
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(len(b)-used) {
+		return 0, errTruncated
+	}
+	s := b[used : used+int(n)]
+	if huff {
+		// Huffman decoding expands at most 8/5: bounded by the block size.
+		if _, err := hpack.HuffmanDecode(w, s); err != nil {
+			return 0, errHuffman
+		}
+	} else {
+		w.b = append(w.b, s...)
+	}
+	return used + int(n), nil
+}
+
+// entry returns the entry at index i (1-based): ok false with known true is
+// an index error; known false is a reference to an entry that is unknown.
+func (d *blockDecoder) entry(i uint64) (name, value string, ok bool) {
+	if i == 0 {
+		return "", "", false
+	}
+	if i <= uint64(len(staticTable)) {
+		f := staticTable[i-1]
+		return f.Name, f.Value, true
+	}
+	j := i - uint64(len(staticTable)) - 1
+	if j < uint64(len(d.table.entries)) {
+		e := d.table.entries[len(d.table.entries)-1-int(j)]
+		return e.name(), e.value(), true
+	}
+	return "", "", false
+}
+
+// decode decodes one complete header block, calling sink for every field.
+// It returns the number of fields whose name or value was unknown, and an
+// error when the block is malformed (the fields before it were handed on;
+// the table may then be out of step, which the caller handles by losing it).
+func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err error) {
+	f := &d.f
+	for len(b) > 0 {
+		c := b[0]
+		*f = field{}
+		switch {
+		case c&0x80 != 0: // indexed
+			i, n, err := readInt(b, 7)
+			if err != nil {
+				return unknown, err
+			}
+			b = b[n:]
+			name, value, ok := d.entry(i)
+			if !ok {
+				if i == 0 || !d.table.unknownTail {
+					return unknown, errIndex
+				}
+				f.unknown = true
+				unknown++
+			} else {
+				d.scratch.b = append(append(d.scratch.b[:0], name...), value...)
+				f.name = d.scratch.b[:len(name)]
+				f.value = d.scratch.b[len(name):]
+			}
+			sink(f)
+		case c&0xe0 == 0x20: // dynamic table size update
+			v, n, err := readInt(b, 5)
+			if err != nil {
+				return unknown, err
+			}
+			b = b[n:]
+			if v > uint64(d.table.allowed) {
+				// Applied (bounded by limit) so that decoding goes on,
+				// but reported.
+				err = errSizeUpdate
+				if v > 1<<31 {
+					v = 1 << 31
+				}
+				d.table.setMax(uint32(v))
+				return unknown, err
+			}
+			d.table.setMax(uint32(v))
+		default: // literals
+			var prefix uint = 4
+			index := false
+			if c&0xc0 == 0x40 {
+				prefix, index = 6, true
+			} else if c&0xf0 == 0x10 {
+				f.sensitive = true
+			}
+			i, n, err := readInt(b, prefix)
+			if err != nil {
+				return unknown, err
+			}
+			b = b[n:]
+			d.scratch.b = d.scratch.b[:0]
+			nameUnknown := false
+			if i == 0 {
+				n, err := readString(b, &d.scratch)
+				if err != nil {
+					return unknown, err
+				}
+				b = b[n:]
+			} else {
+				name, _, ok := d.entry(i)
+				if !ok {
+					if !d.table.unknownTail {
+						return unknown, errIndex
+					}
+					nameUnknown = true
+				}
+				d.scratch.b = append(d.scratch.b, name...)
+			}
+			nl := len(d.scratch.b)
+			n, err = readString(b, &d.scratch)
+			if err != nil {
+				return unknown, err
+			}
+			b = b[n:]
+			f.name = d.scratch.b[:nl]
+			f.value = d.scratch.b[nl:]
+			if nameUnknown {
+				f.unknown = true
+				unknown++
+			}
+			if index {
+				if nameUnknown {
+					// An entry of unknown name still takes its place: the
+					// indices of older entries move on. It is kept with an
+					// empty name... which would be wrong to hand out: the
+					// table is lost below it instead.
+					d.table.lose()
+				} else {
+					d.table.add(f.name, f.value)
+				}
+			}
+			sink(f)
+		}
+	}
+	return unknown, nil
+}

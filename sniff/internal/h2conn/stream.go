@@ -1,0 +1,289 @@
+package h2conn
+
+import (
+	"bytes"
+	"time"
+)
+
+// EndReason says why a stream was completed.
+type EndReason uint8
+
+const (
+	// EndStream: END_STREAM was seen both ways.
+	EndStream EndReason = iota + 1
+	// EndReset: a RST_STREAM ended it (Stream.ResetCode, Stream.ResetDir).
+	EndReset
+	// EndGoAway: a GOAWAY said the stream was not processed (its id was
+	// above the GOAWAY's last stream id).
+	EndGoAway
+	// EndEvicted: MaxStreams streams were open and a new one began; the
+	// oldest was completed to make room.
+	EndEvicted
+	// EndClose: the connection ended (Conn.Close) with the stream open.
+	EndClose
+)
+
+func (r EndReason) String() string {
+	switch r {
+	case EndStream:
+		return "end-stream"
+	case EndReset:
+		return "reset"
+	case EndGoAway:
+		return "goaway"
+	case EndEvicted:
+		return "evicted"
+	case EndClose:
+		return "close"
+	}
+	return "open"
+}
+
+type span struct {
+	nameOff, nameLen, valOff, valLen int32
+	unknown                          bool
+}
+
+// Fields is a decoded header list (or trailer list) in the order received,
+// pseudo-header fields included. Names and values live in one buffer owned
+// by the stream: they are valid until the Handler's End returns.
+type Fields struct {
+	buf   []byte
+	spans []span
+	size  int // RFC 9113 header list size: name+value+32 per field
+}
+
+func (f *Fields) reset() {
+	f.buf = f.buf[:0]
+	f.spans = f.spans[:0]
+	f.size = 0
+}
+
+// Len returns the number of fields.
+func (f *Fields) Len() int { return len(f.spans) }
+
+// At returns field i. unknown is set when the field referenced an entry of
+// the HPACK dynamic table that was never seen (a pickup, a gap): its name
+// (and value) are then empty when unknown, or only its value is known.
+func (f *Fields) At(i int) (name, value []byte, unknown bool) {
+	s := f.spans[i]
+	return f.buf[s.nameOff : s.nameOff+s.nameLen], f.buf[s.valOff : s.valOff+s.valLen], s.unknown
+}
+
+// Get returns the value of the first field named name (ASCII
+// case-insensitively: HTTP/2 names are lower case on the wire, a lookup
+// need not be), and whether there is one.
+func (f *Fields) Get(name string) ([]byte, bool) {
+	for _, s := range f.spans {
+		if int(s.nameLen) == len(name) && !s.unknown && bytes.EqualFold(f.buf[s.nameOff:s.nameOff+s.nameLen], []byte(name)) {
+			return f.buf[s.valOff : s.valOff+s.valLen], true
+		}
+	}
+	return nil, false
+}
+
+func (f *Fields) add(name, value []byte, unknown bool) {
+	no := len(f.buf)
+	f.buf = append(f.buf, name...)
+	vo := len(f.buf)
+	f.buf = append(f.buf, value...)
+	f.spans = append(f.spans, span{int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown})
+}
+
+// Side is one direction of a stream: the request (client to server) or
+// the response.
+type Side struct {
+	// Headers are the header fields, pseudo-headers first as sent;
+	// Trailers the trailing header block, if any.
+	Headers, Trailers Fields
+	// Body holds the first Limits.MaxBody bytes of the DATA payloads
+	// (padding excluded); BodySize counts them all.
+	Body     []byte
+	BodySize int64
+	// Size counts the bytes of every frame of this stream in this
+	// direction, their 9-byte headers and padding included.
+	Size int64
+	// First and Last are the capture times of the first and last frame.
+	First, Last time.Time
+	// Ended is set when END_STREAM was seen.
+	Ended bool
+	// HeadersIncomplete is set when a header block could not be fully
+	// decoded: it referenced HPACK dynamic table entries never seen (a
+	// pickup or a gap), it was larger than Limits.MaxHeaderBlock, it was
+	// malformed, or part of it was lost in a gap.
+	HeadersIncomplete bool
+	// Truncated is set when the header list exceeded Limits.MaxHeaderList:
+	// the fields past it were decoded (the HPACK state needs it) but not
+	// kept.
+	Truncated bool
+	// Gap is set when bytes of this direction were lost while the stream
+	// was open.
+	Gap bool
+	// Informational counts the 1xx responses before the final one (not
+	// kept).
+	Informational int
+	hasHeaders    bool
+}
+
+func (s *Side) reset() {
+	s.Headers.reset()
+	s.Trailers.reset()
+	s.Body = s.Body[:0]
+	s.BodySize, s.Size = 0, 0
+	s.First, s.Last = time.Time{}, time.Time{}
+	s.Ended, s.HeadersIncomplete, s.Truncated, s.Gap = false, false, false, false
+	s.Informational = 0
+	s.hasHeaders = false
+}
+
+// HasHeaders reports whether a header block was seen for this side.
+func (s *Side) HasHeaders() bool { return s.hasHeaders }
+
+// Pseudo returns the value of the pseudo-header name (":method", ":path",
+// ":status", ...) of the headers.
+func (s *Side) Pseudo(name string) ([]byte, bool) { return s.Headers.Get(name) }
+
+func (s *Side) touch(ts time.Time, n int64) {
+	if s.First.IsZero() {
+		s.First = ts
+	}
+	s.Last = ts
+	s.Size += n
+}
+
+// Stream is one HTTP/2 stream: a request and its response. A Stream is
+// handed to the Handler and reused after the Handler's End returns: what
+// must outlive the call must be copied (AppendHead does).
+type Stream struct {
+	// ID is the stream id (1 to 2^31-1).
+	ID uint32
+	// Request and Response are the two sides.
+	Request, Response Side
+	// End says why the stream was completed (set before Handler.End).
+	End EndReason
+	// ResetCode is the RST_STREAM error code, ResetDir the direction of
+	// the RST_STREAM (0 client to server, 1 server to client), when End
+	// is EndReset.
+	ResetCode uint32
+	ResetDir  int
+	// Late is set when the stream began after the decoder started in the
+	// middle of the connection or after a gap: the HPACK state was not
+	// (entirely) known, so headers may be incomplete (see
+	// Side.HeadersIncomplete) and the stream's start may have been missed
+	// (a stream whose request came before the pickup has no request side).
+	Late bool
+	// Upgraded is set on stream 1 of a connection upgraded from HTTP/1.1
+	// (StartUpgrade): its request is the HTTP/1.1 request, not on this
+	// stream.
+	Upgraded bool
+	// Pushed is set on a server-pushed stream: its request headers came in
+	// a PUSH_PROMISE.
+	Pushed bool
+	// GRPCStatus is the grpc-status of the response trailers (or of a
+	// Trailers-Only response), -1 when there is none; GRPCMessage is its
+	// grpc-message, percent-decoded.
+	GRPCStatus  int
+	GRPCMessage []byte
+	seq         uint64
+}
+
+func (s *Stream) reset(id uint32) {
+	s.ID = id
+	s.Request.reset()
+	s.Response.reset()
+	s.End = 0
+	s.ResetCode, s.ResetDir = 0, 0
+	s.Late, s.Upgraded, s.Pushed = false, false, false
+	s.GRPCStatus = -1
+	s.GRPCMessage = s.GRPCMessage[:0]
+}
+
+// Side returns the side of direction dir (0 request, 1 response).
+func (s *Stream) Side(dir int) *Side {
+	if dir == 0 {
+		return &s.Request
+	}
+	return &s.Response
+}
+
+// Span locates a header line in the buffer AppendHead builds: the name is
+// buf[NameStart:NameEnd], the value buf[ValueStart:ValueEnd]. Trailer is
+// set for the trailer lines after the body.
+type Span struct {
+	NameStart, NameEnd, ValueStart, ValueEnd int
+	Trailer                                  bool
+}
+
+// Proto is the protocol name in the rendered lines.
+const Proto = "HTTP/2.0"
+
+// AppendHead renders side dir (0 request, 1 response) of s as an
+// HTTP/1-style message appended to dst, and the spans of its header lines
+// appended to spans (offsets in the returned buffer):
+//
+//	GET /path HTTP/2.0\r\n          (request: :method :path, or :authority for CONNECT)
+//	HTTP/2.0 200\r\n                (response: :status; HTTP/2 has no reason phrase)
+//	:authority: example.com\r\n     (every field as received, pseudo-headers
+//	user-agent: x\r\n                included, so that they can be looked up by name)
+//	\r\n
+//	body (the bytes kept)
+//	grpc-status: 0\r\n              (trailers, if any, as lines after the body)
+//
+// Unknown fields (dynamic table entries never seen) are left out: their
+// names are not known. A side without headers renders nothing. Looking up
+// "host" should fall back to ":authority": HTTP/2 clients send the latter.
+// headerLen is the length of the head appended, from its first line
+// through the blank line (entry.Message.HeaderLen), 0 when nothing was
+// appended.
+func AppendHead(dst []byte, spans []Span, s *Stream, dir int) (out []byte, outSpans []Span, headerLen int) {
+	sd := s.Side(dir)
+	if !sd.hasHeaders {
+		return dst, spans, 0
+	}
+	start := len(dst)
+	if dir == 0 {
+		m, _ := sd.Headers.Get(":method")
+		p, ok := sd.Headers.Get(":path")
+		if !ok && string(m) == "CONNECT" {
+			p, _ = sd.Headers.Get(":authority")
+		}
+		dst = append(dst, m...)
+		dst = append(dst, ' ')
+		dst = append(dst, p...)
+		dst = append(dst, ' ')
+		dst = append(dst, Proto...)
+	} else {
+		st, _ := sd.Headers.Get(":status")
+		dst = append(dst, Proto...)
+		dst = append(dst, ' ')
+		dst = append(dst, st...)
+	}
+	dst = append(dst, "\r\n"...)
+	dst, spans = appendLines(dst, spans, &sd.Headers, false)
+	dst = append(dst, "\r\n"...)
+	headerLen = len(dst) - start
+	dst = append(dst, sd.Body...)
+	dst, spans = appendLines(dst, spans, &sd.Trailers, true)
+	return dst, spans, headerLen
+}
+
+func appendLines(dst []byte, spans []Span, f *Fields, trailer bool) ([]byte, []Span) {
+	for i := range f.spans {
+		name, value, unknown := f.At(i)
+		if unknown && len(name) == 0 {
+			continue
+		}
+		var sp Span
+		sp.Trailer = trailer
+		sp.NameStart = len(dst)
+		dst = append(dst, name...)
+		sp.NameEnd = len(dst)
+		dst = append(dst, ": "...)
+		sp.ValueStart = len(dst)
+		dst = append(dst, value...)
+		sp.ValueEnd = len(dst)
+		dst = append(dst, "\r\n"...)
+		spans = append(spans, sp)
+	}
+	return dst, spans
+}
