@@ -110,6 +110,32 @@ type Message struct {
 	// httpframe.Index, whose layout it has. Names is nil when there is no
 	// index; the values must then be looked for in Bytes.
 	Headers HeaderIndex
+	// Fields are the header lines of the head at Head, in order, as the
+	// decoder framed them: each names the bytes of its name and (trimmed)
+	// value in Bytes. Every reader of headers (log format, JSON, HAR,
+	// redaction, the reuse verdict) reads them instead of scanning Bytes.
+	// A decoder that synthesizes a head (HTTP/2) fills them as it renders
+	// the head. When HeadTruncated, they hold the lines that were whole.
+	Fields []Field
+}
+
+// Field is one header line of a message: its name and value as offsets in
+// Message.Bytes.
+type Field struct {
+	Name, Value Span
+}
+
+// Span is Len bytes of Message.Bytes from Off.
+type Span struct {
+	Off, Len int32
+}
+
+// Bytes returns the bytes of s in b ("" when s lies outside b).
+func (s Span) Bytes(b []byte) []byte {
+	if s.Off < 0 || s.Len < 0 || int(s.Off)+int(s.Len) > len(b) {
+		return nil
+	}
+	return b[s.Off : s.Off+s.Len]
 }
 
 // HeaderIndex is httpframe.Index: bit k of Found says a header named
