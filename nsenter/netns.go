@@ -53,7 +53,27 @@ func Do(pid int, fn func() error) error {
 		return fmt.Errorf("%w: open %s: %v", ErrSetns, path, err)
 	}
 	defer target.Close()
+	return enter(target, path, fn)
+}
 
+// DoPath is Do for a network namespace named by a file: a bind mount such
+// as /var/run/netns/NAME (where CNI runtimes keep a pod sandbox's
+// namespace) or /proc/PID/ns/net.
+func DoPath(path string, fn func() error) error {
+	target, err := netns.GetFromPath(path)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("%w: open %s: %v (needs root with CAP_SYS_ADMIN)", ErrSetns, path, err)
+		}
+		return fmt.Errorf("%w: open %s: %v", ErrSetns, path, err)
+	}
+	defer target.Close()
+	return enter(target, path, fn)
+}
+
+// enter runs fn on a locked thread inside target (opened from path), as
+// Do describes.
+func enter(target netns.NsHandle, path string, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
