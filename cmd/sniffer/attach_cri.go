@@ -130,7 +130,7 @@ func runCRIAttach(cf criFlags, args []string, stdout, stderr io.Writer) int {
 	for _, pc := range m.pods {
 		m.release(pc)
 	}
-	if m.ended == nil {
+	if m.ended == nil && status != exitOK {
 		return status // the error said it all; nothing was captured
 	}
 	var writeErr error
@@ -341,7 +341,7 @@ func (m *criAttacher) attach(ctx context.Context, p nsenter.Pod) (int, bool) {
 	if m.ended == nil {
 		m.ended = []*liveHandler{}
 	}
-	listening := fmt.Sprintf("sniffer: attached to %s, listening on %s", p.Short(), src)
+	listening := fmt.Sprintf("sniffer: attached to %s, network namespace %s, listening on %s", p.Short(), p.NetNS, src)
 	fmt.Fprintln(m.stderr, listening)
 	if !m.ready {
 		// The first capture listens: a packet sent from now on is
