@@ -63,7 +63,7 @@ func DoPath(path string, fn func() error) error {
 	target, err := netns.GetFromPath(path)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return fmt.Errorf("%w: open %s: %v (needs root with CAP_SYS_ADMIN)", ErrSetns, path, err)
+			return fmt.Errorf("%w: open %s: %v (needs root with CAP_SYS_ADMIN, and CAP_SYS_PTRACE for another process's /proc/PID/ns/net)", ErrSetns, path, err)
 		}
 		return fmt.Errorf("%w: open %s: %v", ErrSetns, path, err)
 	}

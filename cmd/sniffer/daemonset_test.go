@@ -99,6 +99,19 @@ func TestDaemonSetManifest(t *testing.T) {
 // testDaemonSet runs the command with.
 var daemonSetCaps = []corev1.Capability{"NET_RAW", "SYS_ADMIN", "SYS_PTRACE"}
 
+// asDaemonSet returns the command that runs bin (the container's /sniffer)
+// with args as the DaemonSet's container would: with only the capabilities
+// caps (setpriv), in a mount namespace where the runtime's /run/netns is
+// empty.
+func asDaemonSet(bin string, caps []corev1.Capability, args []string) *exec.Cmd {
+	var list []string
+	for _, c := range caps {
+		list = append(list, "+"+strings.ToLower(string(c)))
+	}
+	script := `mount -t tmpfs tmpfs /run/netns && exec setpriv --inh-caps=-all --bounding-set=-all,` + strings.Join(list, ",") + ` -- "$@"`
+	return exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", bin}, args...)...)
+}
+
 // argAfter returns the argument after flag in args, or "".
 func argAfter(args []string, flag string) string {
 	i := slices.Index(args, flag)
@@ -114,7 +127,9 @@ func argAfter(args []string, flag string) string {
 // /run/netns is empty (a container does not see it), so that the pods'
 // namespaces are reached through /proc/PID/ns/net as with hostPID. Its
 // selector names the test's pod: it must print JSON Lines of the pod's
-// traffic, and exit 0 on SIGTERM (what the kubelet sends).
+// traffic, and exit 0 on SIGTERM (what the kubelet sends). Without any one
+// of the capabilities it must fail, saying which is lacking: the set is
+// the least that works.
 func testDaemonSet(t *testing.T, bin string, e *criEnv) {
 	ds := loadDaemonSet(t)
 	c := ds.Spec.Template.Spec.Containers[0]
@@ -123,14 +138,25 @@ func testDaemonSet(t *testing.T, bin string, e *criEnv) {
 	}
 	args := slices.Clone(c.Args)
 	args[slices.Index(args, "--cri-endpoint")+1] = e.endpoint
-	var caps []string
-	for _, c := range daemonSetCaps {
-		caps = append(caps, "+"+strings.ToLower(string(c)))
+	// Each capability is needed: without it the command fails, saying
+	// what it lacks.
+	for i, missing := range daemonSetCaps {
+		fewer := slices.Delete(slices.Clone(daemonSetCaps), i, i+1)
+		cmd := asDaemonSet(bin, fewer, args)
+		// A command that wrongly captures would run on: end it.
+		timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+		out, err := cmd.CombinedOutput()
+		timer.Stop()
+		want := map[corev1.Capability]string{
+			"NET_RAW":    "capture needs CAP_NET_RAW",
+			"SYS_ADMIN":  "setns /proc/",
+			"SYS_PTRACE": "open /proc/",
+		}[missing]
+		if exitCode(err) != exitFailed || !strings.Contains(string(out), want) {
+			t.Errorf("without %s: want exit %d and %q, got %v:\n%s", missing, exitFailed, want, err, out)
+		}
 	}
-	capList := strings.Join(caps, ",")
-	// The container's /sniffer is bin.
-	script := `mount -t tmpfs tmpfs /run/netns && exec setpriv --inh-caps=-all --bounding-set=-all,` + capList + ` -- "$@"`
-	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", bin}, args...)...)
+	cmd := asDaemonSet(bin, daemonSetCaps, args)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
