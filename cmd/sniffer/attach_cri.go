@@ -99,6 +99,11 @@ func runCRIAttach(cf criFlags, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer: attach: -f does not apply: attach captures live (see sniffer attach --help)")
 		return 2
 	}
+	if o.metrics != "" && cf.pod == "" {
+		// One engine per pod: the metrics are one engine's.
+		fmt.Fprintln(stderr, "sniffer: attach: --metrics applies to --cri NAMESPACE/POD, not to --selector (see sniffer attach --help)")
+		return 2
+	}
 	if o.execute != "" {
 		stderr = syncWriter(stderr)
 	}
@@ -352,6 +357,9 @@ func (m *criAttacher) attach(ctx context.Context, p nsenter.Pod) (int, bool) {
 			return exitFailed, false
 		}
 	}
+	if m.name != "" {
+		m.out.watchCapture(src) // --metrics: one pod
+	}
 	go func() { pc.done <- src.Run(runCtx, lockedHandler{&m.mu, h}) }()
 	return exitOK, true
 }
@@ -361,6 +369,9 @@ func (m *criAttacher) attach(ctx context.Context, p nsenter.Pod) (int, bool) {
 func (m *criAttacher) release(pc *podCapture) {
 	pc.cancel()
 	<-pc.done
+	if m.name != "" {
+		m.out.endCapture()
+	}
 	if st, err := pc.src.Stats(); err == nil {
 		m.packets += st.Packets
 		m.dropped += st.Dropped

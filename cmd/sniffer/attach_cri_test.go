@@ -41,6 +41,7 @@ func TestCRIAttachUsage(t *testing.T) {
 		{[]string{"--cri", "shop/web", "app"}, "name no container"},
 		{[]string{"--selector", "app"}, "want KEY=VALUE"},
 		{[]string{"--cri", "shop/web", "-f", "x.pcap"}, "-f does not apply"},
+		{[]string{"--selector", "app=web", "--metrics", "127.0.0.1:0"}, "--metrics applies to --cri"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if st := runAttach(tc.args, &stdout, &stderr); st != 2 || !strings.Contains(stderr.String(), tc.want) {

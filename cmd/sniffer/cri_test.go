@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -361,6 +362,64 @@ func TestCRI(t *testing.T) {
 		if !strings.Contains(errOut, "attached to "+ns+"/"+pod) {
 			t.Errorf("stderr lacks the attach notice:\n%s", errOut)
 		}
+	})
+	t.Run("by-selector-pods-come-and-go", func(t *testing.T) {
+		// A second pod that matches starts while attached: it is
+		// attached to, its entries join the first's; removed, it is
+		// let go while the first goes on.
+		var stdout, stderr syncBuffer
+		cmd := exec.Command(bin, "attach", "--selector", "app=web", "--cri-endpoint", e.endpoint, "-l", entryFormat)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		if !waitFor(15*time.Second, func() bool { return strings.Contains(stdout.String(), "GET /leaky") }) {
+			t.Fatalf("no entries of the first pod:\n%s", stderr.String())
+		}
+		pod2 := "web2-" + tag
+		id2 := e.runPod(t, ns, pod2, map[string]string{"app": "web"}, false,
+			[]string{images["app"], images["fixed"]},
+			[][]string{nil, {"INTERVAL=200ms", "URL=http://127.0.0.1:8080/second"}})
+		second := func() int { return strings.Count(stdout.String(), "fixed GET /second HTTP/1.1 200") }
+		if !waitFor(20*time.Second, func() bool { return second() >= 3 }) {
+			t.Fatalf("no entries of the second pod:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "attached to "+ns+"/"+pod2+" (sandbox ") {
+			t.Errorf("no attach notice for the second pod:\n%s", stderr.String())
+		}
+		e.removePod(t, id2)
+		if !waitFor(20*time.Second, func() bool { return strings.Contains(stderr.String(), ns+"/"+pod2+" (sandbox "+id2[:13]+") stopped") }) {
+			t.Fatalf("no stop notice for the second pod:\n%s", stderr.String())
+		}
+		n := strings.Count(stdout.String(), "GET /leaky")
+		if !waitFor(10*time.Second, func() bool { return strings.Count(stdout.String(), "GET /leaky") >= n+2 }) {
+			t.Errorf("the first pod's entries stopped with the second pod:\n%s", stderr.String())
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("attach exited with %v on SIGTERM:\n%s", err, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("attach still running 20s after SIGTERM:\n%s", stderr.String())
+		}
+		// The second pod's client kept its connection alive: start,
+		// then continue; its last one, cut by the removal, is last or
+		// start.
+		var kept int
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if strings.Contains(l, "GET /second") && (strings.HasPrefix(l, "start ") || strings.HasPrefix(l, "continue ")) {
+				kept++
+			}
+		}
+		if kept < 2 {
+			t.Errorf("the second pod's kept-alive connection: %d start/continue entries:\n%s", kept, stdout.String())
+		}
+		checkClients(t, stdout.String())
 	})
 	t.Run("selector-matches-nothing", func(t *testing.T) {
 		out, errOut, err := attach(t, "--selector", "app=web", "--selector", "tier=back", "--cri-endpoint", e.endpoint, "--duration", "2s", "--expect-reuse")
