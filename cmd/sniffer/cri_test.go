@@ -310,7 +310,7 @@ func TestCRI(t *testing.T) {
 		t.Skip("-short: no CRI end-to-end test")
 	}
 	require.CRI(t, cniBinDir)
-	bin := sniffBin(t)
+	bin := buildSniffer(t, t.TempDir())
 	var rnd [3]byte
 	rand.Read(rnd[:])
 	tag := hex.EncodeToString(rnd[:])

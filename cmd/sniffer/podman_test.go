@@ -98,7 +98,7 @@ func TestPodman(t *testing.T) {
 	}
 	require.Podman(t)
 	t.Logf("podman %s", strings.TrimSpace(podman(t, "version", "--format", "{{.Client.Version}}")))
-	bin := sniffBin(t)
+	bin := buildSniffer(t, t.TempDir())
 	host := startPodmanService(t)
 
 	var rnd [4]byte
