@@ -1,10 +1,12 @@
-// Package nsenter finds a Docker container through the engine's API and
-// runs code inside its network namespace, so that sniffer can capture a
-// container's traffic by name ("sniffer attach app").
+// Package nsenter finds a Docker container through the engine's API, or a
+// Kubernetes pod through its node's CRI runtime, and runs code inside its
+// network namespace, so that sniffer can capture a container's traffic by
+// name ("sniffer attach app", "sniffer attach --cri shop/web").
 //
-// Finding the container (Connect, Engine.Find), following it through the
-// engine's events (Engine.Watch) and entering its network namespace (Do) are
-// separate: Do is the only code that touches namespaces.
+// Finding the container (Connect, Engine.Find) or the pods (ConnectCRI,
+// CRI.Pods), following the container through the engine's events
+// (Engine.Watch) and entering a network namespace (Do, DoPath) are
+// separate: Do and DoPath are the only code that touches namespaces.
 package nsenter
 
 import (

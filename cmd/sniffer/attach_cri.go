@@ -213,11 +213,8 @@ func (l lockedHandler) Tick(now time.Time) {
 	l.mu.Unlock()
 }
 
-// what names the pods attach looks for, for messages.
-func (m *criAttacher) what() string {
-	if m.name != "" {
-		return "pod " + m.ns + "/" + m.name
-	}
+// noMatch says that no pod matches --selector, naming it.
+func (m *criAttacher) noMatch() string {
 	keys := make([]string, 0, len(m.cf.selector))
 	for k, v := range m.cf.selector {
 		keys = append(keys, k+"="+v)
@@ -297,7 +294,7 @@ func (m *criAttacher) run(ctx context.Context) int {
 		switch {
 		case len(m.pods) == 0 && !m.waiting:
 			m.waiting = true
-			fmt.Fprintf(m.stderr, "sniffer: attach: %s at %s: waiting for one\n", m.what(), m.cri.Endpoint())
+			fmt.Fprintf(m.stderr, "sniffer: attach: %s at %s: waiting for one\n", m.noMatch(), m.cri.Endpoint())
 		case len(m.pods) > 0:
 			m.waiting = false
 		}
