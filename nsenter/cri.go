@@ -10,9 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // DefaultCRIEndpoints are the endpoints ConnectCRI tries, in order, when
@@ -36,8 +33,7 @@ var (
 // CRI-O) through the Container Runtime Interface, the API the kubelet and
 // crictl use. sniffer reads pod sandboxes from it and never changes them.
 type CRI struct {
-	conn     *grpc.ClientConn
-	rt       runtimeapi.RuntimeServiceClient
+	conn     *criConn
 	endpoint string
 	runtime  string
 }
@@ -108,21 +104,21 @@ func dialCRI(ctx context.Context, endpoint string) (*CRI, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("%w: cannot reach the CRI endpoint %s: %v (%s)", ErrCRI, target, err, criHint(target))
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, fmt.Errorf("%w: endpoint %s: %v", ErrCRI, target, err)
-	}
-	c := &CRI{conn: conn, rt: runtimeapi.NewRuntimeServiceClient(conn), endpoint: target}
+	c := &CRI{conn: newCRIConn(path), endpoint: target}
 	// Not a deadline on the capture: a runtime that does not answer its
 	// version in this long is not there.
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	v, err := c.rt.Version(vctx, &runtimeapi.VersionRequest{})
+	b, err := c.conn.call(vctx, "Version", nil)
+	var v versionAnswer
+	if err == nil {
+		v, err = decodeVersion(b)
+	}
 	if err != nil {
-		conn.Close()
+		c.conn.close()
 		return nil, fmt.Errorf("%w: the CRI endpoint %s does not answer: %v (%s)", ErrCRI, target, err, criHint(target))
 	}
-	c.runtime = v.RuntimeName + " " + v.RuntimeVersion
+	c.runtime = v.runtimeName + " " + v.runtimeVersion
 	return c, nil
 }
 
@@ -133,18 +129,21 @@ func (c *CRI) Endpoint() string { return c.endpoint }
 func (c *CRI) Runtime() string { return c.runtime }
 
 // Close closes the connection.
-func (c *CRI) Close() error { return c.conn.Close() }
+func (c *CRI) Close() error {
+	c.conn.close()
+	return nil
+}
 
 // Pods returns the ready pod sandboxes that match: by namespace and name
 // when name is not "" (namespace "" is "default"), and carrying every
 // label of selector; sorted by namespace/name. Each is looked up further
 // (PodSandboxStatus) for its network namespace.
 func (c *CRI) Pods(ctx context.Context, namespace, name string, selector map[string]string) ([]Pod, error) {
-	filter := &runtimeapi.PodSandboxFilter{
-		State:         &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY},
-		LabelSelector: selector,
+	b, err := c.conn.call(ctx, "ListPodSandbox", encodeListPodSandbox(selector))
+	var items []sandbox
+	if err == nil {
+		items, err = decodeListPodSandbox(b)
 	}
-	res, err := c.rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: filter})
 	if err != nil {
 		return nil, fmt.Errorf("%w: list pod sandboxes at %s: %v", ErrCRI, c.endpoint, err)
 	}
@@ -152,18 +151,17 @@ func (c *CRI) Pods(ctx context.Context, namespace, name string, selector map[str
 		namespace = "default"
 	}
 	var pods []Pod
-	for _, s := range res.Items {
-		m := s.GetMetadata()
-		if s.State != runtimeapi.PodSandboxState_SANDBOX_READY || m == nil {
+	for _, s := range items {
+		if !s.ready {
 			continue
 		}
-		if !labelsMatch(s.Labels, selector) {
+		if !labelsMatch(s.labels, selector) {
 			continue // the runtime filters; this is belt and braces
 		}
-		if name != "" && (m.Namespace != namespace || m.Name != name) {
+		if name != "" && (s.namespace != namespace || s.name != name) {
 			continue
 		}
-		p, err := c.status(ctx, s.Id)
+		p, err := c.status(ctx, s.id)
 		if err != nil {
 			return nil, err
 		}
@@ -194,25 +192,23 @@ func labelsMatch(labels, selector map[string]string) bool {
 // status looks the sandbox id up: its state, network mode and network
 // namespace. A sandbox that is gone or no longer ready yields a zero Pod.
 func (c *CRI) status(ctx context.Context, id string) (Pod, error) {
-	res, err := c.rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
+	b, err := c.conn.call(ctx, "PodSandboxStatus", encodePodSandboxStatus(id))
+	var st sandbox
+	var info map[string]string
+	if err == nil {
+		st, info, err = decodePodSandboxStatus(b)
+	}
 	if err != nil {
-		if strings.Contains(err.Error(), "not found") {
+		if isNotFound(err) {
 			return Pod{}, nil
 		}
 		return Pod{}, fmt.Errorf("%w: status of pod sandbox %s at %s: %v", ErrCRI, id, c.endpoint, err)
 	}
-	st := res.GetStatus()
-	if st == nil || st.State != runtimeapi.PodSandboxState_SANDBOX_READY {
+	if st.id == "" || !st.ready {
 		return Pod{}, nil
 	}
-	p := Pod{ID: st.Id, Labels: st.Labels}
-	if m := st.Metadata; m != nil {
-		p.Namespace, p.Name = m.Namespace, m.Name
-	}
-	if ns := st.GetLinux().GetNamespaces().GetOptions(); ns != nil && ns.Network == runtimeapi.NamespaceMode_NODE {
-		p.HostNetwork = true
-	}
-	p.NetNS, p.Pid = netnsFromInfo(res.Info)
+	p := Pod{ID: st.id, Namespace: st.namespace, Name: st.name, Labels: st.labels, HostNetwork: st.hostNetwork}
+	p.NetNS, p.Pid = netnsFromInfo(info)
 	return p, nil
 }
 

@@ -424,7 +424,7 @@ func TestCRI(t *testing.T) {
 	t.Run("selector-matches-nothing", func(t *testing.T) {
 		out, errOut, err := attach(t, "--selector", "app=web", "--selector", "tier=back", "--cri-endpoint", e.endpoint, "--duration", "2s", "--expect-reuse")
 		if exitCode(err) != exitInconclusive || out != "" {
-			t.Errorf("want exit %d and no entries, got %v:\n%s", exitInconclusive, err, out)
+			t.Errorf("want exit %d and no entries, got %v:\n%s\n%s", exitInconclusive, err, out, errOut)
 		}
 		if strings.Count(errOut, "no ready pod matches --selector app=web,tier=back at "+e.endpoint+": waiting for one") != 1 {
 			t.Errorf("stderr does not say once that nothing matches:\n%s", errOut)
