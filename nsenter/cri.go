@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
 )
 
 // DefaultCRIEndpoints are the endpoints ConnectCRI tries, in order, when
