@@ -1,10 +1,12 @@
-// Package nsenter finds a Docker container through the engine's API and
-// runs code inside its network namespace, so that sniffer can capture a
-// container's traffic by name ("sniffer attach app").
+// Package nsenter finds a Docker container through the engine's API, or a
+// Kubernetes pod through its node's CRI runtime, and runs code inside its
+// network namespace, so that sniffer can capture a container's traffic by
+// name ("sniffer attach app", "sniffer attach --cri shop/web").
 //
-// Finding the container (Connect, Engine.Find), following it through the
-// engine's events (Engine.Watch) and entering its network namespace (Do) are
-// separate: Do is the only code that touches namespaces.
+// Finding the container (Connect, Engine.Find) or the pods (ConnectCRI,
+// CRI.Pods), following the container through the engine's events
+// (Engine.Watch) and entering a network namespace (Do, DoPath) are
+// separate: Do and DoPath are the only code that touches namespaces.
 package nsenter
 
 import (
@@ -53,7 +55,27 @@ func Do(pid int, fn func() error) error {
 		return fmt.Errorf("%w: open %s: %v", ErrSetns, path, err)
 	}
 	defer target.Close()
+	return enter(target, path, fn)
+}
 
+// DoPath is Do for a network namespace named by a file: a bind mount such
+// as /var/run/netns/NAME (where CNI runtimes keep a pod sandbox's
+// namespace) or /proc/PID/ns/net.
+func DoPath(path string, fn func() error) error {
+	target, err := netns.GetFromPath(path)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("%w: open %s: %v (needs root with CAP_SYS_ADMIN, and CAP_SYS_PTRACE for another process's /proc/PID/ns/net)", ErrSetns, path, err)
+		}
+		return fmt.Errorf("%w: open %s: %v", ErrSetns, path, err)
+	}
+	defer target.Close()
+	return enter(target, path, fn)
+}
+
+// enter runs fn on a locked thread inside target (opened from path), as
+// Do describes.
+func enter(target netns.NsHandle, path string, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

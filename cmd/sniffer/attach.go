@@ -16,6 +16,7 @@ import (
 
 const attachUsage = `Usage:
   sniffer attach NAME|ID|PREFIX [--follow] [flags]
+  sniffer attach --cri NAMESPACE/POD | --selector KEY=VALUE... [--cri-endpoint URL] [flags]
 
 Captures in the network namespace of a running Docker container, found through
 the Docker API (DOCKER_HOST, DOCKER_CONTEXT or the docker CLI's current
@@ -28,6 +29,20 @@ access to the engine's socket. From a container:
   docker run --rm --pid host --cap-add SYS_ADMIN \
     -v /var/run/docker.sock:/var/run/docker.sock sniffer attach app
 
+On a Kubernetes node (containerd or CRI-O, no Docker) it finds pods through
+the CRI, the API crictl uses, and captures in each pod sandbox's network
+namespace:
+  --cri NAMESPACE/POD   the pod of that namespace and name; exits 0 when it
+                        is gone
+  --selector KEY=VALUE  every ready pod carrying the label (repeatable: all
+                        must match), pods that start later included; while
+                        none matches it says so and waits
+  --cri-endpoint URL    the runtime's socket (default: the first that answers
+                        of unix:///run/containerd/containerd.sock and
+                        unix:///var/run/crio/crio.sock)
+A pod in the node's network namespace (hostNetwork) is refused: its traffic is
+the node's. examples/kubernetes/daemonset.yaml runs it on every node.
+
 The other flags are sniffer's (see sniffer --help); -f does not apply.
 `
 
@@ -37,6 +52,14 @@ const restartGrace = 3 * time.Second
 
 // runAttach is "sniffer attach NAME [flags]".
 func runAttach(args []string, stdout, stderr io.Writer) int {
+	cf, args, err := extractCRIFlags(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "sniffer: attach: %v (see sniffer attach --help)\n", err)
+		return 2
+	}
+	if cf.on() {
+		return runCRIAttach(cf, args, stdout, stderr) // Kubernetes nodes
+	}
 	var rest []string
 	follow := false
 	for _, a := range args {

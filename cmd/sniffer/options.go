@@ -78,6 +78,7 @@ Usage:
   sniffer [flags]                 capture live in this network namespace
   sniffer -f FILE [flags]         read a pcap or pcapng file, gzipped or not ("-" for standard input)
   sniffer attach NAME [flags]     capture in a Docker container's network namespace
+  sniffer attach --cri NS/POD     capture in a Kubernetes pod's (--selector KEY=VALUE: pods by label)
   sniffer ready FILE              exit 0 once --ready-file FILE was written (a health check)
 
 Each request and its response make one log entry, printed once its place in the

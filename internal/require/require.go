@@ -25,6 +25,11 @@ const (
 	RootEnv = "SNIFFER_REQUIRE_ROOT"
 	// DockerEnv covers a Docker engine (and docker compose).
 	DockerEnv = "SNIFFER_REQUIRE_DOCKER"
+	// PodmanEnv covers rootful Podman (podman system service).
+	PodmanEnv = "SNIFFER_REQUIRE_PODMAN"
+	// CRIEnv covers containerd with its CRI plugin, started by the test,
+	// and the CNI plugins it uses.
+	CRIEnv = "SNIFFER_REQUIRE_CRI"
 )
 
 // Required reports whether env is set to 1: what it covers must be there.
@@ -107,6 +112,40 @@ func Docker(t testing.TB) {
 	}
 	if os.Geteuid() != 0 {
 		Missing(t, DockerEnv, "not root: attach needs CAP_SYS_ADMIN and CAP_NET_RAW")
+	}
+}
+
+// Podman reports the test's need of rootful Podman (PodmanEnv) unless the
+// podman CLI is installed and the test runs as root. The test starts the
+// API service itself, on a socket of its own.
+func Podman(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("podman"); err != nil {
+		Missing(t, PodmanEnv, "the podman CLI is not installed")
+	}
+	if os.Geteuid() != 0 {
+		Missing(t, PodmanEnv, "not root: rootful podman and attach need root")
+	}
+}
+
+// CRI reports the test's need of containerd with its CRI plugin (CRIEnv)
+// unless containerd, ctr and the CNI plugins (bridge, host-local,
+// loopback in cniDir) are installed and the test runs as root. The test
+// starts containerd itself, with a configuration of its own.
+func CRI(t testing.TB, cniDir string) {
+	t.Helper()
+	for _, name := range []string{"containerd", "ctr"} {
+		if _, err := exec.LookPath(name); err != nil {
+			Missing(t, CRIEnv, "%s not found (Debian's containerd package): %v", name, err)
+		}
+	}
+	for _, p := range []string{"bridge", "host-local", "loopback"} {
+		if _, err := os.Stat(cniDir + "/" + p); err != nil {
+			Missing(t, CRIEnv, "CNI plugin %s missing (Debian's containernetworking-plugins): %v", p, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		Missing(t, CRIEnv, "not root: containerd and attach need root")
 	}
 }
 
