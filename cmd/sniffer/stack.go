@@ -44,6 +44,8 @@ type stack struct {
 	stderr io.Writer
 	// connEnd is the printer's Config.ConnEnd (the verdict, --metrics).
 	connEnd func(*entry.ConnEnd)
+	// clock is time.Now (tests set it).
+	clock func() time.Time
 
 	mu sync.Mutex
 	// caps are the running captures by target ID.
@@ -65,7 +67,6 @@ type stack struct {
 	dropped uint64
 	// skipped counts the entries left to the client's namespace.
 	skipped  int
-	attached int
 	writeErr error
 }
 
@@ -88,11 +89,16 @@ type nsCapture struct {
 	conns map[uint64]uint64
 }
 
+// newStack returns a stack without captures; names names the peers (nil:
+// none).
+func newStack(o *options, cfg sniff.Config, out *printer, names *nsenter.Names, stderr io.Writer) *stack {
+	return &stack{o: o, out: out, cfg: cfg, names: names, stderr: stderr, connEnd: cfg.ConnEnd, clock: time.Now,
+		caps: map[string]*nsCapture{}, owner: map[netip.Addr]*nsCapture{}, ended: make(chan captureEnd, 16)}
+}
+
 // runStack is sniffer attach with several containers, --project or --label.
 func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg sniff.Config, out *printer, eng *nsenter.Engine, sel nsenter.Selector, follow bool, stderr io.Writer) int {
-	s := &stack{o: o, out: out, cfg: cfg, stderr: stderr, connEnd: cfg.ConnEnd,
-		caps: map[string]*nsCapture{}, owner: map[netip.Addr]*nsCapture{}, ended: make(chan captureEnd, 16)}
-	s.names = nsenter.NewNames(eng)
+	s := newStack(o, cfg, out, nsenter.NewNames(eng), stderr)
 	if err := s.names.Refresh(ctx); err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
 		return exitFailed
@@ -241,19 +247,9 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 		return 0
 	}
 	live := time.Now()
-	c := &nsCapture{s: s, t: t, src: src, done: make(chan struct{}), conns: map[uint64]uint64{}}
-	cfg := s.cfg
-	cfg.Emit, cfg.ConnEnd = c.emit, c.connEnd
-	c.eng = sniff.New(cfg)
+	c := s.add(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	s.mu.Lock()
-	s.caps[t.ID] = c
-	for _, ip := range t.IPs {
-		s.owner[ip] = c
-	}
-	s.attached++
-	s.mu.Unlock()
 	after := ""
 	if !started.IsZero() {
 		after = fmt.Sprintf(" (%s after its start event)", live.Sub(started).Round(time.Millisecond))
@@ -273,6 +269,21 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 		}
 	}()
 	return 0
+}
+
+// add registers the capture of t from src, with its engine.
+func (s *stack) add(t nsenter.Target, src *live.Source) *nsCapture {
+	c := &nsCapture{s: s, t: t, src: src, done: make(chan struct{}), conns: map[uint64]uint64{}}
+	cfg := s.cfg
+	cfg.Emit, cfg.ConnEnd = c.emit, c.connEnd
+	c.eng = sniff.New(cfg)
+	s.mu.Lock()
+	s.caps[t.ID] = c
+	for _, ip := range t.IPs {
+		s.owner[ip.Unmap()] = c
+	}
+	s.mu.Unlock()
+	return c
 }
 
 // let ends the capture of target id, if there is one: the engine prints
@@ -321,17 +332,23 @@ func (s *stack) shutdown() {
 		s.mu.Lock()
 		c := s.caps[id]
 		s.mu.Unlock()
-		c.cancel()
-		<-c.done
+		if c.src != nil {
+			c.cancel()
+			<-c.done
+		}
 		s.mu.Lock()
 		c.eng.Finish()
-		if st, err := c.src.Stats(); err == nil {
-			s.packets += st.Packets
-			s.dropped += st.Dropped
+		if c.src != nil {
+			if st, err := c.src.Stats(); err == nil {
+				s.packets += st.Packets
+				s.dropped += st.Dropped
+			}
 		}
 		delete(s.caps, id)
 		s.mu.Unlock()
-		c.src.Close()
+		if c.src != nil {
+			c.src.Close()
+		}
 	}
 	s.mu.Lock()
 	s.release(time.Time{}, true)
@@ -446,7 +463,7 @@ func (c *nsCapture) connEnd(ce *entry.ConnEnd) {
 func (s *stack) hold(x held) {
 	x.seq = s.seq
 	s.seq++
-	if len(s.held) > 0 && x.key.Before(s.held[0].key) && time.Since(x.key) > reorderBound {
+	if len(s.held) > 0 && x.key.Before(s.held[0].key) && s.clock().Sub(x.key) > reorderBound {
 		s.print(x)
 		return
 	}
