@@ -65,7 +65,7 @@ type stack struct {
 	conn    uint64
 	packets uint64
 	dropped uint64
-	// skipped counts the entries left to the client's namespace.
+	// skipped counts the entries printed from another namespace.
 	skipped  int
 	writeErr error
 }
@@ -87,6 +87,8 @@ type nsCapture struct {
 	done chan struct{}
 	// conns maps the engine's connection numbers to the output's.
 	conns map[uint64]uint64
+	// live is when the capture was opened.
+	live time.Time
 }
 
 // newStack returns a stack without captures; names names the peers (nil:
@@ -202,7 +204,7 @@ loop:
 		status = exitFailed
 	}
 	if s.skipped > 0 {
-		fmt.Fprintf(stderr, "sniffer: %d entr%s seen in both a client's and a server's namespace printed once, from the client's\n", s.skipped, pluralY(s.skipped))
+		fmt.Fprintf(stderr, "sniffer: %d entr%s seen in two watched namespaces printed once\n", s.skipped, pluralY(s.skipped))
 	}
 	writeCounts(stderr, s.packets, s.dropped, out.printed, s.conn)
 	return out.finish(status, stderr)
@@ -273,7 +275,7 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 
 // add registers the capture of t from src, with its engine.
 func (s *stack) add(t nsenter.Target, src *live.Source) *nsCapture {
-	c := &nsCapture{s: s, t: t, src: src, done: make(chan struct{}), conns: map[uint64]uint64{}}
+	c := &nsCapture{s: s, t: t, src: src, done: make(chan struct{}), conns: map[uint64]uint64{}, live: s.clock()}
 	cfg := s.cfg
 	cfg.Emit, cfg.ConnEnd = c.emit, c.connEnd
 	c.eng = sniff.New(cfg)
@@ -390,11 +392,19 @@ func (c *nsCapture) Tick(now time.Time) {
 	c.s.mu.Unlock()
 }
 
-// theirs reports whether a connection from client belongs to another
-// captured namespace: the client's, where it is also seen.
-func (c *nsCapture) theirs(client netip.Addr) bool {
-	o := c.s.owner[client.Unmap()]
-	return o != nil && o != c
+// elsewhere reports whether a connection from client to server, which
+// this namespace saw begin at start (zero: it did not see it begin), is
+// printed from another captured namespace. A connection between two
+// captured targets is the client's when the client's capture was live at
+// its start (it saw the connection whole), else the server's.
+func (c *nsCapture) elsewhere(client, server netip.Addr, start time.Time) bool {
+	if o := c.s.owner[client.Unmap()]; o != nil && o != c {
+		return !start.IsZero() && !o.live.After(start)
+	}
+	if o := c.s.owner[server.Unmap()]; o != nil && o != c {
+		return start.IsZero()
+	}
+	return false
 }
 
 // number returns the output's number of the engine's connection n.
@@ -415,7 +425,7 @@ func (c *nsCapture) number(n uint64) uint64 {
 // merge heap.
 func (c *nsCapture) emit(e *entry.Entry) {
 	s := c.s
-	if c.theirs(e.Client.Addr()) {
+	if c.elsewhere(e.Client.Addr(), e.Server.Addr(), e.ConnStart) {
 		s.skipped++
 		return
 	}
@@ -442,7 +452,11 @@ func (c *nsCapture) emit(e *entry.Entry) {
 // through the merge heap.
 func (c *nsCapture) connEnd(ce *entry.ConnEnd) {
 	s := c.s
-	if c.theirs(ce.Client.Addr()) {
+	start := ce.Start
+	if !ce.Opened {
+		start = time.Time{}
+	}
+	if c.elsewhere(ce.Client.Addr(), ce.Server.Addr(), start) {
 		delete(c.conns, ce.Conn)
 		return
 	}

@@ -183,7 +183,7 @@ func TestDockerStack(t *testing.T) {
 	if got := strings.Join(labels["fixed"], " ") + " "; got != wantFixed {
 		t.Errorf("fixed's labels: %q, want %q", got, wantFixed)
 	}
-	if !strings.Contains(errOut, fmt.Sprintf("sniffer: %d entries seen in both a client's and a server's namespace printed once, from the client's", 2*stackRequests)) {
+	if !strings.Contains(errOut, fmt.Sprintf("sniffer: %d entries seen in two watched namespaces printed once", 2*stackRequests)) {
 		t.Errorf("want every entry seen twice and printed once:\n%s", errOut)
 	}
 

@@ -66,6 +66,7 @@ func TestStackDedupe(t *testing.T) {
 	s, stdout, stderr := newTestStack(t, "%container %connection.id %request.url", "--expect-reuse")
 	client := s.add(nsenter.Target{ID: "c", Name: "web_1", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.2")}}, nil)
 	server := s.add(nsenter.Target{ID: "s", Name: "api_1", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.3")}}, nil)
+	client.live, server.live = time.Time{}, time.Time{} // before the capture's packets
 	replay(t, server, "../../sniff/reuse/testdata/leaky.pcap")
 	replay(t, client, "../../sniff/reuse/testdata/leaky.pcap")
 	s.shutdown()
@@ -87,6 +88,55 @@ func TestStackDedupe(t *testing.T) {
 	}
 	if status != exitNotReused || !strings.Contains(stderr.String(), "10.0.0.2 -> 10.0.0.3:8080: 5 connections, 5 requests,") {
 		t.Errorf("exit %d, want %d with the connections counted once:\n%s", status, exitNotReused, stderr.String())
+	}
+}
+
+// TestStackLateClient: a connection that began before its client's capture
+// was live is printed from the server's namespace, which saw it whole; the
+// client's copy, which missed its start, is left out.
+func TestStackLateClient(t *testing.T) {
+	s, stdout, stderr := newTestStack(t, "%container %request.url", "--expect-reuse")
+	client := s.add(nsenter.Target{ID: "c", Name: "web_1", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.2")}}, nil)
+	server := s.add(nsenter.Target{ID: "s", Name: "api_1", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.3")}}, nil)
+	server.live = time.Time{}
+	replay(t, server, "../../sniff/reuse/testdata/fixed.pcap")
+	// The client's capture missed the SYN: its engine picks the
+	// connection up in the middle (here: from the second packet on).
+	f, err := os.Open("../../sniff/reuse/testdata/fixed.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := capfile.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		p, err := r.Next()
+		if err != nil {
+			break
+		}
+		if i < 3 {
+			continue // the handshake
+		}
+		s.mu.Lock()
+		client.eng.Packet(p.LinkType, p.Timestamp, p.Data)
+		s.mu.Unlock()
+	}
+	s.shutdown()
+	s.out.close()
+	status := s.out.finish(0, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("want 5 entries, got:\n%s", stdout.String())
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "api_1 ") {
+			t.Errorf("entry %q: want it from api_1", l)
+		}
+	}
+	if status != exitOK || !strings.Contains(stderr.String(), "10.0.0.2 -> 10.0.0.3:8080: 1 connection, 5 requests,") {
+		t.Errorf("exit %d, want 0 with one connection:\n%s", status, stderr.String())
 	}
 }
 
