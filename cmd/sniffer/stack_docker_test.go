@@ -52,13 +52,16 @@ func TestDockerStack(t *testing.T) {
 	if !ok {
 		require.Missing(t, require.DockerEnv, "neither docker-compose nor docker compose is installed")
 	}
-	bin := sniffBin(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sniffer") // not sniffBin's: TestDocker removes it
+	if err := goBuild(bin, ".", "-X main.version=e2e"); err != nil {
+		t.Fatal(err)
+	}
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	project := "sniffstack" + hex.EncodeToString(rnd[:])
 	tag := project
 
-	dir := t.TempDir()
 	var images []string
 	t.Cleanup(func() {
 		for _, img := range images {
