@@ -89,6 +89,13 @@ func TestDockerStack(t *testing.T) {
 	}
 	t.Cleanup(func() { run("down", "-v", "--remove-orphans", "-t", "1") })
 
+	// A selector that matches nothing says so, waits, and with
+	// --duration ends judging nothing: exit status 3.
+	none, err := exec.Command(bin, "attach", "--project", project, "--label", "x=y", "--duration", "1s", "--expect-reuse").CombinedOutput()
+	if exitCode(err) != exitInconclusive || !strings.Contains(string(none), "nothing matches project "+project+", label x=y yet: waiting for a container to start") {
+		t.Errorf("attach selecting nothing: %v, want exit %d and the waiting line:\n%s", err, exitInconclusive, none)
+	}
+
 	// attach first: nothing matches yet, it says so and waits.
 	har := filepath.Join(dir, "stack.har")
 	var stdout, stderr syncBuffer
@@ -123,8 +130,12 @@ func TestDockerStack(t *testing.T) {
 	if !waitFor(60*time.Second, func() bool { return strings.Count(stderr.String(), "stopped: let go") >= 2 }) {
 		t.Fatalf("the clients were not let go:\n%s\n%s", stdout.String(), stderr.String())
 	}
+	// A restart: the app is let go, then attached in its new namespace.
+	docker(t, "restart", "-t", "1", names["app"])
+	if !waitFor(30*time.Second, func() bool { return strings.Count(stderr.String(), "attached to "+names["app"]) == 2 }) {
+		t.Errorf("the app was not attached again after its restart:\n%s", stderr.String())
+	}
 	cmd.Process.Signal(syscall.SIGINT)
-	var err error
 	select {
 	case err = <-done:
 	case <-time.After(30 * time.Second):
@@ -137,10 +148,13 @@ func TestDockerStack(t *testing.T) {
 	delay := regexp.MustCompile(`sniffer: attached to (\S+) \([0-9a-f]{12}\), listening on .* \(([0-9.]+)(ms|µs|s) after its start event\)`)
 	attached := map[string]bool{}
 	for _, m := range delay.FindAllStringSubmatch(errOut, -1) {
-		if attached[m[1]] {
+		if attached[m[1]] && m[1] != names["app"] {
 			t.Errorf("%s attached twice", m[1])
 		}
 		attached[m[1]] = true
+	}
+	if !strings.Contains(errOut, "sniffer: "+names["app"]+" (") || !strings.Contains(errOut, ") stopped: let go") {
+		t.Errorf("the app was not let go at its restart:\n%s", errOut)
 	}
 	for svc, name := range names {
 		if !attached[name] {
