@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 
@@ -65,6 +66,8 @@ type stack struct {
 	conn    uint64
 	packets uint64
 	dropped uint64
+	// stats sums the engines' counters as they end.
+	stats sniff.Stats
 	// skipped counts the entries printed from another namespace.
 	skipped  int
 	writeErr error
@@ -206,6 +209,7 @@ loop:
 	if s.skipped > 0 {
 		fmt.Fprintf(stderr, "sniffer: %d entr%s seen in two watched namespaces printed once\n", s.skipped, pluralY(s.skipped))
 	}
+	reportSkipped(stderr, s.stats)
 	writeCounts(stderr, s.packets, s.dropped, out.printed, s.conn)
 	return out.finish(status, stderr)
 }
@@ -308,6 +312,7 @@ func (s *stack) let(id string, kind nsenter.TargetEventKind) bool {
 		}
 	}
 	c.eng.Finish()
+	addStats(&s.stats, c.eng.Stats())
 	if st, err := c.src.Stats(); err == nil {
 		s.packets += st.Packets
 		s.dropped += st.Dropped
@@ -340,6 +345,7 @@ func (s *stack) shutdown() {
 		}
 		s.mu.Lock()
 		c.eng.Finish()
+		addStats(&s.stats, c.eng.Stats())
 		if c.src != nil {
 			if st, err := c.src.Stats(); err == nil {
 				s.packets += st.Packets
@@ -571,6 +577,16 @@ func (h *heldHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// addStats adds the counters of st to sum (every field is a count).
+func addStats(sum *sniff.Stats, st sniff.Stats) {
+	a, b := reflect.ValueOf(sum).Elem(), reflect.ValueOf(st)
+	for i := 0; i < a.NumField(); i++ {
+		if f := a.Field(i); f.Kind() == reflect.Uint64 {
+			f.SetUint(f.Uint() + b.Field(i).Uint())
+		}
+	}
 }
 
 // watchNames fills names from the engine's containers and refreshes it on

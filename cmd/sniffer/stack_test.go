@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sniffer/sniffer/nsenter"
+	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/capfile"
 	"github.com/sniffer/sniffer/sniff/entry"
 )
@@ -211,5 +212,15 @@ func TestAttachSelectorErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("attach %q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
+	}
+}
+
+// TestAddStats: every counter of the engines is summed.
+func TestAddStats(t *testing.T) {
+	var sum sniff.Stats
+	addStats(&sum, sniff.Stats{Packets: 2, Malformed: 1, TLSLostSync: 3})
+	addStats(&sum, sniff.Stats{Packets: 5, OutOfWindow: 4, TLSLostSync: 1})
+	if want := (sniff.Stats{Packets: 7, Malformed: 1, OutOfWindow: 4, TLSLostSync: 4}); sum != want {
+		t.Errorf("got %+v, want %+v", sum, want)
 	}
 }
