@@ -45,6 +45,8 @@ type stack struct {
 	stderr io.Writer
 	// connEnd is the printer's Config.ConnEnd (the verdict, --metrics).
 	connEnd func(*entry.ConnEnd)
+	// eng is the Docker engine (nil in tests).
+	eng *nsenter.Engine
 	// clock is time.Now (tests set it).
 	clock func() time.Time
 
@@ -104,6 +106,7 @@ func newStack(o *options, cfg sniff.Config, out *printer, names *nsenter.Names, 
 // runStack is sniffer attach with several containers, --project or --label.
 func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg sniff.Config, out *printer, eng *nsenter.Engine, sel nsenter.Selector, follow bool, stderr io.Writer) int {
 	s := newStack(o, cfg, out, nsenter.NewNames(eng), stderr)
+	s.eng = eng
 	if err := s.names.Refresh(ctx); err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
 		return exitFailed
@@ -248,8 +251,18 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 			fmt.Fprintln(s.stderr, capNetRawMessage)
 			return exitFailed
 		}
-		// It may have stopped in between: its die follows.
-		fmt.Fprintf(s.stderr, "sniffer: attach: %s: %v\n", t.Short(), err)
+		// It may have stopped in between (its die follows); if it still
+		// runs, the namespace cannot be entered: say why and stop.
+		if s.eng != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			t2, ierr := s.eng.InspectTarget(ctx, t.ID)
+			cancel()
+			if ierr == nil && t2.Pid == t.Pid {
+				fmt.Fprintf(s.stderr, "sniffer: attach: %s: %v\n", t.Short(), err)
+				return exitFailed
+			}
+		}
+		fmt.Fprintf(s.stderr, "sniffer: attach: %s stopped before its capture opened: %v\n", t.Short(), err)
 		return 0
 	}
 	live := time.Now()
