@@ -122,6 +122,10 @@ func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg snif
 	}
 	defer o.readyFile.clear()
 	refsOnly := len(sel.Labels) == 0
+	if refsOnly && len(initial) == 0 && !follow {
+		fmt.Fprintf(stderr, "sniffer: attach: %v: none of %s: start them, or use --follow to wait for them\n", nsenter.ErrNotRunning, sel)
+		return exitFailed
+	}
 	for _, t := range initial {
 		if status := s.start(t, time.Time{}); status != 0 {
 			s.shutdown()
@@ -187,6 +191,9 @@ loop:
 			}
 		case f := <-s.ended:
 			// The namespace's interfaces may go before its die event.
+			if !s.current(f.c) {
+				break // let go already
+			}
 			fmt.Fprintf(stderr, "sniffer: capture in %s ended: %v\n", f.c.t.Short(), f.err)
 			if s.let(f.c.t.ID, nsenter.Stopped) && refsOnly && !follow && s.running() == 0 {
 				grace = time.After(restartGrace)
@@ -215,6 +222,13 @@ loop:
 	reportSkipped(stderr, s.stats)
 	writeCounts(stderr, s.packets, s.dropped, out.printed, s.conn)
 	return out.finish(status, stderr)
+}
+
+// current reports whether c is its target's capture still.
+func (s *stack) current(c *nsCapture) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.caps[c.t.ID] == c
 }
 
 // running returns the number of captures.

@@ -231,6 +231,12 @@ func TestDockerStack(t *testing.T) {
 			t.Errorf("HAR: %d entries with _container %s, want %d", n, names[c], stackRequests)
 		}
 	}
+	// Named containers that do not run: an error without --follow.
+	stopped, err := exec.Command(bin, "attach", names["leaky"], names["fixed"]).CombinedOutput()
+	if exitCode(err) != exitFailed || !strings.Contains(string(stopped), "container is not running: none of "+names["leaky"]+", "+names["fixed"]) {
+		t.Errorf("attach of two stopped containers: %v, want exit %d:\n%s", err, exitFailed, stopped)
+	}
+
 	var ds []string
 	for _, m := range delay.FindAllStringSubmatch(errOut, -1) {
 		ds = append(ds, m[2]+m[3])
