@@ -32,8 +32,8 @@ those that stop are let go; a selector that matches nothing waits (until
 --duration). Each entry says where it was captured (%container) and names
 its peers (%source.name, %dest.name: compose service, else container name); a
 connection between two watched containers is printed once, from the client's
-namespace. Named containers only (no selector): attach exits when none runs
-any more, unless --follow.
+namespace. Named containers only (no selector): none running is an error, and
+attach exits when none runs any more; --follow waits for them instead.
 
 Needs root (CAP_SYS_ADMIN to enter the namespace, CAP_NET_RAW to capture) and
 access to the engine's socket. From a container:
