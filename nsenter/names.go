@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
@@ -64,9 +65,17 @@ func (n *Names) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list containers: %w", n.e.engineError(err))
 	}
-	now := time.Now()
+	m := rebuild(list.Items, *n.cur.Load(), time.Now())
+	n.cur.Store(&m)
+	return nil
+}
+
+// rebuild returns the table of the running containers list, with the
+// addresses of old that no container of list owns for as long as they
+// linger (nameLinger from when they were first missing).
+func rebuild(list []container.Summary, old map[netip.Addr]nameEntry, now time.Time) map[netip.Addr]nameEntry {
 	m := map[netip.Addr]nameEntry{}
-	for _, c := range list.Items {
+	for _, c := range list {
 		name := c.Labels[LabelService]
 		if name == "" && len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
@@ -80,19 +89,18 @@ func (n *Names) Refresh(ctx context.Context) error {
 			}
 		}
 	}
-	for ip, old := range *n.cur.Load() {
+	for ip, e := range old {
 		if _, taken := m[ip]; taken || len(m) >= maxNames {
 			continue
 		}
-		if old.gone.IsZero() {
-			old.gone = now
+		if e.gone.IsZero() {
+			e.gone = now
 		}
-		if now.Sub(old.gone) < nameLinger {
-			m[ip] = old
+		if now.Sub(e.gone) < nameLinger {
+			m[ip] = e
 		}
 	}
-	n.cur.Store(&m)
-	return nil
+	return m
 }
 
 // endpointIPs returns the IPv4 and global IPv6 addresses of a container's
