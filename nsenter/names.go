@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
@@ -22,13 +21,13 @@ const nameLinger = time.Minute
 // plus those that linger).
 const maxNames = 1 << 16
 
-// Names maps the addresses of the engine's containers to their peer names
-// (Target.PeerName: the compose service, else the container's name). The
-// table is rebuilt from one container list by Refresh, on the engine's
-// events, and read by Lookup for each entry without an API call. It is
-// safe for concurrent use.
+// Names maps the addresses of a source's targets (the engine's containers)
+// to their peer names (Target.PeerName: the compose service, else the
+// container's name). The table is rebuilt from one list of peers by
+// Refresh, on the source's events, and read by Lookup for each entry
+// without an API call. It is safe for concurrent use.
 type Names struct {
-	e   *Engine
+	src TargetSource
 	mu  sync.Mutex // serializes Refresh
 	cur atomic.Pointer[map[netip.Addr]nameEntry]
 }
@@ -38,9 +37,9 @@ type nameEntry struct {
 	gone time.Time // zero while the owner runs
 }
 
-// NewNames returns an empty table of e's containers' names.
-func NewNames(e *Engine) *Names {
-	n := &Names{e: e}
+// NewNames returns an empty table of the names of src's peers.
+func NewNames(src TargetSource) *Names {
+	n := &Names{src: src}
 	m := map[netip.Addr]nameEntry{}
 	n.cur.Store(&m)
 	return n
@@ -55,35 +54,33 @@ func (n *Names) Lookup(addr netip.Addr) string {
 	return (*n.cur.Load())[addr.Unmap()].name
 }
 
-// Refresh rebuilds the table from the running containers. The addresses of
-// containers that stopped keep their name for a minute, unless another
-// container took them.
+// Refresh rebuilds the table from the source's peers. The addresses of
+// peers that stopped keep their name for a minute, unless another took
+// them.
 func (n *Names) Refresh(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	list, err := n.e.cli.ContainerList(ctx, client.ContainerListOptions{})
+	peers, err := n.src.Peers(ctx)
 	if err != nil {
-		return fmt.Errorf("list containers: %w", n.e.engineError(err))
+		return err
 	}
-	m := rebuild(list.Items, *n.cur.Load(), time.Now())
+	m := rebuild(peers, *n.cur.Load(), time.Now())
 	n.cur.Store(&m)
 	return nil
 }
 
-// rebuild returns the table of the running containers list, with the
-// addresses of old that no container of list owns for as long as they
-// linger (nameLinger from when they were first missing).
-func rebuild(list []container.Summary, old map[netip.Addr]nameEntry, now time.Time) map[netip.Addr]nameEntry {
+// rebuild returns the table of the running peers, with the addresses of
+// old that no peer owns for as long as they linger (nameLinger from when
+// they were first missing).
+func rebuild(peers []Target, old map[netip.Addr]nameEntry, now time.Time) map[netip.Addr]nameEntry {
 	m := map[netip.Addr]nameEntry{}
-	for _, c := range list {
-		name := c.Labels[LabelService]
-		if name == "" && len(c.Names) > 0 {
-			name = strings.TrimPrefix(c.Names[0], "/")
-		}
-		if name == "" || c.NetworkSettings == nil {
+	for _, p := range peers {
+		name := p.PeerName()
+		if name == "" {
 			continue
 		}
-		for _, ip := range endpointIPs(c.NetworkSettings.Networks) {
+		for _, ip := range p.IPs {
+			ip = ip.Unmap()
 			if len(m) < maxNames {
 				m[ip] = nameEntry{name: name}
 			}
@@ -101,6 +98,27 @@ func rebuild(list []container.Summary, old map[netip.Addr]nameEntry, now time.Ti
 		}
 	}
 	return m
+}
+
+// Peers returns the running containers as targets (their Pid not set):
+// the peers Names names.
+func (e *Engine) Peers(ctx context.Context) ([]Target, error) {
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", e.engineError(err))
+	}
+	peers := make([]Target, 0, len(list.Items))
+	for _, c := range list.Items {
+		t := Target{ID: c.ID, Labels: c.Labels, Service: c.Labels[LabelService]}
+		if len(c.Names) > 0 {
+			t.Name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		if c.NetworkSettings != nil {
+			t.IPs = endpointIPs(c.NetworkSettings.Networks)
+		}
+		peers = append(peers, t)
+	}
+	return peers, nil
 }
 
 // endpointIPs returns the IPv4 and global IPv6 addresses of a container's

@@ -41,7 +41,12 @@ var (
 // inside keeps capturing in that namespace after the switch back) and read
 // the interface list (netlink, also a socket of the namespace).
 func Do(pid int, fn func() error) error {
-	path := fmt.Sprintf("/proc/%d/ns/net", pid)
+	return DoPath(fmt.Sprintf("/proc/%d/ns/net", pid), fn)
+}
+
+// DoPath is Do for the network namespace at path: /proc/PID/ns/net, or a
+// bind mount of one (/var/run/netns/NAME, a CRI sandbox's namespace).
+func DoPath(path string, fn func() error) error {
 	target, err := netns.GetFromPath(path)
 	if err != nil {
 		switch {

@@ -32,6 +32,9 @@ type Target struct {
 	// Pid is a process in the target's network namespace, as the host
 	// sees it (Do enters its namespace).
 	Pid int
+	// Netns is the path of the target's network namespace, for a
+	// resolver that knows no process of it (Pid 0; DoPath enters it).
+	Netns string
 	// IPs are the target's addresses on its networks.
 	IPs []netip.Addr
 	// Labels are the target's labels.
@@ -39,6 +42,14 @@ type Target struct {
 	// Service is the compose service (label com.docker.compose.service),
 	// "" when it has none.
 	Service string
+}
+
+// Enter runs fn inside the target's network namespace (Do or DoPath).
+func (t Target) Enter(fn func() error) error {
+	if t.Pid > 0 || t.Netns == "" {
+		return Do(t.Pid, fn)
+	}
+	return DoPath(t.Netns, fn)
 }
 
 // Short returns the target's name and its 12-character ID.
@@ -51,6 +62,20 @@ func (t Target) PeerName() string {
 		return t.Service
 	}
 	return t.Name
+}
+
+// TargetSource feeds sniffer attach with targets: the Docker engine
+// (Engine), or another runtime's resolver.
+type TargetSource interface {
+	// WatchTargets returns the running targets sel selects, and sends
+	// their changes until ctx is done (see Engine.WatchTargets).
+	WatchTargets(ctx context.Context, sel Selector) ([]Target, <-chan TargetEvent, error)
+	// InspectTarget returns a target's current state (Pid 0: it does
+	// not run).
+	InspectTarget(ctx context.Context, id string) (Target, error)
+	// Peers returns every running target, selected or not, with its
+	// addresses: what Names names peers from.
+	Peers(ctx context.Context) ([]Target, error)
 }
 
 // TargetEventKind says what happened to a target.
@@ -253,3 +278,6 @@ func (e *Engine) WatchTargets(ctx context.Context, sel Selector) ([]Target, <-ch
 	}()
 	return initial, out, nil
 }
+
+// The Docker engine is a source of targets.
+var _ TargetSource = (*Engine)(nil)

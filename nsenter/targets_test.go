@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 )
 
@@ -87,39 +86,34 @@ func TestNamesLookup(t *testing.T) {
 	}
 }
 
-// TestNamesRebuild: a container is named by its compose service, else its
+// TestNamesRebuild: a peer is named by its compose service, else its
 // name; the address of one that stopped keeps its name for nameLinger,
 // unless another container took it.
 func TestNamesRebuild(t *testing.T) {
 	ip := func(s string) netip.Addr { return netip.MustParseAddr(s) }
-	summary := func(name, service, addr string) container.Summary {
-		c := container.Summary{Names: []string{"/" + name}, Labels: map[string]string{}}
-		if service != "" {
-			c.Labels[LabelService] = service
-		}
-		c.NetworkSettings = &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{"n": {IPAddress: ip(addr)}}}
-		return c
+	summary := func(name, service, addr string) Target {
+		return Target{Name: name, Service: service, IPs: []netip.Addr{ip(addr)}}
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m := rebuild([]container.Summary{summary("shop_web_1", "web", "10.0.0.2"), summary("db", "", "10.0.0.3")}, nil, t0)
+	m := rebuild([]Target{summary("shop_web_1", "web", "10.0.0.2"), summary("db", "", "10.0.0.3")}, nil, t0)
 	if m[ip("10.0.0.2")].name != "web" || m[ip("10.0.0.3")].name != "db" {
 		t.Fatalf("names: %v", m)
 	}
 	// db stops: it lingers, then goes.
-	m = rebuild([]container.Summary{summary("shop_web_1", "web", "10.0.0.2")}, m, t0.Add(time.Second))
+	m = rebuild([]Target{summary("shop_web_1", "web", "10.0.0.2")}, m, t0.Add(time.Second))
 	if m[ip("10.0.0.3")].name != "db" {
 		t.Errorf("a stopped container's name did not linger: %v", m)
 	}
-	m = rebuild([]container.Summary{summary("shop_web_1", "web", "10.0.0.2")}, m, t0.Add(time.Second+nameLinger-time.Millisecond))
+	m = rebuild([]Target{summary("shop_web_1", "web", "10.0.0.2")}, m, t0.Add(time.Second+nameLinger-time.Millisecond))
 	if m[ip("10.0.0.3")].name != "db" {
 		t.Errorf("gone before nameLinger: %v", m)
 	}
-	m = rebuild([]container.Summary{summary("shop_web_1", "web", "10.0.0.2")}, m, t0.Add(time.Second+nameLinger))
+	m = rebuild([]Target{summary("shop_web_1", "web", "10.0.0.2")}, m, t0.Add(time.Second+nameLinger))
 	if _, ok := m[ip("10.0.0.3")]; ok {
 		t.Errorf("still named after nameLinger: %v", m)
 	}
 	// An address taken by another container is its at once.
-	m = rebuild([]container.Summary{summary("shop_web_1", "web", "10.0.0.2")}, map[netip.Addr]nameEntry{ip("10.0.0.2"): {name: "old"}}, t0)
+	m = rebuild([]Target{summary("shop_web_1", "web", "10.0.0.2")}, map[netip.Addr]nameEntry{ip("10.0.0.2"): {name: "old"}}, t0)
 	if m[ip("10.0.0.2")].name != "web" {
 		t.Errorf("taken address: %v", m)
 	}

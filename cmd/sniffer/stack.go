@@ -45,8 +45,8 @@ type stack struct {
 	stderr io.Writer
 	// connEnd is the printer's Config.ConnEnd (the verdict, --metrics).
 	connEnd func(*entry.ConnEnd)
-	// eng is the Docker engine (nil in tests).
-	eng *nsenter.Engine
+	// eng is the source of targets (nil in tests).
+	eng nsenter.TargetSource
 	// clock is time.Now (tests set it).
 	clock func() time.Time
 
@@ -104,7 +104,7 @@ func newStack(o *options, cfg sniff.Config, out *printer, names *nsenter.Names, 
 }
 
 // runStack is sniffer attach with several containers, --project or --label.
-func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg sniff.Config, out *printer, eng *nsenter.Engine, sel nsenter.Selector, follow bool, stderr io.Writer) int {
+func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg sniff.Config, out *printer, eng nsenter.TargetSource, sel nsenter.Selector, follow bool, stderr io.Writer) int {
 	s := newStack(o, cfg, out, nsenter.NewNames(eng), stderr)
 	s.eng = eng
 	if err := s.names.Refresh(ctx); err != nil {
@@ -224,6 +224,21 @@ loop:
 	return out.finish(status, stderr)
 }
 
+// openInTarget opens the capture inside t's network namespace.
+func openInTarget(t nsenter.Target, cfg live.Config) (*live.Source, error) {
+	var src *live.Source
+	err := t.Enter(func() error {
+		var err error
+		src, err = live.Open(cfg)
+		return err
+	})
+	if err != nil && src != nil {
+		src.Close()
+		src = nil
+	}
+	return src, err
+}
+
 // current reports whether c is its target's capture still.
 func (s *stack) current(c *nsCapture) bool {
 	s.mu.Lock()
@@ -248,13 +263,13 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 	s.mu.Unlock()
 	restarted := false
 	if old != nil {
-		if old.t.Pid == t.Pid {
+		if old.t.Pid == t.Pid && old.t.Netns == t.Netns {
 			return 0 // the same start, seen twice
 		}
 		s.let(t.ID, nsenter.Stopped)
 		restarted = true
 	}
-	src, err := openInContainer(t.Pid, liveConfig(s.o))
+	src, err := openInTarget(t, liveConfig(s.o))
 	if err != nil {
 		var fe *live.FilterError
 		switch {
@@ -271,7 +286,7 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			t2, ierr := s.eng.InspectTarget(ctx, t.ID)
 			cancel()
-			if ierr == nil && t2.Pid == t.Pid {
+			if ierr == nil && t2.Pid == t.Pid && t2.Pid > 0 {
 				fmt.Fprintf(s.stderr, "sniffer: attach: %s: %v\n", t.Short(), err)
 				return exitFailed
 			}
@@ -619,7 +634,7 @@ func addStats(sum *sniff.Stats, st sniff.Stats) {
 // watchNames fills names from the engine's containers and refreshes it on
 // the engine's events until ctx is done (attach of one container, and
 // sniffer in a container's namespace with the engine's socket mounted).
-func watchNames(ctx context.Context, eng *nsenter.Engine) (*nsenter.Names, error) {
+func watchNames(ctx context.Context, eng nsenter.TargetSource) (*nsenter.Names, error) {
 	names := nsenter.NewNames(eng)
 	if err := names.Refresh(ctx); err != nil {
 		return nil, err
