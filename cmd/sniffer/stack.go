@@ -1,7 +1,6 @@
 package main
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -529,7 +528,7 @@ func (s *stack) hold(x held) {
 		s.print(x)
 		return
 	}
-	heap.Push(&s.held, x)
+	s.held.push(x)
 	s.heldSize += x.size
 	for len(s.held) > maxHeld || s.heldSize > maxHeldBytes {
 		s.pop()
@@ -546,7 +545,7 @@ func (s *stack) release(now time.Time, all bool) {
 }
 
 func (s *stack) pop() {
-	x := heap.Pop(&s.held).(held)
+	x := s.held.pop()
 	s.heldSize -= x.size
 	s.print(x)
 }
@@ -602,22 +601,52 @@ type held struct {
 	size int
 }
 
-// heldHeap orders the held by time, then by arrival.
+// heldHeap orders the held by time, then by arrival: a binary min-heap
+// (container/heap's interface would allocate for each entry).
 type heldHeap []held
 
-func (h heldHeap) Len() int { return len(h) }
-func (h heldHeap) Less(i, j int) bool {
+func (h heldHeap) less(i, j int) bool {
 	if !h[i].key.Equal(h[j].key) {
 		return h[i].key.Before(h[j].key)
 	}
 	return h[i].seq < h[j].seq
 }
-func (h heldHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *heldHeap) Push(x any)   { *h = append(*h, x.(held)) }
-func (h *heldHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
+
+func (h *heldHeap) push(x held) {
+	*h = append(*h, x)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !a.less(i, p) {
+			break
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+func (h *heldHeap) pop() held {
+	a := *h
+	x := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a[n] = held{}
+	a = a[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && a.less(l, m) {
+			m = l
+		}
+		if r := l + 1; r < n && a.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
 	return x
 }
 

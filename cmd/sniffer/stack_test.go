@@ -224,3 +224,51 @@ func TestAddStats(t *testing.T) {
 		t.Errorf("got %+v, want %+v", sum, want)
 	}
 }
+
+// TestHeldHeap: the merge heap pops by time, then by arrival, whatever the
+// order of the pushes.
+func TestHeldHeap(t *testing.T) {
+	var h heldHeap
+	base := time.Unix(1000, 0)
+	keys := []int{5, 3, 9, 3, 1, 7, 7, 0, 4, 8, 2, 6, 9, 1}
+	for i, k := range keys {
+		h.push(held{key: base.Add(time.Duration(k) * time.Millisecond), seq: uint64(i)})
+	}
+	var prev held
+	for i := range keys {
+		x := h.pop()
+		if i > 0 && (x.key.Before(prev.key) || x.key.Equal(prev.key) && x.seq < prev.seq) {
+			t.Fatalf("pop %d: %v/%d after %v/%d", i, x.key, x.seq, prev.key, prev.seq)
+		}
+		prev = x
+	}
+	if len(h) != 0 {
+		t.Errorf("%d left", len(h))
+	}
+}
+
+// TestStackEmitDoesNotAllocate: once warm, an entry held for the merge and
+// printed reuses its storage.
+func TestStackEmitDoesNotAllocate(t *testing.T) {
+	s, _, _ := newTestStack(t, "%container %source.name %request.url")
+	base := time.Unix(1000, 0)
+	now := base
+	s.clock = func() time.Time { return now }
+	c := s.add(nsenter.Target{ID: "a", Name: "a"}, nil)
+	e := &entry.Entry{Conn: 1, Index: 1, Client: netip.MustParseAddrPort("10.0.0.9:1000"), Server: netip.MustParseAddrPort("10.0.0.8:80")}
+	e.Request.Bytes = []byte("GET /x HTTP/1.1\r\n\r\n")
+	e.Request.HeaderLen, e.Request.HTTP = len(e.Request.Bytes), true
+	step := func() {
+		now = now.Add(time.Millisecond)
+		e.Request.Last = now
+		c.emit(e)
+		s.release(now.Add(time.Second), false)
+		s.out.w.Reset(io.Discard)
+	}
+	for i := 0; i < 100; i++ {
+		step()
+	}
+	if n := testing.AllocsPerRun(1000, step); n != 0 {
+		t.Errorf("%v allocations per entry, want 0", n)
+	}
+}
