@@ -126,10 +126,6 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer: attach: -f does not apply: attach captures live (see sniffer attach --help)")
 		return 2
 	}
-	if multi && o.metrics != "" {
-		fmt.Fprintln(stderr, "sniffer: attach: --metrics does not apply to several containers yet: attach one, or run one sniffer per container (see sniffer attach --help)")
-		return 2
-	}
 	if o.execute != "" {
 		stderr = syncWriter(stderr) // shared with the -e worker
 	}

@@ -69,6 +69,12 @@ type stack struct {
 	dropped uint64
 	// stats sums the engines' counters as they end.
 	stats sniff.Stats
+
+	// srcMu guards srcs and srcEnded, for --metrics' scrapes (Stats),
+	// which must not wait for mu.
+	srcMu    sync.Mutex
+	srcs     map[*nsCapture]*live.Source
+	srcEnded live.Stats
 	// skipped counts the entries printed from another namespace.
 	skipped  int
 	writeErr error
@@ -99,13 +105,17 @@ type nsCapture struct {
 // none).
 func newStack(o *options, cfg sniff.Config, out *printer, names *nsenter.Names, stderr io.Writer) *stack {
 	return &stack{o: o, out: out, cfg: cfg, names: names, stderr: stderr, connEnd: cfg.ConnEnd, clock: time.Now,
-		caps: map[string]*nsCapture{}, owner: map[netip.Addr]*nsCapture{}, ended: make(chan captureEnd, 16)}
+		caps: map[string]*nsCapture{}, owner: map[netip.Addr]*nsCapture{}, ended: make(chan captureEnd, 16),
+		srcs: map[*nsCapture]*live.Source{}}
 }
 
 // runStack is sniffer attach with several containers, --project or --label.
 func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg sniff.Config, out *printer, eng nsenter.TargetSource, sel nsenter.Selector, follow bool, stderr io.Writer) int {
 	s := newStack(o, cfg, out, nsenter.NewNames(eng), stderr)
 	s.eng = eng
+	if x := out.extras; x != nil && x.metrics != nil {
+		x.metrics.SetSource(s) // every namespace's kernel drops
+	}
 	if err := s.names.Refresh(ctx); err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
 		return exitFailed
@@ -295,6 +305,9 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 	}
 	live := time.Now()
 	c := s.add(t, src)
+	s.srcMu.Lock()
+	s.srcs[c] = src
+	s.srcMu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	after := ""
@@ -354,18 +367,49 @@ func (s *stack) let(id string, kind nsenter.TargetEventKind) bool {
 	}
 	c.eng.Finish()
 	addStats(&s.stats, c.eng.Stats())
-	if st, err := c.src.Stats(); err == nil {
-		s.packets += st.Packets
-		s.dropped += st.Dropped
-	}
 	s.mu.Unlock()
-	c.src.Close()
+	s.endSource(c)
 	what := "stopped"
 	if kind == nsenter.Removed {
 		what = "was removed"
 	}
 	fmt.Fprintf(s.stderr, "sniffer: %s %s: let go\n", c.t.Short(), what)
 	return true
+}
+
+// endSource adds the counters of c's capture to the totals, and closes it.
+func (s *stack) endSource(c *nsCapture) {
+	st, err := c.src.Stats()
+	s.srcMu.Lock()
+	if err == nil {
+		s.srcEnded.Packets += st.Packets
+		s.srcEnded.Received += st.Received
+		s.srcEnded.Dropped += st.Dropped
+	}
+	delete(s.srcs, c)
+	s.srcMu.Unlock()
+	s.mu.Lock()
+	s.packets, s.dropped = s.srcEnded.Packets, s.srcEnded.Dropped
+	s.mu.Unlock()
+	c.src.Close()
+}
+
+// Stats sums the counters of every capture, ended ones included: the
+// kernel drops --metrics serves.
+func (s *stack) Stats() (live.Stats, error) {
+	s.srcMu.Lock()
+	defer s.srcMu.Unlock()
+	sum := s.srcEnded
+	for _, src := range s.srcs {
+		st, err := src.Stats()
+		if err != nil {
+			return sum, err
+		}
+		sum.Packets += st.Packets
+		sum.Received += st.Received
+		sum.Dropped += st.Dropped
+	}
+	return sum, nil
 }
 
 // shutdown ends every capture and prints every entry held.
@@ -387,16 +431,10 @@ func (s *stack) shutdown() {
 		s.mu.Lock()
 		c.eng.Finish()
 		addStats(&s.stats, c.eng.Stats())
-		if c.src != nil {
-			if st, err := c.src.Stats(); err == nil {
-				s.packets += st.Packets
-				s.dropped += st.Dropped
-			}
-		}
 		delete(s.caps, id)
 		s.mu.Unlock()
 		if c.src != nil {
-			c.src.Close()
+			s.endSource(c)
 		}
 	}
 	s.mu.Lock()
@@ -411,6 +449,14 @@ func (s *stack) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.release(now, false)
+	if x := s.out.extras; x != nil && x.metrics != nil {
+		st, conns := s.stats, 0
+		for _, c := range s.caps {
+			addStats(&st, c.eng.Stats())
+			conns += c.eng.Conns()
+		}
+		x.metrics.SetEngine(st, conns)
+	}
 	s.out.flushHAR()
 	s.flush()
 }

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,8 +101,14 @@ func TestDockerStack(t *testing.T) {
 
 	// attach first: nothing matches yet, it says so and waits.
 	har := filepath.Join(dir, "stack.har")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
 	var stdout, stderr syncBuffer
-	cmd := exec.Command(bin, "attach", "--project", project, "--expect-reuse", "--har", har, "-l", stackEntry)
+	cmd := exec.Command(bin, "attach", "--project", project, "--expect-reuse", "--har", har, "--metrics", metricsAddr, "-l", stackEntry)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -130,6 +139,23 @@ func TestDockerStack(t *testing.T) {
 	if !waitFor(60*time.Second, func() bool { return strings.Count(stderr.String(), "stopped: let go") >= 2 }) {
 		t.Fatalf("the clients were not let go:\n%s\n%s", stdout.String(), stderr.String())
 	}
+	// --metrics counts every request once too.
+	appIP := strings.TrimSpace(docker(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", names["app"]))
+	series := fmt.Sprintf("sniffer_requests_total{server=%q} %d\n", appIP+":8080", 2*stackRequests)
+	var body string
+	if !waitFor(10*time.Second, func() bool {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return strings.Contains(body, series)
+	}) {
+		t.Errorf("/metrics lacks %q:\n%s", series, body)
+	}
+
 	// A restart: the app is let go, then attached in its new namespace.
 	docker(t, "restart", "-t", "1", names["app"])
 	if !waitFor(30*time.Second, func() bool { return strings.Count(stderr.String(), "attached to "+names["app"]) == 2 }) {

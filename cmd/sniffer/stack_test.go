@@ -204,7 +204,6 @@ func TestAttachSelectorErrors(t *testing.T) {
 		{[]string{"--label"}, "--label needs a value"},
 		{[]string{"--project="}, "--project needs a name"},
 		{[]string{"--label", "a=1", "--label", "a=2"}, `label a cannot be both "1" and "2"`},
-		{[]string{"--project", "p", "--metrics", "127.0.0.1:0"}, "--metrics does not apply to several containers"},
 		{[]string{"-l", "%container"}, "name the container first, or select containers with --project or --label"},
 	} {
 		var stdout, stderr bytes.Buffer
