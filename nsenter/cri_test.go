@@ -26,7 +26,7 @@ func TestParsePodRef(t *testing.T) {
 	}
 }
 
-func TestSelector(t *testing.T) {
+func TestParseSelector(t *testing.T) {
 	sel := map[string]string{}
 	for _, s := range []string{"app=web", "tier=", "a=b=c"} {
 		if err := ParseSelector(sel, s); err != nil {

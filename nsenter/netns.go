@@ -43,7 +43,13 @@ var (
 // inside keeps capturing in that namespace after the switch back) and read
 // the interface list (netlink, also a socket of the namespace).
 func Do(pid int, fn func() error) error {
-	path := fmt.Sprintf("/proc/%d/ns/net", pid)
+	return DoPath(fmt.Sprintf("/proc/%d/ns/net", pid), fn)
+}
+
+// DoPath is Do for the network namespace at path: /proc/PID/ns/net, or a
+// bind mount of one (/var/run/netns/NAME, where CNI runtimes keep a pod
+// sandbox's namespace).
+func DoPath(path string, fn func() error) error {
 	target, err := netns.GetFromPath(path)
 	if err != nil {
 		switch {
@@ -51,21 +57,6 @@ func Do(pid int, fn func() error) error {
 			return fmt.Errorf("%w: open %s: %v (the container's process is in another PID namespace: run sniffer on the host, or in a container with --pid host)", ErrNoProc, path, err)
 		case errors.Is(err, os.ErrPermission):
 			return fmt.Errorf("%w: open %s: %v (needs root with CAP_SYS_ADMIN; in a container add --cap-add SYS_ADMIN, and with --cap-drop ALL also SYS_PTRACE and NET_RAW)", ErrSetns, path, err)
-		}
-		return fmt.Errorf("%w: open %s: %v", ErrSetns, path, err)
-	}
-	defer target.Close()
-	return enter(target, path, fn)
-}
-
-// DoPath is Do for a network namespace named by a file: a bind mount such
-// as /var/run/netns/NAME (where CNI runtimes keep a pod sandbox's
-// namespace) or /proc/PID/ns/net.
-func DoPath(path string, fn func() error) error {
-	target, err := netns.GetFromPath(path)
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return fmt.Errorf("%w: open %s: %v (needs root with CAP_SYS_ADMIN, and CAP_SYS_PTRACE for another process's /proc/PID/ns/net)", ErrSetns, path, err)
 		}
 		return fmt.Errorf("%w: open %s: %v", ErrSetns, path, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 const attachUsage = `Usage:
   sniffer attach NAME|ID|PREFIX [--follow] [flags]
+  sniffer attach NAME|ID... | --project NAME | --label KEY=VALUE... [flags]
   sniffer attach --cri NAMESPACE/POD | --selector KEY=VALUE... [--cri-endpoint URL] [flags]
 
 Captures in the network namespace of a running Docker container, found through
@@ -23,6 +24,17 @@ the Docker API (DOCKER_HOST, DOCKER_CONTEXT or the docker CLI's current
 context). It follows the container: after a restart it captures in the new
 namespace; when the container stops or is removed it prints what is pending
 and a summary, and exits 0. --follow waits for it to start again instead.
+
+Several containers at once, in one process: name them, or select them with
+--project NAME (every container of the compose project, as docker compose -p)
+or --label KEY=VALUE (repeatable: all must match, as docker ps --filter
+label=). Selected containers that start later are attached as they start,
+those that stop are let go; a selector that matches nothing waits (until
+--duration). Each entry says where it was captured (%container) and names
+its peers (%source.name, %dest.name: compose service, else container name); a
+connection between two watched containers is printed once, from the client's
+namespace. Named containers only (no selector): none running is an error, and
+attach exits when none runs any more; --follow waits for them instead.
 
 Needs root (CAP_SYS_ADMIN to enter the namespace, CAP_NET_RAW to capture) and
 access to the engine's socket. From a container:
@@ -62,12 +74,47 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	}
 	var rest []string
 	follow := false
-	for _, a := range args {
-		switch a {
-		case "--follow", "-follow", "--follow=true":
+	sel := nsenter.Selector{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "project" && name != "label" {
+			name = ""
+		}
+		switch {
+		case a == "--follow" || a == "-follow" || a == "--follow=true":
 			follow = true
-		case "--follow=false":
+		case a == "--follow=false":
 			follow = false
+		case name != "":
+			if !hasValue {
+				if i+1 == len(args) {
+					fmt.Fprintf(stderr, "sniffer: attach: --%s needs a value (see sniffer attach --help)\n", name)
+					return 2
+				}
+				i++
+				value = args[i]
+			}
+			k, v := nsenter.LabelProject, value
+			if name == "label" {
+				var ok bool
+				if k, v, ok = strings.Cut(value, "="); !ok || k == "" {
+					fmt.Fprintf(stderr, "sniffer: attach: --label %q: want KEY=VALUE (see sniffer attach --help)\n", value)
+					return 2
+				}
+			}
+			if v == "" && name == "project" {
+				fmt.Fprintln(stderr, "sniffer: attach: --project needs a name (see sniffer attach --help)")
+				return 2
+			}
+			if sel.Labels == nil {
+				sel.Labels = map[string]string{}
+			}
+			if old, ok := sel.Labels[k]; ok && old != v {
+				fmt.Fprintf(stderr, "sniffer: attach: label %s cannot be both %q and %q: nothing would match (see sniffer attach --help)\n", k, old, v)
+				return 2
+			}
+			sel.Labels[k] = v
 		default:
 			rest = append(rest, a)
 		}
@@ -76,12 +123,16 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, attachUsage)
 		return 0
 	}
-	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
-		fmt.Fprintln(stderr, "sniffer: attach: name the container first: sniffer attach NAME [flags] (see sniffer attach --help)")
+	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		sel.Refs = append(sel.Refs, rest[0])
+		rest = rest[1:]
+	}
+	if len(sel.Refs) == 0 && len(sel.Labels) == 0 {
+		fmt.Fprintln(stderr, "sniffer: attach: name the container first, or select containers with --project or --label: sniffer attach NAME [flags] (see sniffer attach --help)")
 		return 2
 	}
-	ref := rest[0]
-	o, err := parseOptions(rest[1:], stdout)
+	multi := len(sel.Refs) > 1 || len(sel.Labels) > 0
+	o, err := parseOptions(rest, stdout)
 	if err != nil {
 		var ue *usageError
 		if errors.As(err, &ue) {
@@ -116,11 +167,20 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer eng.Close()
-	c, err := eng.Find(ctx, ref)
+	if multi {
+		return runStack(ctx, stop, o, cfg, out, eng, sel, follow, stderr)
+	}
+	c, err := eng.Find(ctx, sel.Refs[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
 		return exitFailed
 	}
+	names, err := watchNames(ctx, eng)
+	if err != nil {
+		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
+		return exitFailed
+	}
+	cfg.Emit = nameEntries(cfg.Emit, c.Name, names)
 	// Watch before looking at the state, so that no start or stop is
 	// missed in between.
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -231,6 +231,13 @@ func TestDocker(t *testing.T) {
 			t.Errorf("no summary in:\n%s", out)
 		}
 	})
+	t.Run("sidecar-names", func(t *testing.T) {
+		// With the engine's socket mounted, the sidecar names its peers
+		// (plain containers: their names).
+		out := docker(t, "run", "--rm", "--net", "container:"+app, "-v", "/var/run/docker.sock:/var/run/docker.sock", sniffImage,
+			"-p", "port 8080", "--duration", "3s", "-l", "%source.name %dest.name %request.header.user-agent() %container(host)")
+		checkNames(t, out, "host", id+"-leaky", id+"-fixed", app)
+	})
 	t.Run("sidecar-cap-drop-all", func(t *testing.T) {
 		out := docker(t, "run", "--rm", "--net", "container:"+app, "--cap-drop", "ALL", "--cap-add", "NET_RAW", "--read-only",
 			sniffImage, "--duration", "3s", "-l", entryFormat)
@@ -247,6 +254,15 @@ func TestDocker(t *testing.T) {
 		if !strings.Contains(stderr.String(), "attached to "+app) {
 			t.Errorf("stderr lacks the attach notice:\n%s", stderr.String())
 		}
+	})
+	t.Run("attach-names", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, "attach", app, "--duration", "3s", "-l", "%source.name %dest.name %request.header.user-agent() %container")
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("sniffer attach: %v\n%s", err, stderr.String())
+		}
+		checkNames(t, stdout.String(), app, id+"-leaky", id+"-fixed", app)
 	})
 	t.Run("attach-host-id-prefix", func(t *testing.T) {
 		full := strings.TrimSpace(docker(t, "inspect", "--format", "{{.Id}}", app))
@@ -343,6 +359,29 @@ func TestDocker(t *testing.T) {
 			t.Errorf("exit %v, want %d with an inconclusive verdict:\n%s", err, exitInconclusive, stderr.String())
 		}
 	})
+}
+
+// checkNames checks the entries out (format "%source.name %dest.name
+// %request.header.user-agent() %container"): both clients' requests, each
+// named by its container, to the server named server, captured in
+// container.
+func checkNames(t *testing.T, out, container, leaky, fixed, server string) {
+	t.Helper()
+	n := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(l, "sniffer: ") {
+			continue // docker run mixes standard error in
+		}
+		f := strings.Fields(l)
+		if len(f) == 4 && f[1] == server && f[3] == container && (f[2] == "leaky" && f[0] == leaky || f[2] == "fixed" && f[0] == fixed) {
+			n[f[2]]++
+			continue
+		}
+		t.Errorf("entry %q: want %s|%s %s leaky|fixed %s", l, leaky, fixed, server, container)
+	}
+	if n["leaky"] < 2 || n["fixed"] < 2 {
+		t.Errorf("want ≥2 named entries of each client, got %v in:\n%s", n, out)
+	}
 }
 
 // exitCode returns the exit status of a command's error (0 for nil, -1

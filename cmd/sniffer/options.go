@@ -104,6 +104,8 @@ Log format keywords (justniffer's; see README.md for what each prints):
   %response.timestamp2 %response.header.NAME[(not-found)] %response.header.value(NAME)
   %response.grep(re) %response.header.grep(re)
   %tls.sni %tls.version %tls.alpn %tls.round-trips %tab %newline %% %-
+  %container %source.name %dest.name (sniffer attach, and a sidecar with the Docker
+  socket: the container captured in; the peers' compose service, else container name)
 Header names match whole names, case-insensitively. Regular expressions are Go's
 (RE2 syntax, https://golang.org/s/re2syntax), matched case-insensitively; a grep
 prints its last capture group. strftime patterns also accept %f (microseconds).

@@ -79,7 +79,7 @@ func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
 	switch o.har {
 	case "":
 	case "-":
-		x.har = har.NewWriter(stdout, har.Options{Location: time.Local, Version: version})
+		x.har = har.NewWriter(stdout, har.Options{Location: time.Local, Version: version, Container: entryContainer})
 		entries = os.Stderr
 	default:
 		f, err := os.Create(o.har)
@@ -89,11 +89,15 @@ func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
 			}
 			return nil, nil, fmt.Errorf("--har: %w", err)
 		}
-		x.har = har.NewWriter(f, har.Options{Location: time.Local, Version: version})
+		x.har = har.NewWriter(f, har.Options{Location: time.Local, Version: version, Container: entryContainer})
 		x.harFile = f
 	}
 	return x, entries, nil
 }
+
+// entryContainer is --har's _container: the container the entry was
+// captured in (sniffer attach).
+func entryContainer(e *entry.Entry) string { return e.Container }
 
 // configure sets the engine's hooks the extras need: the pcap tap, and
 // bodies for --json-body. Call it on the Config whose Emit is p.emit.

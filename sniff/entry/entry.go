@@ -196,6 +196,15 @@ type Entry struct {
 	// Last) but hold none (Bytes is empty, HTTP false), so the fields of
 	// HTTP print the not-found value rather than ciphertext.
 	TLS *TLS
+
+	// Container names where the entry was captured (sniffer attach: the
+	// watched container's name); "" for a capture of the host's own
+	// namespace or a file.
+	Container string
+	// SourceName and DestName name the client and the server: the
+	// compose service, or else the container, that owns the address on
+	// the engine's networks; "" when no container is known to own it.
+	SourceName, DestName string
 }
 
 // TLS is what the records of a TLS connection showed (Entry.TLS).

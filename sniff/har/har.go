@@ -79,10 +79,9 @@ type Options struct {
 	// Version is sniffer's version, written in log.creator.
 	Version string
 	// Container is the hook for the _container field that names the
-	// container an entry was captured in, for captures of several
-	// containers at once. Entries do not carry a container yet (sniffer
-	// attach watches one), so nothing sets it; when it is set and returns
-	// a non-empty string, the entry gets "_container": that string.
+	// container an entry was captured in (sniffer attach sets it to
+	// return entry.Entry.Container); when it is set and returns a
+	// non-empty string, the entry gets "_container": that string.
 	Container func(e *entry.Entry) string
 }
 

@@ -16,8 +16,10 @@
 //	connection_id        number  %connection.id: the connection's number, in order of appearance (omitted if 0)
 //	session_requests     number  %session.requests: the entry's index in its connection (0: no payload)
 //	streams              number  %streams
-//	source               object  {"ip": string, "port": number}: the client (%source.ip, %source.port)
-//	dest                 object  {"ip": string, "port": number}: the server (%dest.ip, %dest.port)
+//	container            string  %container: the container the entry was captured in (sniffer attach)
+//	source               object  {"ip": string, "port": number, "name": string}: the client
+//	                             (%source.ip, %source.port, %source.name: name omitted when unknown)
+//	dest                 object  {"ip": string, "port": number, "name": string}: the server (%dest.…)
 //	connection_time      number  %connection.time (first entry only)
 //	connection_timestamp string  %connection.timestamp: the SYN (first entry only)
 //	idle_time_0          number  %idle.time.0
@@ -108,8 +110,12 @@ func Append(dst []byte, e *entry.Entry, o *Options) []byte {
 	dst = strconv.AppendInt(dst, int64(e.Index), 10)
 	dst = append(dst, `,"streams":`...)
 	dst = strconv.AppendInt(dst, int64(e.Streams), 10)
-	dst = appendEndpoint(dst, `,"source":`, e.Client)
-	dst = appendEndpoint(dst, `,"dest":`, e.Server)
+	if e.Container != "" {
+		dst = append(dst, `,"container":`...)
+		dst = AppendString(dst, []byte(e.Container))
+	}
+	dst = appendEndpoint(dst, `,"source":`, e.Client, e.SourceName)
+	dst = appendEndpoint(dst, `,"dest":`, e.Server, e.DestName)
 	dst = appendDuration(dst, `,"connection_time":`, e, logformat.ConnectionTime)
 	dst = appendTime(dst, `,"connection_timestamp":`, e.SYN, loc)
 	dst = appendDuration(dst, `,"idle_time_0":`, e, logformat.IdleTime0)
@@ -183,7 +189,7 @@ func appendTLS(dst []byte, t *entry.TLS) []byte {
 	return append(dst, '}')
 }
 
-func appendEndpoint(dst []byte, key string, ap netip.AddrPort) []byte {
+func appendEndpoint(dst []byte, key string, ap netip.AddrPort, name string) []byte {
 	if !ap.Addr().IsValid() {
 		return dst
 	}
@@ -192,6 +198,10 @@ func appendEndpoint(dst []byte, key string, ap netip.AddrPort) []byte {
 	dst = ap.Addr().AppendTo(dst)
 	dst = append(dst, `","port":`...)
 	dst = strconv.AppendUint(dst, uint64(ap.Port()), 10)
+	if name != "" {
+		dst = append(dst, `,"name":`...)
+		dst = AppendString(dst, []byte(name))
+	}
 	return append(dst, '}')
 }
 
@@ -242,7 +252,7 @@ func appendMessage(dst []byte, e *entry.Entry, m *entry.Message, response bool, 
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"name":`...)
-		dst = AppendString(dst, name)
+		dst = AppendString(dst, []byte(name))
 		dst = append(dst, `,"value":`...)
 		dst = AppendString(dst, value)
 		dst = append(dst, '}')

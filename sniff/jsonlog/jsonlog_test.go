@@ -150,6 +150,7 @@ func TestAgreesWithLogFormat(t *testing.T) {
 		{"%response.protocol", "response.protocol"}, {"%response.code", "response.code"}, {"%response.message", "response.message"},
 		{"%request.header.host", "request.headers.Host"}, {"%response.header.content-length", "response.headers.Content-Length"},
 		{"%request.body", "request.body"}, {"%response.body", "response.body"},
+		{"%container", "container"}, {"%source.name", "source.name"}, {"%dest.name", "dest.name"},
 	}
 	var kws []string
 	for _, k := range keys {
@@ -434,5 +435,29 @@ func TestHeaderTruncated(t *testing.T) {
 		if _, ok := obj.Response["header_truncated"]; ok {
 			t.Errorf("response not cut, but says so: %s", out)
 		}
+	}
+}
+
+// TestNames: the container and the peers' names, when known, are the
+// container field and the name of source and dest; omitted otherwise.
+func TestNames(t *testing.T) {
+	e := &entry.Entry{
+		Client:    netip.MustParseAddrPort("172.18.0.3:40000"),
+		Server:    netip.MustParseAddrPort("172.18.0.2:8080"),
+		Container: "proj_web_1", SourceName: "web", DestName: "a\"pi",
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(Append(nil, e, nil), &obj); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"container": "proj_web_1", "source.name": "web", "dest.name": `a"pi`, "source.ip": "172.18.0.3"} {
+		if got, ok := lookup(obj, path); !ok || got != want {
+			t.Errorf("%s = %q, %v; want %q", path, got, ok, want)
+		}
+	}
+	e.Container, e.SourceName, e.DestName = "", "", ""
+	b := Append(nil, e, nil)
+	if bytes.Contains(b, []byte(`"container"`)) || bytes.Contains(b, []byte(`"name"`)) {
+		t.Errorf("unknown names printed: %s", b)
 	}
 }

@@ -32,6 +32,9 @@
 //
 //	%source.ip %source.port      the client (the SYN sender)
 //	%dest.ip %dest.port          the server; IPv6 in its usual text form
+//	%source.name %dest.name [nf] the compose service, else the container, that owns the
+//	                             client's (server's) address (sniffer attach; not justniffer's)
+//	%container [nf]              the container the entry was captured in (sniffer attach)
 //	%connection                  start, continue, last or unique; open for an entry printed live
 //	                             while its idle connection was open (--flush-after), before its
 //	                             place in the connection was known
@@ -315,6 +318,9 @@ var keywords = map[string]spec{
 	"source.port": {kind: opPort, side: request},
 	"dest.ip":     {kind: opIP, side: response},
 	"dest.port":   {kind: opPort, side: response},
+	"source.name": {kind: opName, side: request, arg: argNF},
+	"dest.name":   {kind: opName, side: response, arg: argNF},
+	"container":   {kind: opContainer, arg: argNF},
 
 	"connection":            {kind: opConnection},
 	"connection.id":         {kind: opConnID},

@@ -95,6 +95,11 @@ func TestKeywords(t *testing.T) {
 		{"no-address", "%source.ip %source.port %dest.ip(none)", func(e *entry.Entry) {
 			e.Client, e.Server = netip.AddrPort{}, netip.AddrPort{}
 		}, nil, "- - -(none)"}, // no [nf] argument: the parenthesis is text
+		{"names", "%container %source.name>%dest.name", func(e *entry.Entry) {
+			e.Container, e.SourceName, e.DestName = "proj_web_1", "web", "api"
+		}, nil, "proj_web_1 web>api"},
+		{"names-not-found", "%container|%source.name(?)|%dest.name(none)", nil, nil, "-|?|none"},
+		{"names-escaped", "%source.name", func(e *entry.Entry) { e.SourceName = "a\x1b[2Jb" }, &Options{Encoding: Escaped}, `a\x1b[2Jb`},
 
 		// Connection.
 		{"connection", "%connection", nil, nil, "unique"},
@@ -331,6 +336,7 @@ func TestEveryKeyword(t *testing.T) {
 		"%response.size", "%response.time", "%response.time.begin", "%response.time.end", "%response.timestamp",
 		"%response.timestamp2", "%session.requests", "%session.time", "%source.ip", "%source.port", "%streams",
 		"%tab", "%tls.sni", "%tls.version", "%tls.alpn", "%tls.round-trips",
+		"%container", "%source.name", "%dest.name",
 	}
 	for _, k := range help {
 		f, err := Parse(k)

@@ -20,6 +20,8 @@ const (
 	opNothing                     // %- (never stored)
 	opIP                          // side: request = source, response = dest
 	opPort                        // likewise
+	opName                        // %source.name, %dest.name (side as opIP)
+	opContainer                   // %container
 	opConnection                  // the annotation
 	opDuration                    // sel: a dur… constant
 	opTimestamp                   // sel: a ts… constant; tf
@@ -142,6 +144,23 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 				break
 			}
 			dst = strconv.AppendUint(dst, uint64(ap.Port()), 10)
+
+		case opName:
+			name := e.SourceName
+			if p.side == response {
+				name = e.DestName
+			}
+			if name == "" {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendEncoded(dst, name, o.Encoding)
+		case opContainer:
+			if e.Container == "" {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendEncoded(dst, e.Container, o.Encoding)
 
 		case opConnection:
 			dst = append(dst, e.Annotation.String()...)

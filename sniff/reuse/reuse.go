@@ -69,6 +69,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/sniffer/sniffer/sniff/entry"
@@ -80,6 +81,11 @@ type Pair struct {
 	// Client is the client's IP address, Server the server's address.
 	Client netip.Addr
 	Server netip.AddrPort
+	// ClientName and ServerName name the client and the server when an
+	// entry of the pair did (entry.Entry.SourceName, DestName: sniffer
+	// attach's compose services or containers); "" when none did. The
+	// summary and the verdict print them in place of the addresses.
+	ClientName, ServerName string
 	// Connections counts the connections seen, TLS ones included.
 	Connections int
 	// Requests counts the exchanges of the connections that are not TLS.
@@ -166,6 +172,31 @@ func (p *Pair) SingleTLSShare() float64 {
 		return 0
 	}
 	return float64(p.SingleTLS) / float64(p.TLS)
+}
+
+// Label is how the summary and the verdict name the pair: "10.0.0.2 ->
+// 10.0.0.3:8080", or with names "web -> api:8080" (the server's port kept;
+// an address stands for a name not known).
+func (p *Pair) Label() string {
+	client, server := p.Client.String(), p.Server.String()
+	if p.ClientName != "" {
+		client = printableName(p.ClientName)
+	}
+	if p.ServerName != "" {
+		server = printableName(p.ServerName) + ":" + strconv.Itoa(int(p.Server.Port()))
+	}
+	return client + " -> " + server
+}
+
+// printableName returns name, quoted when it holds bytes that are not
+// printable ASCII or a space (labels are anyone's text).
+func printableName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f {
+			return strconv.Quote(name)
+		}
+	}
+	return name
 }
 
 // KeepAlive says whether the server offered keep-alive: "yes" in every
@@ -273,6 +304,12 @@ func (a *Aggregator) Add(e *entry.Entry) {
 	if p == nil {
 		a.untrackedEntries++
 		return
+	}
+	if p.ClientName == "" {
+		p.ClientName = e.SourceName
+	}
+	if p.ServerName == "" {
+		p.ServerName = e.DestName
 	}
 	if !e.Request.Last.IsZero() && !e.Response.Last.IsZero() {
 		p.ResponseTime.Add(e.Response.Last.Sub(e.Request.Last))
@@ -419,7 +456,7 @@ func (a *Aggregator) WriteSummary(w io.Writer, prefix string) error {
 		b = fmt.Appendf(b, "%sno connections\n", prefix)
 	}
 	for _, p := range ps {
-		b = fmt.Appendf(b, "%s%s -> %s: ", prefix, p.Client, p.Server)
+		b = fmt.Appendf(b, "%s%s: ", prefix, p.Label())
 		if plain := p.Connections - p.TLS; plain > 0 || p.TLS == 0 {
 			b = fmt.Appendf(b, "%d connection%s, %d request%s, %.2f requests/connection, %.0f%% single-request, keep-alive offered: %s",
 				plain, plural(plain), p.Requests, plural(p.Requests),
@@ -558,7 +595,7 @@ func (a *Aggregator) WriteVerdict(w io.Writer, prefix string) (Verdict, error) {
 			b = append(b, ';')
 		}
 		n++
-		b = fmt.Appendf(b, " %s -> %s:", p.Client, p.Server)
+		b = fmt.Appendf(b, " %s:", p.Label())
 		if plain := p.Leaked - p.LeakedTLS; plain > 0 {
 			b = fmt.Appendf(b, " %d connection%s offered keep-alive closed by the client after one request, then a new connection",
 				plain, plural(plain))
@@ -613,7 +650,7 @@ func appendLatency(b []byte, prefix string, p *Pair) []byte {
 	if p.ResponseTime.Count()+p.NewConn.Count()+p.Reused.Count() == 0 {
 		return b
 	}
-	b = fmt.Appendf(b, "%s  %s -> %s: response time ", prefix, p.Client, p.Server)
+	b = fmt.Appendf(b, "%s  %s: response time ", prefix, p.Label())
 	if p.ResponseTime.Count() == 0 {
 		b = append(b, "none"...)
 	} else {

@@ -717,3 +717,28 @@ func TestOKNotes(t *testing.T) {
 		t.Errorf("no keep-alive: got (%v)\n%s", v, got)
 	}
 }
+
+// TestNames: with the entries' peer names, the summary and the verdict name
+// the pair (the server's port kept); a name that is not printable is
+// quoted.
+func TestNames(t *testing.T) {
+	for _, tc := range []struct{ client, server, label string }{
+		{"web", "api", "web -> api:8080"},
+		{"", "api", "10.0.0.2 -> api:8080"},
+		{"web", "", "web -> 10.0.0.3:8080"},
+		{"we\x1bb", "a pi", `"we\x1bb" -> "a pi":8080`},
+	} {
+		a := New()
+		name := func(e *entry.Entry) { e.SourceName, e.DestName = tc.client, tc.server; a.Add(e) }
+		eng := sniff.New(sniff.Config{MaxConns: 64, HeaderCap: 4096, IdleTimeout: -1, Emit: name, ConnEnd: a.AddConn})
+		pcaptest.Replay(t, leaky(3).Pcap(), eng.Packet)
+		eng.Finish()
+		got, _ := summaryVerdict(t, a)
+		want := tc.label + ": 3 connections, 3 requests, 1.00 requests/connection, 100% single-request, keep-alive offered: yes, 2 not reused\n" +
+			"  " + tc.label + ": response time p50 20µs p95 20µs max 20µs; new connection 50µs (p50, 3), reused none\n" +
+			"reuse: FAIL: connections not reused: " + tc.label + ": 2 connections offered keep-alive closed by the client after one request, then a new connection\n"
+		if got != want {
+			t.Errorf("names %q %q: got\n%s\nwant\n%s", tc.client, tc.server, got, want)
+		}
+	}
+}

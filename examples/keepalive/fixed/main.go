@@ -3,6 +3,9 @@
 // kept-alive connection.
 //
 //	fixed [URL]   (default $URL, or http://app:8080/fixed)
+//
+// $DELAY (a Go duration) waits before the first request; $COUNT makes
+// that many requests, numbered (URL?n=1, ...), then exits.
 package main
 
 import (
@@ -10,13 +13,20 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
 func main() {
 	url := target("http://app:8080/fixed")
-	for {
-		req, _ := http.NewRequest("GET", url, nil)
+	time.Sleep(duration("DELAY", 0))
+	count, _ := strconv.Atoi(os.Getenv("COUNT"))
+	for i := 1; count <= 0 || i <= count; i++ {
+		u := url
+		if count > 0 {
+			u += "?n=" + strconv.Itoa(i)
+		}
+		req, _ := http.NewRequest("GET", u, nil)
 		req.Header.Set("User-Agent", "fixed")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -25,7 +35,7 @@ func main() {
 			io.Copy(io.Discard, resp.Body) // the fix: drain, then close
 			resp.Body.Close()
 		}
-		time.Sleep(interval())
+		time.Sleep(duration("INTERVAL", 500*time.Millisecond))
 	}
 }
 
@@ -40,10 +50,10 @@ func target(def string) string {
 	return def
 }
 
-// interval is $INTERVAL (a Go duration), 500ms by default.
-func interval() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("INTERVAL")); err == nil && d > 0 {
+// duration is the environment variable name as a Go duration, or def.
+func duration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
 		return d
 	}
-	return 500 * time.Millisecond
+	return def
 }

@@ -3,19 +3,29 @@
 // connection back in its pool and opens a new one for every request.
 //
 //	leaky [URL]   (default $URL, or http://app:8080/leaky)
+//
+// $DELAY (a Go duration) waits before the first request; $COUNT makes
+// that many requests, numbered (URL?n=1, ...), then exits.
 package main
 
 import (
 	"log"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
 func main() {
 	url := target("http://app:8080/leaky")
-	for {
-		req, _ := http.NewRequest("GET", url, nil)
+	time.Sleep(duration("DELAY", 0))
+	count, _ := strconv.Atoi(os.Getenv("COUNT"))
+	for i := 1; count <= 0 || i <= count; i++ {
+		u := url
+		if count > 0 {
+			u += "?n=" + strconv.Itoa(i)
+		}
+		req, _ := http.NewRequest("GET", u, nil)
 		req.Header.Set("User-Agent", "leaky")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -23,7 +33,7 @@ func main() {
 		} else {
 			resp.Body.Close() // the bug: the body was not read
 		}
-		time.Sleep(interval())
+		time.Sleep(duration("INTERVAL", 500*time.Millisecond))
 	}
 }
 
@@ -38,10 +48,10 @@ func target(def string) string {
 	return def
 }
 
-// interval is $INTERVAL (a Go duration), 500ms by default.
-func interval() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("INTERVAL")); err == nil && d > 0 {
+// duration is the environment variable name as a Go duration, or def.
+func duration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
 		return d
 	}
-	return 500 * time.Millisecond
+	return def
 }
