@@ -260,6 +260,9 @@ type Format struct {
 	names       [2][]string
 	needsBodies bool
 	needsHello  bool
+	// clf: the ops are those of Default, which Append renders with
+	// appendCLF, the same steps without the dispatch over op kinds.
+	clf bool
 }
 
 // HeaderNames returns the header names the format looks up in requests
@@ -573,6 +576,7 @@ func Parse(format string) (*Format, error) {
 		f.ops = append(f.ops, o)
 	}
 	flush()
+	f.clf = isCLF(f.ops)
 	return f, nil
 }
 
