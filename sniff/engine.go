@@ -90,6 +90,15 @@ type Config struct {
 	// (entry.Message.Headers), so that a log format need not look for
 	// them again: logformat.Format.HeaderNames.
 	IndexHeaders [2][]string
+	// NoPureACKs says the capture delivers no pure ACKs (a kernel filter
+	// dropped them, live.Config.DropPureACKs): a connection closes once
+	// both FINs and every byte before them are in, timed at the second
+	// FIN, rather than at the ACK of the second FIN, which will not be
+	// seen. What else pure ACKs decide (handshake and close times, FIN
+	// order, gaps declared by an ACK past the data, a challenged RST
+	// answered by an ACK) is then judged without them: only outputs that
+	// do not depend on them may be printed (cmd/sniffer decides).
+	NoPureACKs bool
 	// Emit receives each entry. The entry and its byte slices are only
 	// valid during the call.
 	Emit func(*entry.Entry)
@@ -499,6 +508,10 @@ func (e *Engine) segment(p *decode.Packet, ts time.Time) {
 	// that closed first.
 	if c.half[0].FinSeen() && c.half[1].FinSeen() && ack && int(c.finDir) == dir && reassembly.Seq(p.Ack) == c.half[1-dir].FinSeq().Add(1) {
 		e.close(c, ts, c.closer())
+	} else if e.cfg.NoPureACKs && c.half[0].Finished() && c.half[1].Finished() && c.softRST.IsZero() {
+		// That ACK is not captured: closed once both FINs and every
+		// byte before them are in, at the second FIN (as Finish).
+		e.close(c, c.secondFin(), c.closer())
 	}
 }
 

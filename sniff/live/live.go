@@ -83,6 +83,11 @@ type Config struct {
 	PollTimeout time.Duration
 	// TickInterval is how often Run calls Tick while packets flow.
 	TickInterval time.Duration
+	// DropPureACKs makes the kernel filter reject pure ACKs
+	// (PureACKRejector) before they reach the ring. Only for a caller
+	// whose output does not depend on them: sniff.Config.NoPureACKs
+	// says so to the engine.
+	DropPureACKs bool
 }
 
 // withDefaults returns c with its zero fields set.
