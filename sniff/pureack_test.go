@@ -15,7 +15,9 @@ import (
 
 	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/capfile"
+	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/pcaptest"
 	"github.com/sniffer/sniffer/sniff/live"
 	"github.com/sniffer/sniffer/sniff/logformat"
 )
@@ -193,5 +195,133 @@ func TestPureACKsChangeTheFullFormat(t *testing.T) {
 	if changed == 0 {
 		t.Error("no capture's FULL output changes without pure ACKs")
 	}
-	_ = strings.TrimSpace
+}
+
+// TestPureACKsHostile runs the pure-ACK proof over built connections where
+// pure ACKs carry evidence: a lost response segment that only a pure ACK
+// acknowledges, every segment acknowledged alone, FINs captured in the
+// wrong order, a connection picked up mid-stream or while idle (seen
+// through pure ACKs only, or those and a close), a challenged RST the
+// sender answers with an ACK, a port reused at once. The default format
+// prints the same entries in the same order with and without them.
+func TestPureACKsHostile(t *testing.T) {
+	for name, build := range map[string]func(c *pcaptest.Capture){
+		"keep-alive, every segment acked alone": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Handshake()
+			for _, p := range []string{"/1", "/2", "/3"} {
+				f.ClientSend(get(p))
+				f.Ack(false)
+				f.ServerSend(ok(p))
+				f.Ack(true)
+			}
+			f.Close(true)
+		},
+		"lost response segment acked by a pure ACK": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Handshake()
+			f.ClientSend(get("/a"))
+			f.Advance(false, uint32(len(ok("a"))))
+			f.Ack(true)
+			f.ClientSend(get("/b"))
+			f.ServerSend(ok("b"))
+			f.Ack(true)
+			f.Close(false)
+		},
+		"lost last segment, then the close": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Handshake()
+			f.ClientSend(get("/a"))
+			f.ServerSend([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345"))
+			f.Advance(false, 5)
+			f.Ack(true)
+			f.Close(true)
+		},
+		"FINs captured in the wrong order": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Handshake()
+			f.ClientSend(get("/a"))
+			f.ServerSend(ok("a"))
+			f.Ack(true)
+			cfin := f.Next(true)
+			f.Advance(true, 1) // the client's FIN, captured later
+			f.Fin(false)
+			f.Segment(true, cfin-f.ClientISN-1, nil, decode.FIN|decode.ACK)
+			f.Ack(false)
+		},
+		"picked up mid-stream": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.ClientSend(get("/a"))
+			f.Ack(false)
+			f.ServerSend(ok("a"))
+			f.Ack(true)
+			f.ClientSend(get("/b"))
+			f.ServerSend(ok("b"))
+			f.Close(false)
+		},
+		"challenged RST answered by an ACK": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Handshake()
+			f.ClientSend(get("/a"))
+			f.ServerSend(ok("a"))
+			f.Ack(true)
+			f.Segment(false, f.Next(false)-f.ServerISN-1+100, nil, decode.RST)
+			f.Ack(false)
+			f.ClientSend(get("/b"))
+			f.ServerSend(ok("b"))
+			f.Close(true)
+		},
+		"RST after the exchange": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Handshake()
+			f.ClientSend(get("/a"))
+			f.ServerSend(ok("a"))
+			f.Ack(true)
+			f.Segment(true, f.Next(true)-f.ClientISN-1, nil, decode.RST|decode.ACK)
+		},
+		"port reused after a clean close": func(c *pcaptest.Capture) {
+			for i := range 3 {
+				f := c.Flow(cli4, srv4, t0.Add(time.Duration(i)*time.Millisecond))
+				f.ClientISN, f.ServerISN = uint32(1000*(i+1)), uint32(50000*(i+1))
+				f.Handshake()
+				f.ClientSend(get("/" + itoa(i)))
+				f.ServerSend(ok(itoa(i)))
+				f.Close(i%2 == 0)
+			}
+		},
+		"picked up idle: pure ACKs only": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Ack(true)
+			f.Ack(false)
+		},
+		"picked up idle: pure ACKs, then the close": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Ack(true)
+			f.Ack(false)
+			f.Close(false)
+		},
+		"response in segments, each acked": func(c *pcaptest.Capture) {
+			f := c.Flow(cli4, srv4, t0)
+			f.Handshake()
+			f.ClientSend(get("/big"))
+			body := strings.Repeat("x", 4000)
+			f.ServerSend([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n"))
+			for i := 0; i < 4000; i += 1000 {
+				f.ServerSend([]byte(body[i : i+1000]))
+				f.Ack(true)
+			}
+			f.Close(false)
+		},
+	} {
+		c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
+		build(c)
+		want, _ := runPureACKs(t, c.Pcap(), logformat.Default, false)
+		got, n := runPureACKs(t, c.Pcap(), logformat.Default, true)
+		if n == 0 {
+			t.Errorf("%s: no pure ACK left out", name)
+		}
+		if got != want {
+			t.Errorf("%s: %d pure ACKs left out change the output\n%s", name, n, diff(want, got))
+		}
+	}
 }
