@@ -97,3 +97,20 @@ func FuzzCLF(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStatusCode checks that the status-code shortcut returns what the
+// word-by-word reading of the line returns, whenever it applies.
+func FuzzStatusCode(f *testing.F) {
+	for _, s := range []string{"HTTP/1.1 200 OK\r\n", "HTTP/1.0 404\r\n", "HTTP/1.1 200\n", "HTTP/1.1  200 OK", "HTTP/1.1 2000 OK", "HTTP/1.1 20 OK\r\n", "HTTP/2 200 OK"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		code, ok := statusCode(b)
+		if !ok {
+			return
+		}
+		if want := linePartLoop(b, 1); string(code) != string(want) {
+			t.Fatalf("statusCode(%q) = %q, the loop reads %q", b, code, want)
+		}
+	})
+}
