@@ -13,7 +13,8 @@
 // The filter runs in the kernel, attached before the socket starts
 // receiving: a fixed prefix (see KernelFilter) drops loopback's outgoing copy
 // of each packet, so that loopback traffic is seen once, and anything that
-// is not IPv4 or IPv6; then the user's tcpdump expression (or "tcp") decides.
+// is not IPv4 or IPv6, and with Config.DropPureACKs every pure ACK
+// (PureACKRejector); then the user's tcpdump expression (or "tcp") decides.
 package live
 
 import (
