@@ -369,7 +369,7 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	if e.TLS != nil {
 		dst = ops[4].missing(dst, o)
 	} else {
-		dst = appendEncoded(dst, firstLine(&e.Request), o.Encoding)
+		dst = appendText(dst, firstLine(&e.Request), o.Encoding)
 	}
 	dst = append(dst, ops[5].text...)
 	resp, req := &e.Response, &e.Request
@@ -380,7 +380,7 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	if len(part) == 0 {
 		dst = ops[6].missing(dst, o)
 	} else {
-		dst = appendEncoded(dst, part, o.Encoding)
+		dst = appendText(dst, part, o.Encoding)
 	}
 	dst = append(dst, ops[7].text...)
 	var values [maxLookups][]byte
@@ -405,7 +405,16 @@ func appendLookup(dst []byte, p *op, http bool, values [][]byte, found uint, o *
 	if !http || found&(1<<p.slot) == 0 {
 		return p.missing(dst, o)
 	}
-	return appendEncoded(dst, values[p.slot], o.Encoding)
+	return appendText(dst, values[p.slot], o.Encoding)
+}
+
+// appendText is appendEncoded for bytes, with the common case inlined: the
+// call to the generic function costs more than the copy of a short value.
+func appendText(dst, b []byte, enc Encoding) []byte {
+	if enc == Verbatim {
+		return append(dst, b...)
+	}
+	return appendEncoded(dst, b, enc)
 }
 
 // resolve finds the values of the header look-ups of a side in m, as
