@@ -8,6 +8,7 @@
 #
 #   sudo bench/abcpu.sh /tmp/sniffer-old /tmp/sniffer-new   # PAIRS=6 DURATION=10s
 #   SNIFFER_ARGS="-l ..." is passed to both; GOMAXPROCS etc. are inherited.
+#   CLOSE=1: a connection per request (wrk -H 'Connection: close').
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 a=$(realpath "${1:?usage: abcpu.sh A B}")
@@ -43,7 +44,7 @@ run() {
     grep -q "listening on" "$work/err" || { echo "abcpu.sh: $1 did not start:" >&2; cat "$work/err" >&2; exit 1; }
     local c0 c1 reqs
     c0=$(cpu_ns "$sniffer_pid")
-    inns wrk -c "$conns" -t "$threads" -d "$duration" "$url" >"$work/wrk.out"
+    inns wrk -c "$conns" -t "$threads" -d "$duration" "${wrk_hdr[@]}" "$url" >"$work/wrk.out"
     c1=$(cpu_ns "$sniffer_pid")
     kill -INT "$sniffer_pid"
     wait "$sniffer_pid" || { echo "abcpu.sh: $1 failed:" >&2; cat "$work/err" >&2; exit 1; }

@@ -5,6 +5,10 @@
 #
 #   sudo bench/live.sh            # ROUNDS=5 CONNS=50 THREADS=2 DURATION=10s
 #   SNIFFER_BIN=path uses that binary instead of building ./cmd/sniffer
+#   CLOSE=1 closes the connection after each request (wrk -H 'Connection: close')
+#   SNIFFER_ARGS="--keep-acks" passes arguments to the sniffer
+#   TCPDUMP_ARGS="-B 8192" passes arguments to tcpdump (its default buffer,
+#   2 MiB, drops packets under this load; the sniffer's ring is 8 MiB)
 #
 # Needs root, ip, nginx, wrk, tcpdump and GNU time (apt-get install -y nginx
 # wrk tcpdump time). Prints requests/s (median of ROUNDS, the three ways
@@ -19,6 +23,7 @@ threads=${THREADS:-2}
 duration=${DURATION:-10s}
 size=${SIZE:-612}
 sniffer_args=${SNIFFER_ARGS:-}
+tcpdump_args=${TCPDUMP_ARGS:-}
 
 for tool in ip nginx wrk tcpdump /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "live.sh: $tool is missing (apt-get install -y nginx wrk tcpdump time)" >&2; exit 1; }
@@ -32,7 +37,7 @@ if [ -n "${SNIFFER_BIN:-}" ]; then cp "$SNIFFER_BIN" "$work/sniffer"; else (cd "
 
 # wrk_run OUT — run wrk, append "reqs/s requests" to OUT.
 wrk_run() {
-    inns wrk -c "$conns" -t "$threads" -d "$duration" "$url" >"$work/wrk.out"
+    inns wrk -c "$conns" -t "$threads" -d "$duration" "${wrk_hdr[@]}" "$url" >"$work/wrk.out"
     local rps reqs
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out")
     reqs=$(awk '/requests in/ {print $1}' "$work/wrk.out")
@@ -58,7 +63,8 @@ tv() { awk -F': ' -v k="$2" '$1 ~ k {print $2}' "$1"; }
 run_none() { wrk_run "$work/rps.none"; }
 run_tcpdump() {
     rm -f "$work/tcpdump.err" # wait_line must not see the last round's
-    ip netns exec "$ns" /usr/bin/time -v -o "$work/time.tcpdump" tcpdump -i any -w /dev/null 2>"$work/tcpdump.err" &
+    # shellcheck disable=SC2086
+    ip netns exec "$ns" /usr/bin/time -v -o "$work/time.tcpdump" tcpdump -i any $tcpdump_args -w /dev/null 2>"$work/tcpdump.err" &
     local pid=$!
     wait_line "$work/tcpdump.err" "listening on"
     wrk_run "$work/rps.tcpdump"
@@ -98,8 +104,8 @@ rn=$(cut -d' ' -f1 "$work/rps.none" | median)
 rt=$(cut -d' ' -f1 "$work/rps.tcpdump" | median)
 rs=$(cut -d' ' -f1 "$work/rps.sniffer" | median)
 ratios=$(paste -d' ' "$work/rps.sniffer" "$work/rps.tcpdump" | awk '{printf "%.3f\n", $1/$3}')
-echo "command: CONNS=$conns THREADS=$threads DURATION=$duration ROUNDS=$rounds SIZE=$size bench/live.sh ($(nproc) CPUs, $(uname -r))"
-echo "wrk -c $conns -t $threads -d $duration $url  (nginx $(nginx -v 2>&1 | sed 's/.*\///'), $size-byte file, keep-alive)"
+echo "command: CLOSE=${CLOSE:-0} SNIFFER_ARGS='$sniffer_args' TCPDUMP_ARGS='$tcpdump_args' CONNS=$conns THREADS=$threads DURATION=$duration ROUNDS=$rounds SIZE=$size bench/live.sh ($(nproc) CPUs, $(uname -r))"
+echo "wrk -c $conns -t $threads -d $duration ${wrk_hdr[*]} $url  (nginx $(nginx -v 2>&1 | sed 's/.*\///'), $size-byte file, $([ "${CLOSE:-0}" = 1 ] && echo connection per request || echo keep-alive))"
 printf 'requests/s, median of %d: none %.0f, tcpdump %.0f, sniffer %.0f\n' "$rounds" "$rn" "$rt" "$rs"
 printf 'tcpdump/none %.3f, sniffer/none %.3f, sniffer/tcpdump %.3f (median of per-round ratios %.3f; per round: %s)\n' \
     "$(echo "$rt / $rn" | bc -l)" "$(echo "$rs / $rn" | bc -l)" "$(echo "$rs / $rt" | bc -l)" \

@@ -2,11 +2,14 @@
 # mkcapture.sh OUT.pcap [SECONDS] — capture nginx + wrk traffic on loopback
 # with tcpdump: the large, real capture the file benchmarks read.
 # Needs root, nginx, wrk and tcpdump (apt-get install nginx wrk tcpdump).
+# CLOSE=1 makes every request close its connection (wrk -H 'Connection:
+# close'): one exchange per connection, handshake and close each time.
 set -euo pipefail
 out=${1:?usage: mkcapture.sh OUT.pcap [SECONDS]}
 secs=${2:-5}
 port=${PORT:-18480}
 dir=$(mktemp -d)
+tcpdump_pid=
 trap 'kill $(cat "$dir/nginx.pid" 2>/dev/null) 2>/dev/null || true; kill "$tcpdump_pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 mkdir -p "$dir/www" "$dir/logs"
 chmod 755 "$dir"
@@ -26,7 +29,9 @@ nginx -c "$dir/nginx.conf" -p "$dir"
 tcpdump -i lo -s 0 -B 65536 -w "$out" "tcp port $port" 2>"$dir/tcpdump.err" &
 tcpdump_pid=$!
 sleep 1
-wrk -t 2 -c 20 -d "${secs}s" "http://127.0.0.1:$port/index.html" >&2
+hdr=()
+[ "${CLOSE:-0}" = 1 ] && hdr=(-H 'Connection: close')
+wrk -t 2 -c 20 -d "${secs}s" "${hdr[@]}" "http://127.0.0.1:$port/index.html" >&2
 sleep 0.5
 kill -INT "$tcpdump_pid"
 wait "$tcpdump_pid" || true

@@ -48,3 +48,7 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 url=http://127.0.0.1:8080/small.txt
+# CLOSE=1: every request on a connection of its own (wrk sends
+# Connection: close), so each carries a handshake and a close.
+wrk_hdr=()
+if [ "${CLOSE:-0}" = 1 ]; then wrk_hdr=(-H 'Connection: close'); fi

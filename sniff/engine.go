@@ -75,6 +75,15 @@ type Config struct {
 	// (entry.Message.Headers), so that a log format need not look for
 	// them again: logformat.Format.HeaderNames.
 	IndexHeaders [2][]string
+	// NoPureACKs says the capture delivers no pure ACKs (a kernel filter
+	// dropped them, live.Config.DropPureACKs): a connection closes once
+	// both FINs and every byte before them are in, timed at the second
+	// FIN, rather than at the ACK of the second FIN, which will not be
+	// seen. What else pure ACKs decide (handshake and close times, FIN
+	// order, gaps declared by an ACK past the data, a challenged RST
+	// answered by an ACK) is then judged without them: only outputs that
+	// do not depend on them may be printed (cmd/sniffer decides).
+	NoPureACKs bool
 	// Emit receives each entry. The entry and its byte slices are only
 	// valid during the call.
 	Emit func(*entry.Entry)
@@ -161,7 +170,7 @@ func New(cfg Config) *Engine {
 	}
 	e := &Engine{cfg: cfg}
 	e.table.Init(tcp.Config{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FlushAfter: cfg.FlushAfter,
-		MaxPendingPerConn: cfg.MaxPendingPerConn, MaxPendingTotal: cfg.MaxPendingTotal}, (*upper)(e))
+		MaxPendingPerConn: cfg.MaxPendingPerConn, MaxPendingTotal: cfg.MaxPendingTotal, NoPureACKs: cfg.NoPureACKs}, (*upper)(e))
 	e.x = exchange.Shared{HeaderCap: cfg.HeaderCap, BodyCap: cfg.BodyCap, KeepBodies: cfg.KeepBodies, MaxKept: cfg.MaxKept,
 		MaxConns: cfg.MaxConns, Emit: cfg.Emit, Table: &e.table, Trim: e.table.TrimFree, Registry: decoders}
 	for d, names := range cfg.IndexHeaders {

@@ -155,13 +155,15 @@ func stopContext(o *options, out *printer) (context.Context, context.CancelFunc)
 	return ctx, func() { stop(); cancelTimeout(); cancelSignals() }
 }
 
-// liveConfig is the capture the options ask for: interface, filter and
-// ring size (-B, in KiB, rounded up to whole blocks).
+// liveConfig is the capture the options ask for: interface, filter, ring
+// size (-B, in KiB, rounded up to whole blocks), and whether the kernel
+// drops pure ACKs (dropPureACKs, decided by setup).
 func liveConfig(o *options) live.Config {
 	return live.Config{
-		Interface: o.iface,
-		Filter:    o.filter,
-		BlockSize: live.DefaultBlockSize,
-		NumBlocks: (o.bufferKiB<<10 + live.DefaultBlockSize - 1) / live.DefaultBlockSize,
+		Interface:    o.iface,
+		Filter:       o.filter,
+		BlockSize:    live.DefaultBlockSize,
+		NumBlocks:    (o.bufferKiB<<10 + live.DefaultBlockSize - 1) / live.DefaultBlockSize,
+		DropPureACKs: o.dropACKs,
 	}
 }

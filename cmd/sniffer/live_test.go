@@ -53,6 +53,37 @@ func TestLive(t *testing.T) {
 	t.Run("Ready", e.testReady)
 	t.Run("NothingJudged", e.testNothingJudged)
 	t.Run("HARSignal", e.testHARSignal) // har_test.go
+	t.Run("PureACKs", e.testPureACKs)
+}
+
+// testPureACKs is the live differential run behind dropping pure ACKs in
+// the kernel: two sniffers capture the same traffic (connections closed
+// after each request, and kept alive, over IPv4 and IPv6, large responses
+// whose segments the client acknowledges alone), one with the default
+// format, which drops them, the other with --keep-acks. They print the
+// same entries in the same order; the first captured fewer packets.
+func (e *liveEnv) testPureACKs(t *testing.T) {
+	t.Parallel()
+	ns := newNetns(t)
+	e.server(t, ns, "127.0.0.1:8080", "[::1]:8080")
+	dropping := e.sniffer(t, ns)
+	keeping := e.sniffer(t, ns, "--keep-acks")
+	finish(t, e.client(t, ns, "unread", "10", "http://127.0.0.1:8080/big/close/", "http://[::1]:8080/big/close6/"))
+	finish(t, e.client(t, ns, "read", "10", "http://127.0.0.1:8080/big/kept/", "http://[::1]:8080/kept6/"))
+	time.Sleep(300 * time.Millisecond)
+	got, sumDrop := stop(t, dropping)
+	want, sumKeep := stop(t, keeping)
+	if len(want) != 40 {
+		t.Errorf("--keep-acks: %d entries, want 40", len(want))
+	}
+	wantLines(t, got, want, false)
+	if sumDrop.dropped != 0 || sumKeep.dropped != 0 {
+		t.Errorf("kernel drops: %d and %d", sumDrop.dropped, sumKeep.dropped)
+	}
+	if sumDrop.captured >= sumKeep.captured {
+		t.Errorf("the default format captured %d packets, --keep-acks %d: no pure ACK was dropped", sumDrop.captured, sumKeep.captured)
+	}
+	t.Logf("packets captured: %d without pure ACKs, %d with", sumDrop.captured, sumKeep.captured)
 }
 
 // server starts the HTTP server helper in ns, listening on addrs.

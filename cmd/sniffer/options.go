@@ -47,6 +47,9 @@ type options struct {
 
 	cpuProfile string
 	bufferKiB  int
+	// keepACKs (--keep-acks): never drop pure ACKs in the kernel;
+	// dropACKs: setup decided to (dropPureACKs).
+	keepACKs, dropACKs bool
 
 	maxPending, maxPendingTotal int64
 	maxKept                     int64
@@ -164,6 +167,7 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	str(&o.execute, "e", "execute", "", "run `command` for each entry, the entry on its standard input: through /bin/sh (without it, split at blanks), one at a time in entry order, off the capture path (live, entries past a queue of 1024 are dropped and counted); its output goes where the entries would (standard error with -w -); a command that cannot run (exit 126, 127) ends sniffer with status 1")
 	fs.IntVar(&o.bufferKiB, "buffer-size", live.DefaultNumBlocks*live.DefaultBlockSize>>10, "live: the capture ring, in `KiB` (as tcpdump -B); more absorbs longer bursts, and counts in the RSS once filled")
 	fs.IntVar(&o.bufferKiB, "B", live.DefaultNumBlocks*live.DefaultBlockSize>>10, "")
+	fs.BoolVar(&o.keepACKs, "keep-acks", false, "live: capture pure ACKs even when nothing printed needs them (by default the kernel drops them for formats that do not print %connection, handshake or close times, %connection.id, %streams or %tls.round-trips, without --json, -w, --har, --summary, --expect-reuse and --metrics)")
 	fs.IntVar(&o.maxStreams, "max-tcp-streams", 16384, "track at most `n` connections; past it the longest idle is flushed as timedout")
 	fs.IntVar(&o.maxStreams, "s", 16384, "")
 	boolean(&o.middle, "m", "capture-in-the-middle", "accepted for compatibility: connections whose handshake was not captured are always tracked")

@@ -123,6 +123,8 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 	if o.idleTimeout == 0 {
 		cfg.IdleTimeout = -1
 	}
+	o.dropACKs = dropPureACKs(o, format)
+	cfg.NoPureACKs = o.dropACKs
 	out.configure(&cfg) // -w, --json-body
 	setMemoryLimit(cfg)
 	return cfg, out, 0
@@ -266,6 +268,20 @@ func fileFilter(expr string, link layers.LinkType, name string, stderr io.Writer
 		fmt.Fprintf(stderr, "sniffer: warning: %s: -p cannot be compiled for link type %s (%v): packets of that link type are skipped\n", name, capfile.DescribeLinkType(link), err)
 	}
 	return lf
+}
+
+// dropPureACKs reports whether a live capture may have the kernel drop pure
+// ACKs (live.Config.DropPureACKs), the bulk of a close-per-request
+// connection's packets: only when nothing that is printed or judged depends
+// on them. The entries' format must not need them
+// (logformat.Format.NeedsPureACKs); -w writes every packet; JSON and HAR
+// print the handshake and close times; the verdict, the summary and the
+// metrics are computed from connection lifecycles. A file is always read
+// whole. --keep-acks turns it off.
+func dropPureACKs(o *options, f *logformat.Format) bool {
+	return o.file == "" && !o.keepACKs && !f.NeedsPureACKs() &&
+		!o.json && !o.jsonBody && o.write == "" && o.har == "" &&
+		!o.summary && !o.expectReuse && o.metrics == ""
 }
 
 // printer renders entries and writes them out (or to a command).

@@ -32,6 +32,7 @@ const (
 type pcapReader struct {
 	br       *bufio.Reader
 	order    binary.ByteOrder
+	big      bool // order is big endian
 	nanos    bool // nanosecond timestamps
 	lengths  int  // lengthsInOrder, lengthsSwapped or lengthsMaybe
 	linkType layers.LinkType
@@ -56,6 +57,7 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	case magicNanoSwap:
 		r.order, r.nanos = binary.BigEndian, true
 	}
+	r.big = r.order == binary.BigEndian
 	major, minor := r.order.Uint16(h[4:6]), r.order.Uint16(h[6:8])
 	switch {
 	case major == 2 && minor < 3, major == 543 && minor == 0:
@@ -95,8 +97,17 @@ func (r *pcapReader) next(n int) (Packet, error) {
 		}
 		return Packet{}, r.readErr(n, "record header", err)
 	}
-	sec, frac := r.order.Uint32(h[0:4]), r.order.Uint32(h[4:8])
-	capLen, origLen := r.order.Uint32(h[8:12]), r.order.Uint32(h[12:16])
+	// The record header's fields, read without the ByteOrder interface's
+	// dynamic calls (this runs for every packet).
+	h = h[:pcapRecordLen:pcapRecordLen]
+	var sec, frac, capLen, origLen uint32
+	if r.big {
+		sec, frac = binary.BigEndian.Uint32(h[0:4]), binary.BigEndian.Uint32(h[4:8])
+		capLen, origLen = binary.BigEndian.Uint32(h[8:12]), binary.BigEndian.Uint32(h[12:16])
+	} else {
+		sec, frac = binary.LittleEndian.Uint32(h[0:4]), binary.LittleEndian.Uint32(h[4:8])
+		capLen, origLen = binary.LittleEndian.Uint32(h[8:12]), binary.LittleEndian.Uint32(h[12:16])
+	}
 	if r.lengths == lengthsSwapped || r.lengths == lengthsMaybe && capLen > origLen {
 		capLen, origLen = origLen, capLen
 	}

@@ -105,7 +105,7 @@ func TestKernelFilter(t *testing.T) {
 		{"ip6 and tcp port 8081", skb{0, lo, 0x86dd}, tcp6, true},
 	}
 	for _, c := range cases {
-		prog, err := KernelFilter(c.expr, DefaultSnapLen, lo)
+		prog, err := KernelFilter(c.expr, DefaultSnapLen, lo, false)
 		if err != nil {
 			t.Fatalf("%q: %v", c.expr, err)
 		}
@@ -122,7 +122,7 @@ func TestKernelFilter(t *testing.T) {
 // TestKernelFilterNoLoopback: without a loopback interface the prefix only
 // tests the protocol.
 func TestKernelFilterNoLoopback(t *testing.T) {
-	prog, err := KernelFilter("", 1000, 0)
+	prog, err := KernelFilter("", 1000, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestKernelFilterLong(t *testing.T) {
 	if len(user) < 300 {
 		t.Fatalf("user program has %d instructions; the test wants more than 255", len(user))
 	}
-	prog, err := KernelFilter(expr, DefaultSnapLen, 1)
+	prog, err := KernelFilter(expr, DefaultSnapLen, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +183,139 @@ func TestKernelFilterLong(t *testing.T) {
 }
 
 func TestKernelFilterSyntaxError(t *testing.T) {
-	_, err := KernelFilter("tcp port", DefaultSnapLen, 1)
+	_, err := KernelFilter("tcp port", DefaultSnapLen, 1, false)
 	var se *filter.SyntaxError
 	var fe *FilterError
 	if !errors.As(err, &fe) || !errors.As(err, &se) {
 		t.Errorf("error %v (%T), want a *FilterError wrapping a *filter.SyntaxError", err, err)
+	}
+}
+
+// TestPureACKRejector runs the pure-ACK rejector in the Go BPF VM over
+// segments of every shape it must tell apart, behind no link header and
+// behind an Ethernet header.
+func TestPureACKRejector(t *testing.T) {
+	v4 := func(flags byte, payload int, mod func(b []byte)) []byte {
+		b := append(ipv4TCP(40000, 8080), make([]byte, payload)...)
+		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+		b[33] = flags
+		if mod != nil {
+			mod(b)
+		}
+		return b
+	}
+	v6 := func(flags byte, payload int, mod func(b []byte)) []byte {
+		b := append(ipv6TCP(40000, 8080), make([]byte, payload)...)
+		binary.BigEndian.PutUint16(b[4:], uint16(len(b)-40))
+		b[53] = flags
+		if mod != nil {
+			mod(b)
+		}
+		return b
+	}
+	const ack, syn, fin, rst, psh = 0x10, 0x02, 0x01, 0x04, 0x08
+	cases := []struct {
+		name string
+		data []byte
+		drop bool
+	}{
+		{"v4 pure ACK", v4(ack, 0, nil), true},
+		{"v4 pure ACK, PSH", v4(ack|psh, 0, nil), true},
+		{"v4 pure ACK, Ethernet padding", append(v4(ack, 0, nil), make([]byte, 6)...), true},
+		{"v4 one byte", v4(ack, 1, nil), false},
+		{"v4 data", v4(ack|psh, 612, nil), false},
+		{"v4 SYN", v4(syn, 0, nil), false},
+		{"v4 SYN-ACK", v4(syn|ack, 0, nil), false},
+		{"v4 FIN", v4(fin|ack, 0, nil), false},
+		{"v4 RST", v4(rst, 0, nil), false},
+		{"v4 RST-ACK", v4(rst|ack, 0, nil), false},
+		{"v4 no flags at all", v4(0, 0, nil), true},
+		{"v4 TCP options, pure ACK", v4(ack, 12, func(b []byte) { b[32] = 8 << 4 }), true},
+		{"v4 TCP options and a byte", v4(ack, 13, func(b []byte) { b[32] = 8 << 4 }), false},
+		{"v4 IP options, pure ACK", func() []byte {
+			b := make([]byte, 44)
+			b[0] = 0x46
+			binary.BigEndian.PutUint16(b[2:], 44)
+			b[9] = 6
+			b[24+12], b[24+13] = 5<<4, ack
+			return b
+		}(), true},
+		{"v4 header longer than the total length", v4(ack, 0, func(b []byte) { b[32] = 15 << 4 }), false},
+		{"v4 total length 0 (BIG TCP)", v4(ack, 0, func(b []byte) { b[2], b[3] = 0, 0 }), false},
+		{"v4 more fragments", v4(ack, 0, func(b []byte) { b[6] = 0x20 }), false},
+		{"v4 fragment offset", v4(ack, 0, func(b []byte) { b[7] = 1 }), false},
+		{"v4 don't fragment", v4(ack, 0, func(b []byte) { b[6] = 0x40 }), true},
+		{"v4 UDP", v4(ack, 0, func(b []byte) { b[9] = 17 }), false},
+		{"v4 cut in the TCP header", v4(ack, 0, nil)[:33], false},
+		{"v4 cut in the IP header", v4(ack, 0, nil)[:19], false},
+		{"v4 IHL past the packet", v4(ack, 0, func(b []byte) { b[0] = 0x4f }), false},
+		{"v6 pure ACK", v6(ack, 0, nil), true},
+		{"v6 data", v6(ack, 100, nil), false},
+		{"v6 FIN", v6(fin|ack, 0, nil), false},
+		{"v6 SYN", v6(syn, 0, nil), false},
+		{"v6 extension header", v6(ack, 0, func(b []byte) { b[6] = 0 }), false},
+		{"v6 cut in the TCP header", v6(ack, 0, nil)[:53], false},
+		{"v6 TCP options, pure ACK", v6(ack, 12, func(b []byte) { b[52] = 8 << 4 }), true},
+		{"v6 header longer than the payload length", v6(ack, 0, func(b []byte) { b[52] = 6 << 4 }), false},
+		{"not IP", append([]byte{0x50}, v4(ack, 0, nil)[1:]...), false},
+		{"empty", nil, false},
+	}
+	for _, off := range []uint32{0, 14} {
+		// What follows the rejector sees A and X zero: it returns 7.
+		prog := append(PureACKRejector(off), bpf.TXA{}, bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: 7}, bpf.RetA{})
+		if _, err := bpf.Assemble(prog); err != nil {
+			t.Fatal(err)
+		}
+		vm, err := bpf.NewVM(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			data := c.data
+			if off > 0 {
+				data = append(make([]byte, off), data...)
+			}
+			n, err := vm.Run(data)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if want := map[bool]int{true: 0, false: 7}[c.drop]; n != want {
+				t.Errorf("off %d, %s: returns %d, want %d", off, c.name, n, want)
+			}
+		}
+	}
+}
+
+// TestKernelFilterPureACKs: with dropPureACKs the whole kernel program
+// rejects pure ACKs, and still applies the rest of the prefix and the
+// user's filter to everything else.
+func TestKernelFilterPureACKs(t *testing.T) {
+	const lo, eth = 1, 7
+	data := ipv4TCP(40000, 8080)
+	binary.BigEndian.PutUint16(data[2:], 41)
+	data = append(data, 'x')
+	pure := ipv4TCP(40000, 8080)
+	pure[33] = 0x10
+	for _, c := range []struct {
+		expr string
+		s    skb
+		pkt  []byte
+		want bool
+	}{
+		{"", skb{0, lo, 0x0800}, data, true},
+		{"", skb{0, lo, 0x0800}, pure, false},
+		{"", skb{4, lo, 0x0800}, data, false}, // loopback's duplicate
+		{"tcp port 8080", skb{0, eth, 0x0800}, data, true},
+		{"tcp port 8081", skb{0, eth, 0x0800}, data, false},
+		{"tcp port 8080", skb{0, eth, 0x0800}, pure, false},
+		{"udp", skb{0, eth, 0x0800}, data, false},
+	} {
+		prog, err := KernelFilter(c.expr, DefaultSnapLen, lo, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := runKernel(t, prog, c.s, c.pkt) > 0; got != c.want {
+			t.Errorf("%q over %+v: accepted %v, want %v", c.expr, c.s, got, c.want)
+		}
 	}
 }

@@ -13,7 +13,8 @@
 // The filter runs in the kernel, attached before the socket starts
 // receiving: a fixed prefix (see KernelFilter) drops loopback's outgoing copy
 // of each packet, so that loopback traffic is seen once, and anything that
-// is not IPv4 or IPv6; then the user's tcpdump expression (or "tcp") decides.
+// is not IPv4 or IPv6, and with Config.DropPureACKs every pure ACK
+// (PureACKRejector); then the user's tcpdump expression (or "tcp") decides.
 package live
 
 import (
@@ -83,6 +84,11 @@ type Config struct {
 	PollTimeout time.Duration
 	// TickInterval is how often Run calls Tick while packets flow.
 	TickInterval time.Duration
+	// DropPureACKs makes the kernel filter reject pure ACKs
+	// (PureACKRejector) before they reach the ring. Only for a caller
+	// whose output does not depend on them: sniff.Config.NoPureACKs
+	// says so to the engine.
+	DropPureACKs bool
 }
 
 // withDefaults returns c with its zero fields set.

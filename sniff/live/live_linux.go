@@ -75,7 +75,7 @@ func Open(cfg Config) (*Source, error) {
 	if cfg.BlockSize < cfg.SnapLen+blockOverhead {
 		return nil, &Error{Op: "size the ring", Err: fmt.Errorf("block size %d cannot hold a %d-byte packet (snap length) and its headers", cfg.BlockSize, cfg.SnapLen)}
 	}
-	prog, err := KernelFilter(cfg.Filter, uint32(cfg.SnapLen), uint32(loIndex))
+	prog, err := KernelFilter(cfg.Filter, uint32(cfg.SnapLen), uint32(loIndex), cfg.DropPureACKs)
 	if err != nil {
 		return nil, err
 	}

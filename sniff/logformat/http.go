@@ -124,6 +124,29 @@ func linePart(b []byte, part uint8, s side) []byte {
 	if part == 2 && s == response {
 		return lineField(cutLine(b), part, s)
 	}
+	if part == 1 && s == response {
+		if code, ok := statusCode(b); ok {
+			return code
+		}
+	}
+	return linePartLoop(b, part)
+}
+
+// statusCode returns the status code of a status line shaped as nearly all
+// are, "HTTP/d.d ddd" and a blank or the line's end, which it checks byte
+// by byte: what linePartLoop(b, 1) returns for it. ok is false for any
+// other shape.
+func statusCode(b []byte) (code []byte, ok bool) {
+	if len(b) < 13 || string(b[:5]) != "HTTP/" || wordEnd[b[5]] || wordEnd[b[6]] || wordEnd[b[7]] ||
+		b[8] != ' ' || wordEnd[b[9]] || wordEnd[b[10]] || wordEnd[b[11]] || !wordEnd[b[12]] {
+		return nil, false
+	}
+	return b[9:12], true
+}
+
+// linePartLoop is linePart word by word: part 0 or 1, or 2 of a request
+// line.
+func linePartLoop(b []byte, part uint8) []byte {
 	for n := uint8(0); ; n++ {
 		i := 0
 		for i < len(b) && isBlank(b[i]) {

@@ -263,6 +263,10 @@ type Format struct {
 	names       [2][]string
 	needsBodies bool
 	needsHello  bool
+	needsACKs   bool
+	// clf: the ops are those of Default, which Append renders with
+	// appendCLF, the same steps without the dispatch over op kinds.
+	clf bool
 }
 
 // HeaderNames returns the header names the format looks up in requests
@@ -288,6 +292,57 @@ func (f *Format) NeedsBodies() bool { return f.needsBodies }
 // bytes: the engine must then keep the first bytes of a request that is not
 // HTTP, up to one TLS record (5+16384 bytes), even without bodies.
 func (f *Format) NeedsClientHello() bool { return f.needsHello }
+
+// NeedsPureACKs reports whether what the format prints may depend on pure
+// ACKs (TCP segments with no payload and none of SYN, FIN, RST), so that a
+// capture that drops them (sniff.Config.NoPureACKs) could print something
+// else. They decide:
+//
+//   - when the handshake completes (the client's final ACK):
+//     %connection.time, %idle.time.0;
+//   - when a close completes (the ACK of the second FIN), and which side
+//     closed first when the capture reordered the FINs (the ACK a FIN
+//     carries): %close.time, %close.timestamp, %close.timestamp2,
+//     %close.originator, %session.time, and %idle.time.1, which ends at
+//     the close for a connection's last entry;
+//   - whether a challenged RST is undone by the sender's ACK, and when an
+//     idle connection was last seen (--flush-after's "open", idle
+//     expiry, which connection is evicted from a full table): the
+//     annotation, %connection;
+//   - which connections exist at all (one seen only through pure ACKs):
+//     %connection.id, %streams;
+//   - %tls.round-trips, counted over the packets of a TLS connection.
+//
+// The other keywords read the bytes of the messages, their sizes, the
+// times of the packets that carried them, the SYN's time, the addresses and
+// the TLS hellos, which no pure ACK carries. The default format is among
+// them.
+func (f *Format) NeedsPureACKs() bool { return f.needsACKs }
+
+// needsPureACKs is NeedsPureACKs for one op.
+func needsPureACKs(o op) bool {
+	switch o.kind {
+	case opConnection, opConnID, opStreams, opOriginator, opTLSRoundTrips:
+		return true
+	case opDuration:
+		switch o.sel {
+		case durConnection, durIdle0, durIdle1, durClose, durSession:
+			return true
+		}
+	case opTimestamp, opTimestamp2:
+		return o.sel == tsClose
+	}
+	return false
+}
+
+// PureACKFree is a format of every keyword whose output does not depend on
+// pure ACKs (NeedsPureACKs is false for it), for tests.
+const PureACKFree = `%source.ip:%source.port>%dest.ip:%dest.port|%connection.timestamp|%connection.timestamp2|%session.requests|` +
+	`%request.time|%response.time.begin|%response.time.end|%response.time|%request.timestamp(%T.%f)|%request.timestamp2|` +
+	`%response.timestamp|%response.timestamp2|%request.size|%response.size|%request.truncated|%response.truncated|` +
+	`%request.line|%response.line|%request.method|%request.url|%request.protocol|%response.protocol|%response.code|%response.message|` +
+	`%request.header.host|%response.header.content-length|%request.header.value(User-Agent)|%request.header.grep(^Accept: (.*))|` +
+	`%request.grep(^(\w+))|%response.body|%request.body|%tls.sni|%tls.version|%tls.alpn`
 
 // argKind says what a keyword does with an argument in parentheses.
 type argKind uint8
@@ -576,9 +631,11 @@ func Parse(format string) (*Format, error) {
 		case opTLSSNI, opTLSVersion:
 			f.needsHello = true
 		}
+		f.needsACKs = f.needsACKs || needsPureACKs(o)
 		f.ops = append(f.ops, o)
 	}
 	flush()
+	f.clf = isCLF(f.ops)
 	return f, nil
 }
 

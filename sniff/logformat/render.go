@@ -117,6 +117,9 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 	if loc == nil {
 		loc = time.Local
 	}
+	if f.clf {
+		return f.appendCLF(dst, e, o, loc)
+	}
 	var sc scratch
 	for i := range f.ops {
 		p := &f.ops[i]
@@ -332,6 +335,105 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 		}
 	}
 	return dst
+}
+
+// clfOps is the shape of Default's ops, which isCLF recognises: the kind,
+// side and selector of each.
+var clfOps = [...]struct {
+	kind opKind
+	side side
+	sel  uint8
+}{
+	{opIP, request, 0}, {opLiteral, 0, 0},
+	{opTimestamp, request, tsRequest}, {opLiteral, 0, 0},
+	{opLine, request, 0}, {opLiteral, 0, 0},
+	{opLinePart, response, 1}, {opLiteral, 0, 0},
+	{opHeaderNamed, response, 0}, {opLiteral, 0, 0},
+	{opHeaderNamed, request, 0}, {opLiteral, 0, 0},
+	{opHeaderNamed, request, 0}, {opLiteral, 0, 0},
+}
+
+// isCLF reports whether ops have the shape appendCLF renders: Default's,
+// with a per-second timestamp and header look-ups resolved together
+// (response first, then request).
+func isCLF(ops []op) bool {
+	if len(ops) != len(clfOps) {
+		return false
+	}
+	for i, want := range clfOps {
+		p := &ops[i]
+		if p.kind != want.kind || p.kind != opLiteral && (p.side != want.side || p.sel != want.sel) {
+			return false
+		}
+	}
+	return ops[2].perSecond && ops[8].slot != noSlot && ops[10].slot != noSlot && ops[12].slot != noSlot
+}
+
+// appendCLF is Append for a format of Default's shape (isCLF): the steps
+// of the generic loop for each op, in order, unrolled.
+func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Location) []byte {
+	ops := f.ops[:len(clfOps):len(clfOps)]
+	if a := e.Client.Addr(); a.IsValid() {
+		dst = appendAddr(dst, &o.addrs[request], a)
+	} else {
+		dst = ops[0].missing(dst, o)
+	}
+	dst = append(dst, ops[1].text...)
+	if t := e.Request.Last; t.IsZero() {
+		dst = ops[2].missing(dst, o)
+	} else {
+		dst = appendStamp(dst, &o.stamps[2&1], ops[2].tf, t, loc)
+	}
+	dst = append(dst, ops[3].text...)
+	if e.TLS != nil {
+		dst = ops[4].missing(dst, o)
+	} else {
+		dst = appendText(dst, firstLine(&e.Request), o.Encoding)
+	}
+	dst = append(dst, ops[5].text...)
+	resp, req := &e.Response, &e.Request
+	var part []byte
+	if resp.HTTP {
+		part = linePart(headerBlock(resp), ops[6].sel, response)
+	}
+	if len(part) == 0 {
+		dst = ops[6].missing(dst, o)
+	} else {
+		dst = appendText(dst, part, o.Encoding)
+	}
+	dst = append(dst, ops[7].text...)
+	var values [maxLookups][]byte
+	var found uint
+	if resp.HTTP {
+		found = f.resolve(resp, response, values[:])
+	}
+	dst = appendLookup(dst, &ops[8], resp.HTTP, values[:], found, o)
+	dst = append(dst, ops[9].text...)
+	if req.HTTP {
+		found |= f.resolve(req, request, values[:])
+	}
+	dst = appendLookup(dst, &ops[10], req.HTTP, values[:], found, o)
+	dst = append(dst, ops[11].text...)
+	dst = appendLookup(dst, &ops[12], req.HTTP, values[:], found, o)
+	return append(dst, ops[13].text...)
+}
+
+// appendLookup appends the value of the %…header.NAME op p, whose message
+// is HTTP or not, from the values resolve found.
+func appendLookup(dst []byte, p *op, http bool, values [][]byte, found uint, o *Options) []byte {
+	if !http || found&(1<<p.slot) == 0 {
+		return p.missing(dst, o)
+	}
+	return appendText(dst, values[p.slot], o.Encoding)
+}
+
+// appendText is appendEncoded for bytes, with the common case inlined: the
+// call to the generic function costs more than the copy of a short value.
+func appendText(dst, b []byte, enc Encoding) []byte {
+	if enc == Verbatim {
+		return append(dst, b...)
+	}
+	return appendEncoded(dst, b, enc)
 }
 
 // resolve finds the values of the header look-ups of a side in m, as

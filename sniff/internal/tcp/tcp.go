@@ -79,6 +79,10 @@ type Config struct {
 	// MaxPendingPerConn and MaxPendingTotal bound the out-of-order bytes
 	// waiting for a gap to fill.
 	MaxPendingPerConn, MaxPendingTotal int64
+	// NoPureACKs: the capture delivers no pure ACKs (sniff.Config.NoPureACKs),
+	// so a connection closes once both FINs and every byte before them are
+	// in, at the second FIN, rather than at the final ACK.
+	NoPureACKs bool
 }
 
 // Stats counts what the table saw; each field is the sniff.Stats field of
@@ -489,6 +493,10 @@ func (t *Table) Segment(p *decode.Packet, ts time.Time) {
 	// that closed first.
 	if c.Dir[0].Half.FinSeen() && c.Dir[1].Half.FinSeen() && ack && int(c.finDir) == dir && reassembly.Seq(p.Ack) == peer.Half.FinSeq().Add(1) {
 		t.close(c, ts, c.Closer())
+	} else if t.cfg.NoPureACKs && c.Dir[0].Half.Finished() && c.Dir[1].Half.Finished() && c.softRST.IsZero() {
+		// That ACK is not captured: closed once both FINs and every
+		// byte before them are in, at the second FIN (as Finish).
+		t.close(c, c.secondFin(), c.Closer())
 	}
 }
 
