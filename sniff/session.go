@@ -5,6 +5,7 @@ import (
 
 	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/exchange"
+	"github.com/sniffer/sniffer/sniff/internal/h2dec"
 	"github.com/sniffer/sniffer/sniff/internal/http1"
 	"github.com/sniffer/sniffer/sniff/internal/reassembly"
 	"github.com/sniffer/sniffer/sniff/internal/tcp"
@@ -18,6 +19,7 @@ import (
 // for what is not HTTP). Adding a protocol is adding its factory here.
 var decoders = []exchange.Factory{
 	tlsdec.Factory,
+	h2dec.Factory,
 }
 
 // session is what the engine keeps of one TCP connection above the
