@@ -70,6 +70,10 @@ func (r *server) Data(b []byte, ts time.Time) {
 		d.Data(1, b, ts)
 		return
 	}
+	if s.x.Begun() == 0 && s.h1.Fresh() && s.x.ProbeServer(b) {
+		s.x.Dec.Data(1, b, ts)
+		return
+	}
 	s.h1.ServerData(b, ts)
 }
 

@@ -92,6 +92,11 @@ type Factory struct {
 	// (b may be from the middle of the stream). Nil: never from the first
 	// bytes.
 	Probe func(b []byte, pickup bool) bool
+	// ServerProbe reports whether a connection whose server spoke first,
+	// b being its first bytes (no client byte seen yet), speaks this
+	// protocol (an HTTP/2 server sends its SETTINGS without waiting for
+	// the client's preface). Nil: never from the server's bytes.
+	ServerProbe func(b []byte, pickup bool) bool
 	// Upgrade is the HTTP/1.1 Upgrade token (RFC 9110 §7.8) whose
 	// acceptance (101 Switching Protocols) hands the rest of both
 	// directions to this decoder; empty if none.
@@ -186,6 +191,11 @@ type Conn struct {
 	// Concurrent: exchanges complete out of order; each is emitted when
 	// complete and its label is final (see the package comment).
 	Concurrent bool
+	// Reversed: the decoder found that the transport, which guessed the
+	// ends of a connection picked up in the middle, took the client for
+	// the server; entries name them the other way round (Entry.Client,
+	// Entry.Server).
+	Reversed bool
 
 	queue []*Exchange // exchanges not yet emitted, in the order they began
 	spare []*Exchange // recycled exchanges
@@ -233,6 +243,20 @@ func (c *Conn) Probe(b []byte) bool {
 	for i := range c.S.Registry {
 		if f := &c.S.Registry[i]; f.Probe != nil && f.Probe(b, c.T.Pickup) {
 			c.use(i, nil, b)
+			return true
+		}
+	}
+	return false
+}
+
+// ProbeServer tries the registered decoders' ServerProbe on the server's
+// first bytes b, sent before any client byte, and puts the first that
+// recognises them in charge (Decoder.Start's first is nil). It reports
+// whether one did.
+func (c *Conn) ProbeServer(b []byte) bool {
+	for i := range c.S.Registry {
+		if f := &c.S.Registry[i]; f.ServerProbe != nil && f.ServerProbe(b, c.T.Pickup) {
+			c.use(i, nil, nil)
 			return true
 		}
 	}

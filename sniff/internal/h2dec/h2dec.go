@@ -45,10 +45,11 @@ import (
 
 // Factory registers the decoder (exchange.Factory).
 var Factory = exchange.Factory{
-	Name:    "h2c",
-	Probe:   probe,
-	Upgrade: "h2c",
-	New:     func() exchange.Decoder { return new(Decoder) },
+	Name:        "h2c",
+	Probe:       probe,
+	ServerProbe: serverProbe,
+	Upgrade:     "h2c",
+	New:         func() exchange.Decoder { return new(Decoder) },
 }
 
 // probe recognises the client preface (or, split across segments, its
@@ -63,6 +64,20 @@ func probe(b []byte, pickup bool) bool {
 		return true
 	}
 	return pickup && h2conn.Probe(b)
+}
+
+// serverProbe recognises a server that spoke first with HTTP/2 frames:
+// its SETTINGS (sent without waiting for the client's preface), or on a
+// pickup any plausible frames.
+func serverProbe(b []byte, pickup bool) bool {
+	if pickup {
+		return h2conn.Probe(b)
+	}
+	if len(b) < h2conn.FrameHeaderLen {
+		return false
+	}
+	h := h2conn.ParseFrameHeader(b)
+	return h.Type == h2conn.FrameSettings && h.StreamID == 0 && h.Length%6 == 0 && h.Length <= 16384 && h2conn.Probe(b)
 }
 
 // maxGRPCMessage bounds the grpc-message kept per entry.
@@ -92,6 +107,11 @@ type Decoder struct {
 	tmp      []byte
 	spans    []h2conn.Span
 	settings [512]byte
+	// oriented says whether the ends of the connection are known: a
+	// picked-up connection's ends are the transport's guess until a
+	// stream shows which side sent requests; rev says they were the
+	// other way round (exchange.Conn.Reversed).
+	oriented, rev bool
 	// Dropped counts the streams whose exchange was printed early (the
 	// queue bound): their end is let go.
 	Dropped uint64
@@ -101,6 +121,7 @@ type Decoder struct {
 func (d *Decoder) Start(c *exchange.Conn, up *exchange.Exchange, first []byte) {
 	d.c = c
 	d.up = nil
+	d.oriented, d.rev = !c.T.Pickup, false
 	clear(d.links)
 	d.links = d.links[:0]
 	c.Concurrent = true
@@ -126,7 +147,7 @@ func (d *Decoder) Start(c *exchange.Conn, up *exchange.Exchange, first []byte) {
 				d.h.ApplySettings(0, d.settings[:n])
 			}
 		}
-	case c.T.Pickup && !bytes.HasPrefix(first, []byte(h2conn.Preface[:min(len(first), len(h2conn.Preface))])):
+	case c.T.Pickup && (len(first) == 0 || !bytes.HasPrefix(first, []byte(h2conn.Preface[:min(len(first), len(h2conn.Preface))]))):
 		d.h.Reset(h2conn.StartMidstream)
 	default:
 		d.h.Reset(h2conn.StartPreface)
@@ -216,6 +237,29 @@ func (d *Decoder) End(closed bool, ts time.Time) {
 // streams.
 func (d *Decoder) ConnEnd(ce *entry.ConnEnd) {
 	ce.Exchanges = int(d.h.Stats().Streams)
+	if d.rev {
+		ce.Client, ce.Server = ce.Server, ce.Client
+	}
+}
+
+// orient decides, on a picked-up connection, which end is the client from
+// the first stream whose pseudo-headers show it: :method or :path sent by
+// the client, :status by the server.
+func (d *Decoder) orient(s *h2conn.Stream) {
+	if d.oriented {
+		return
+	}
+	_, reqStatus := s.Request.Headers.Get(":status")
+	_, respMethod := s.Response.Headers.Get(":method")
+	_, reqMethod := s.Request.Headers.Get(":method")
+	_, respStatus := s.Response.Headers.Get(":status")
+	switch {
+	case reqStatus || respMethod:
+		d.oriented, d.rev = true, true
+		d.c.Reversed = true
+	case reqMethod || respStatus:
+		d.oriented = true
+	}
 }
 
 // handler is the Decoder as h2conn's Handler.
@@ -262,22 +306,31 @@ func (h *handler) End(s *h2conn.Stream) {
 			m.Head, m.HeaderLen = d.upHead, d.upHeaderLen
 		}
 	} else {
-		d.fill(x, &x.Req, &x.X.Request, s, 0)
-		d.fill(x, &x.Resp, &x.X.Response, s, 1)
+		d.orient(s)
+		r := 0
+		if d.rev {
+			r = 1
+		}
+		d.fill(x, &x.Req, &x.X.Request, s, r)
+		d.fill(x, &x.Resp, &x.X.Response, s, r^1)
 	}
-	if s.Late && !s.Request.HasHeaders() && !s.Upgraded {
+	if s.Late && !x.X.Request.HTTP && !s.Upgraded {
 		x.X.Request.HeadersIncomplete = true
 	}
-	if s.Late && !s.Response.HasHeaders() && s.Response.Size > 0 {
+	if s.Late && !x.X.Response.HTTP && x.X.Response.Size > 0 {
 		x.X.Response.HeadersIncomplete = true
 	}
 	if s.Request.Gap || s.Response.Gap {
 		x.X.Gap = true
 	}
-	if s.GRPCStatus >= 0 {
+	status, msg := s.GRPCStatus, s.GRPCMessage
+	if d.rev {
+		status, msg = reversedGRPC(&s.Request)
+	}
+	if status >= 0 {
 		x.X.GRPC = true
-		x.X.GRPCStatus = s.GRPCStatus
-		d.keepGRPCMessage(x, s.GRPCMessage)
+		x.X.GRPCStatus = status
+		d.keepGRPCMessage(x, msg)
 	}
 	x.ReqDone, x.RespDone = true, true
 }
@@ -349,4 +402,31 @@ func (d *Decoder) keepGRPCMessage(x *exchange.Exchange, msg []byte) {
 		m.Bytes = bytes0
 	}
 	m.BytesTruncated = trunc
+}
+
+// reversedGRPC reads the grpc-status and grpc-message of a response that
+// h2conn took for a request (a reversed connection): from its trailers,
+// or its headers (Trailers-Only). The message is as sent (not
+// percent-decoded). status is -1 when there is none.
+func reversedGRPC(sd *h2conn.Side) (status int, msg []byte) {
+	f := &sd.Trailers
+	v, ok := f.Get("grpc-status")
+	if !ok {
+		f = &sd.Headers
+		if v, ok = f.Get("grpc-status"); !ok {
+			return -1, nil
+		}
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' || n > 1<<20 {
+			return -1, nil
+		}
+		n = n*10 + int(c-'0')
+	}
+	if len(v) == 0 {
+		return -1, nil
+	}
+	msg, _ = f.Get("grpc-message")
+	return n, msg
 }

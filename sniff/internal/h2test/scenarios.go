@@ -285,3 +285,41 @@ func GRPC(t testing.TB, shared bool) (Capture, []Want) {
 	stopServer()
 	return c.capture(port, false), want
 }
+
+// Secrets are the credentials GoSecrets sends: tests of redaction look for
+// them in what a decoder prints.
+const (
+	SecretAuthorization = "Bearer h2-secret-token"
+	SecretCookie        = "session=h2-secret-cookie"
+)
+
+// GoSecrets captures an x/net/http2 client (prior knowledge, one
+// connection) sending GET /private twice with an Authorization and a
+// Cookie header (SecretAuthorization, SecretCookie) to the Go h2c
+// server: the second request's headers are HPACK dynamic table
+// references to the first's.
+func GoSecrets(t testing.TB) (Capture, []Want) {
+	t.Helper()
+	port, stopServer := goServer(t)
+	c := startCapture(t, port)
+	tr := priorKnowledge()
+	var want []Want
+	for range 2 {
+		req, err := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(port)+"/private", nil)
+		if err != nil {
+			t.Fatalf("request: %v", err)
+		}
+		req.Header.Set("Authorization", SecretAuthorization)
+		req.Header.Set("Cookie", SecretCookie)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("GET /private: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		want = append(want, Want{"GET", "/private", resp.StatusCode, -1})
+	}
+	tr.CloseIdleConnections()
+	stopServer()
+	return c.capture(port, false), want
+}
