@@ -41,6 +41,9 @@ const (
 	// heads and bodies have taken the rest, the first lines of other
 	// messages are still kept and printed.
 	headStart = 1024
+	// maxSpares bounds the recycled exchanges a connection of concurrent
+	// exchanges keeps for its next ones.
+	maxSpares = 16
 )
 
 // Shared is what all connections' exchanges share: the bounds, the
@@ -368,7 +371,9 @@ func (c *Conn) recycle(x *Exchange) {
 	// Begin clears a spare when it takes it.
 	// One spare serves the usual one exchange at a time; more would hold
 	// a few hundred bytes per connection for nothing.
-	if len(c.spare) < 1 {
+	// A connection of concurrent exchanges (HTTP/2 streams) keeps up
+	// to maxSpares, so that its streams in flight reuse them.
+	if len(c.spare) < 1 || c.Concurrent && len(c.spare) < maxSpares {
 		c.spare = append(c.spare, x)
 		return
 	}
