@@ -260,4 +260,3 @@ func FuzzH2Engine(f *testing.F) {
 		}
 	})
 }
-
