@@ -102,7 +102,8 @@ Log format keywords (justniffer's; see README.md for what each prints):
   %response.message %response.header %response.body %response.timestamp[(strftime)]
   %response.timestamp2 %response.header.NAME[(not-found)] %response.header.value(NAME)
   %response.grep(re) %response.header.grep(re)
-  %tls.sni %tls.version %tls.alpn %tls.round-trips %tab %newline %% %-
+  %tls.sni %tls.version %tls.alpn %tls.round-trips %stream.id %grpc.status %grpc.message
+  %tab %newline %% %-
 Header names match whole names, case-insensitively. Regular expressions are Go's
 (RE2 syntax, https://golang.org/s/re2syntax), matched case-insensitively; a grep
 prints its last capture group. strftime patterns also accept %f (microseconds).
