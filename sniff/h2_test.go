@@ -471,3 +471,29 @@ func TestH2PickupAndGap(t *testing.T) {
 		})
 	}
 }
+
+// TestH2OverTLS: HTTP/2 over TLS (ALPN h2) is one TLS entry, with
+// %tls.alpn h2 (TLS 1.2: the server's choice is visible), its round trips
+// counted, and no HTTP field read from ciphertext.
+func TestH2OverTLS(t *testing.T) {
+	c, _ := h2test.Run(t, h2test.GoTLS)
+	code, out, stderr := h2run(t, c, "-l", "%connection|%tls.alpn|%tls.version|%request.line|%stream.id|%tls.round-trips")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one entry:\n%s", out)
+	}
+	f := strings.Split(lines[0], "|")
+	if len(f) != 6 || f[0] != "unique" || f[1] != "h2" || f[2] != "TLS_1.2" || f[3] != "-" || f[4] != "-" {
+		t.Fatalf("entry %q, want unique|h2|TLS_1.2|-|-|N", lines[0])
+	}
+	if n, err := strconv.Atoi(f[5]); err != nil || n < 3 {
+		t.Errorf("%%tls.round-trips %q, want at least the 3 requests", f[5])
+	}
+	_, out, _ = h2run(t, c, "--json")
+	if !strings.Contains(out, `"alpn":"h2","alpn_negotiated":true`) {
+		t.Errorf("--json: %s", out)
+	}
+}

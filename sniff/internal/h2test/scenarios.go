@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -321,5 +322,38 @@ func GoSecrets(t testing.TB) (Capture, []Want) {
 	}
 	tr.CloseIdleConnections()
 	stopServer()
+	return c.capture(port, false), want
+}
+
+// GoTLS captures Go's client making three requests over HTTP/2 over TLS
+// (ALPN h2) on one connection to an httptest TLS server limited to TLS 1.2,
+// so that the server's ALPN choice is visible in its ServerHello. The
+// Wants are the requests, which a decoder of TLS cannot see.
+func GoTLS(t testing.TB) (Capture, []Want) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(handler())
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{MaxVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	c := startCapture(t, port)
+	cl := srv.Client()
+	var want []Want
+	for i := range 3 {
+		path := "/tls" + strconv.Itoa(i)
+		resp, err := cl.Get(srv.URL + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("GET %s: %s, want HTTP/2", path, resp.Proto)
+		}
+		want = append(want, Want{"GET", path, resp.StatusCode, -1})
+	}
+	cl.CloseIdleConnections()
+	srv.Close()
 	return c.capture(port, false), want
 }
