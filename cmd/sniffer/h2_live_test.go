@@ -16,6 +16,10 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // helperH2Server serves helperHandler over h2c (prior knowledge and
@@ -112,6 +116,99 @@ func TestLiveH2(t *testing.T) {
 				t.Errorf("exit status %d, want %d; standard error:\n%s", st, tc.status, stderrText(sn))
 			}
 			wantLines(t, entries(sn), tc.want, tc.mode != "shared")
+		})
+	}
+}
+
+// helperGRPCServer serves gRPC's health service (service "svc" serving)
+// on addr, until its standard input closes.
+func helperGRPCServer(args []string) int {
+	ln, err := net.Listen("tcp", args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv := grpc.NewServer()
+	hs := health.NewServer()
+	hs.SetServingStatus("svc", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	go srv.Serve(ln)
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	srv.Stop()
+	return 0
+}
+
+// helperGRPCClient makes three health checks of addr ("svc" twice, then
+// the unknown "nope": NOT_FOUND), on one channel ("shared") or a channel
+// per call, prints "closed" once its channels are closed and waits for its
+// standard input to close.
+func helperGRPCClient(args []string) int {
+	mode, addr := args[0], args[1]
+	dial := func() *grpc.ClientConn {
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return cc
+	}
+	var shared *grpc.ClientConn
+	if mode == "shared" {
+		shared = dial()
+	}
+	for _, svc := range []string{"svc", "svc", "nope"} {
+		cc := shared
+		if cc == nil {
+			cc = dial()
+		}
+		_, err := healthpb.NewHealthClient(cc).Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
+		if (err != nil) != (svc == "nope") {
+			fmt.Fprintln(os.Stderr, "check", svc, err)
+			return 1
+		}
+		if cc != shared {
+			cc.Close()
+		}
+	}
+	if shared != nil {
+		shared.Close()
+	}
+	fmt.Println("closed")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// TestLiveGRPC: gRPC health checks in network namespaces, the sniffer
+// live beside the server: a shared channel is one connection of three
+// streams (start, continue, last), --expect-reuse 0; a channel per call is
+// three unique entries, --expect-reuse 1; the NOT_FOUND call has
+// %grpc.status 5.
+func TestLiveGRPC(t *testing.T) {
+	e, _ := newLiveEnv(t)
+	const format = "%connection %request.url %grpc.status %grpc.message"
+	const path = "/grpc.health.v1.Health/Check"
+	for _, tc := range []struct {
+		mode   string
+		status int
+		want   []string
+	}{
+		{"shared", exitOK, []string{"start " + path + " 0 -", "continue " + path + " 0 -", "last " + path + " 5 unknown service"}},
+		{"per", exitNotReused, []string{"unique " + path + " 0 -", "unique " + path + " 0 -", "unique " + path + " 5 unknown service"}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			srv, cli, _ := twoNamespaces(t)
+			startIn(t, srv, []string{helperEnv + "=grpcserver"}, e.self, "10.66.0.1:8081").waitFor(0, "ready", 10*time.Second)
+			sn := e.sniffer(t, srv, "-l", format, "--expect-reuse")
+			finish(t, startIn(t, cli, []string{helperEnv + "=grpcclient"}, e.self, tc.mode, "10.66.0.1:8081"))
+			time.Sleep(300 * time.Millisecond) // the last close's packets on their way
+			if err := sn.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if st := sn.wait(10 * time.Second); st != tc.status {
+				t.Errorf("exit status %d, want %d; standard error:\n%s", st, tc.status, stderrText(sn))
+			}
+			wantLines(t, entries(sn), tc.want, false)
 		})
 	}
 }
