@@ -212,6 +212,9 @@ func (d *Decoder) Idle(now time.Time) { d.c.FlushIdle(now) }
 // Early implements exchange.Decoder: the stream's exchange is printed as
 // it is; what comes of the stream later is let go.
 func (d *Decoder) Early(x *exchange.Exchange) {
+	if x == d.up {
+		d.up = nil // recycled once printed
+	}
 	for i := range d.links {
 		if d.links[i].x == x {
 			d.links[i].x = nil
@@ -227,10 +230,7 @@ func (d *Decoder) Closer(origin entry.Originator) entry.Originator { return orig
 // was seen of them).
 func (d *Decoder) End(closed bool, ts time.Time) {
 	d.h.Close(ts)
-	if d.up != nil && !d.up.RespDone {
-		// Its stream was let go (Early): keep what the exchange holds.
-		d.up = nil
-	}
+	d.up = nil
 }
 
 // ConnEnd implements exchange.Decoder: the connection's exchanges are its
