@@ -5,6 +5,7 @@ import (
 
 	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/exchange"
+	"github.com/sniffer/sniffer/sniff/internal/h2dec"
 	"github.com/sniffer/sniffer/sniff/internal/http1"
 	"github.com/sniffer/sniffer/sniff/internal/reassembly"
 	"github.com/sniffer/sniffer/sniff/internal/tcp"
@@ -18,6 +19,7 @@ import (
 // for what is not HTTP). Adding a protocol is adding its factory here.
 var decoders = []exchange.Factory{
 	tlsdec.Factory,
+	h2dec.Factory,
 }
 
 // session is what the engine keeps of one TCP connection above the
@@ -66,6 +68,10 @@ func (r *server) Data(b []byte, ts time.Time) {
 	s := (*session)(r)
 	if d := s.x.Dec; d != nil {
 		d.Data(1, b, ts)
+		return
+	}
+	if s.x.Begun() == 0 && s.h1.Fresh() && s.x.ProbeServer(b) {
+		s.x.Dec.Data(1, b, ts)
 		return
 	}
 	s.h1.ServerData(b, ts)

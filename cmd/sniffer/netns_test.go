@@ -46,6 +46,14 @@ func init() {
 		os.Exit(helperClient(os.Args[1:]))
 	case "tlsserver":
 		os.Exit(helperTLSServer(os.Args[1:]))
+	case "h2server":
+		os.Exit(helperH2Server(os.Args[1:]))
+	case "h2client":
+		os.Exit(helperH2Client(os.Args[1:]))
+	case "grpcserver":
+		os.Exit(helperGRPCServer(os.Args[1:]))
+	case "grpcclient":
+		os.Exit(helperGRPCClient(os.Args[1:]))
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", helperEnv, os.Getenv(helperEnv))
 		os.Exit(2)

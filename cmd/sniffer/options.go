@@ -106,7 +106,8 @@ Log format keywords (justniffer's; see README.md for what each prints):
   %response.message %response.header %response.body %response.timestamp[(strftime)]
   %response.timestamp2 %response.header.NAME[(not-found)] %response.header.value(NAME)
   %response.grep(re) %response.header.grep(re)
-  %tls.sni %tls.version %tls.alpn %tls.round-trips %tab %newline %% %-
+  %tls.sni %tls.version %tls.alpn %tls.round-trips %stream.id %grpc.status %grpc.message
+  %tab %newline %% %-
   %container %source.name %dest.name (sniffer attach, and a sidecar with the Docker
   socket: the container captured in; the peers' compose service, else container name)
 Header names match whole names, case-insensitively. Regular expressions are Go's

@@ -117,6 +117,12 @@ type Message struct {
 	// A decoder that synthesizes a head (HTTP/2) fills them as it renders
 	// the head. When HeadTruncated, they hold the lines that were whole.
 	Fields []Field
+	// HeadersIncomplete reports that the decoder could not decode the
+	// whole header block (HTTP/2: HPACK state lost to a pickup or a
+	// capture gap, a block over the bounds), or that the block was never
+	// seen although the message was: the headers present are right, some
+	// are missing.
+	HeadersIncomplete bool
 }
 
 // Field is one header line of a message: its name and value as offsets in
@@ -205,6 +211,16 @@ type Entry struct {
 	// compose service, or else the container, that owns the address on
 	// the engine's networks; "" when no container is known to own it.
 	SourceName, DestName string
+
+	// StreamID is the HTTP/2 stream identifier of the entry; 0 for
+	// entries that are not HTTP/2 streams.
+	StreamID uint32
+	// GRPC reports that the response carried a grpc-status (in its
+	// trailers, or a Trailers-Only response): GRPCStatus is its value and
+	// GRPCMessage the grpc-message, percent-decoded (nil if none).
+	GRPC        bool
+	GRPCStatus  int
+	GRPCMessage []byte
 }
 
 // TLS is what the records of a TLS connection showed (Entry.TLS).

@@ -39,6 +39,10 @@
 //	                             and response.size, the duration session_time, who closed
 //	                             close_originator. For other entries whose request is a TLS
 //	                             ClientHello: {"version": string, "sni": string}
+//	stream_id            number  %stream.id: an HTTP/2 entry's stream (else omitted)
+//	grpc                 object  {"status": number, "message": string}: %grpc.status,
+//	                             %grpc.message (message omitted when none; grpc omitted
+//	                             when the response had no grpc-status)
 //	request              object  the request, below
 //	response             object  the response, below
 //
@@ -56,7 +60,11 @@
 //	header_truncated bool  true when the header block was longer than the header
 //	                       cap (--max-header): headers lists what fits; else omitted
 //	headers        array   [{"name": string, "value": string}, ...] in order, as
-//	                       %….header.NAME reads them (lines without ':' skipped)
+//	                       %….header.NAME reads them (lines without ':' skipped;
+//	                       HTTP/2: pseudo-headers included, ":authority" first)
+//	headers_incomplete bool true when the decoder could not decode the whole header
+//	                       block (HTTP/2: HPACK state lost to a pickup or a gap):
+//	                       headers lists what was decoded; else omitted
 //	body           string  with Options.Bodies only: %….body (the whole bytes of
 //	                       a message that is not HTTP), as sent, not de-chunked
 //	body_encoding  string  with body: "utf8" (the body as a JSON string) or "base64"
@@ -140,6 +148,19 @@ func Append(dst []byte, e *entry.Entry, o *Options) []byte {
 		if h.SNI != nil {
 			dst = append(dst, `,"sni":`...)
 			dst = AppendString(dst, h.SNI)
+		}
+		dst = append(dst, '}')
+	}
+	if e.StreamID != 0 {
+		dst = append(dst, `,"stream_id":`...)
+		dst = strconv.AppendUint(dst, uint64(e.StreamID), 10)
+	}
+	if e.GRPC {
+		dst = append(dst, `,"grpc":{"status":`...)
+		dst = strconv.AppendInt(dst, int64(e.GRPCStatus), 10)
+		if e.GRPCMessage != nil {
+			dst = append(dst, `,"message":`...)
+			dst = AppendString(dst, e.GRPCMessage)
 		}
 		dst = append(dst, '}')
 	}
@@ -235,6 +256,9 @@ func appendMessage(dst []byte, e *entry.Entry, m *entry.Message, response bool, 
 	}
 	if m.HeadTruncated {
 		dst = append(dst, `,"header_truncated":true`...)
+	}
+	if m.HeadersIncomplete {
+		dst = append(dst, `,"headers_incomplete":true`...)
 	}
 	lines := logformat.HeaderLines(m)
 	for n := 0; ; n++ {

@@ -98,7 +98,7 @@ func NextHeader(lines []byte) (name, value, rest []byte, ok bool) {
 		if len(line) == 0 {
 			return nil, nil, nil, false
 		}
-		colon := bytes.IndexByte(line, ':')
+		colon := headerColon(line)
 		if colon < 0 {
 			continue
 		}

@@ -217,7 +217,7 @@ func findHeaderSplit(block []byte, name string) ([]byte, bool) {
 		if len(line) == 0 {
 			break // the blank line
 		}
-		colon := bytes.IndexByte(line, ':')
+		colon := headerColon(line)
 		if colon < 0 {
 			continue
 		}
@@ -372,4 +372,28 @@ func equalFoldASCII(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// headerColon returns the offset of the colon that ends the name of a
+// header line, -1 if none: the first colon, but for the lines of an HTTP/2
+// head's pseudo-header fields (":authority: example.com"), whose name
+// starts with one.
+func headerColon(line []byte) int {
+	if len(line) > 1 && line[0] == ':' {
+		if i := bytes.IndexByte(line[1:], ':'); i >= 0 {
+			return i + 1
+		}
+		return -1
+	}
+	return bytes.IndexByte(line, ':')
+}
+
+// authority returns the :authority of an HTTP/2 request, the host an
+// HTTP/2 client names (it sends no Host header), for the look-ups of
+// "host" that found none.
+func authority(e *entry.Entry, m *entry.Message, name string) ([]byte, bool) {
+	if e.StreamID == 0 || m != &e.Request || !equalFoldASCII([]byte(name), "host") {
+		return nil, false
+	}
+	return findHeaderSplit(headerLinesBlock(m), ":authority")
 }

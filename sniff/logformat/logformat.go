@@ -96,6 +96,34 @@
 // %tls.version also read a ClientHello at the start of the request bytes of
 // other entries.
 //
+// # HTTP/2
+//
+// An HTTP/2 connection (cleartext: prior knowledge, or an HTTP/1.1
+// Upgrade: h2c) makes one entry per stream, printed when the stream
+// completes; %connection labels the streams in the order their requests
+// began, so entries of a multiplexed connection may print out of their
+// labels' order. The request and the response are rendered as HTTP/1-style
+// heads: "GET /path HTTP/2.0" (%request.protocol HTTP/2.0) and
+// "HTTP/2.0 200" (%response.code from :status; %response.message is not
+// found: HTTP/2 has no reason phrase), then every header field as a line,
+// pseudo-headers included (%request.header.value(:authority) reads
+// them), the body, and the trailers as lines after the
+// body; %request.header.host falls back to :authority. %request.size and
+// %response.size count the stream's frame bytes, 9-byte frame headers and
+// padding included; the times are the stream's first and last frames.
+// On an upgrade the first entry is the HTTP/1.1 request with its HTTP/2
+// response (after the 101, which %response does print first).
+//
+//	%stream.id [nf]              the HTTP/2 stream identifier
+//	%grpc.status [nf]            the grpc-status of the response's trailers (or of a
+//	                             Trailers-Only response)
+//	%grpc.message [nf]           its grpc-message, percent-decoded
+//
+// On a connection picked up in the middle, or after a capture gap, the
+// HPACK state is lost: what can still be decoded (static table, literals,
+// entries added since) is printed, header fields that referenced the
+// missing table print the not-found value (JSON: headers_incomplete).
+//
 // The timestamps print in Options.Location, by default as
 // "2006-01-02 15:04:05.000000" (justniffer's %Y-%m-%d %T.uuuuuu, with the
 // microseconds zero-padded: justniffer left-justifies them). An argument is
@@ -429,6 +457,10 @@ var keywords = map[string]spec{
 	"tls.version":     {kind: opTLSVersion, arg: argNF},
 	"tls.alpn":        {kind: opTLSALPN, arg: argNF},
 	"tls.round-trips": {kind: opTLSRoundTrips, arg: argNF},
+
+	"stream.id":    {kind: opStreamID, arg: argNF},
+	"grpc.status":  {kind: opGRPCStatus, arg: argNF},
+	"grpc.message": {kind: opGRPCMessage, arg: argNF},
 }
 
 // The prefixes of %request.header.NAME and %response.header.NAME.

@@ -45,6 +45,9 @@ const (
 	opTLSALPN                     // %tls.alpn
 	opTLSRoundTrips               // %tls.round-trips
 	opTruncated                   // %…truncated
+	opStreamID                    // %stream.id
+	opGRPCStatus                  // %grpc.status
+	opGRPCMessage                 // %grpc.message
 )
 
 // side is the message an op reads.
@@ -267,6 +270,9 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			default:
 				v, ok = findHeader(headerLinesBlock(m), p.text)
 			}
+			if !ok && m.HTTP {
+				v, ok = authority(e, m, p.text)
+			}
 			if !ok {
 				if p.kind == opHeaderNamed {
 					dst = p.missing(dst, o)
@@ -323,6 +329,24 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 				break
 			}
 			dst = appendEncoded(dst, e.TLS.ALPN, o.Encoding)
+		case opStreamID:
+			if e.StreamID == 0 {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = strconv.AppendUint(dst, uint64(e.StreamID), 10)
+		case opGRPCStatus:
+			if !e.GRPC {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = strconv.AppendInt(dst, int64(e.GRPCStatus), 10)
+		case opGRPCMessage:
+			if !e.GRPC || e.GRPCMessage == nil {
+				dst = p.missing(dst, o)
+				break
+			}
+			dst = appendEncoded(dst, e.GRPCMessage, o.Encoding)
 		case opTLSRoundTrips:
 			if e.TLS == nil {
 				dst = p.missing(dst, o)

@@ -19,7 +19,8 @@
 // capture ended, and timed-out ones, never count as closed by the client.
 //
 // The server offered keep-alive in a response of protocol HTTP/1.1 without
-// a "close" token in Connection, or HTTP/1.0 with a "keep-alive" token.
+// a "close" token in Connection, or HTTP/1.0 with a "keep-alive" token, or
+// HTTP/2 (one entry per stream; a connection's requests are its streams).
 //
 // A connection is judged when its first entry carries an HTTP response
 // (then whether it was offered keep-alive, and by whom it was closed, is
@@ -687,7 +688,7 @@ func pluralY(n int) string {
 
 // KeepAliveOffered reports whether the response m offered to keep the
 // connection alive (HTTP/1.1 without Connection: close, HTTP/1.0 with
-// Connection: keep-alive); http is false when m is not an HTTP response,
+// Connection: keep-alive, HTTP/2 always); http is false when m is not an HTTP response,
 // or of another protocol version.
 func KeepAliveOffered(m *entry.Message) (offered, http bool) {
 	proto, _, _ := logformat.LineParts(m, true)
@@ -696,6 +697,10 @@ func KeepAliveOffered(m *entry.Message) (offered, http bool) {
 	case bytes.EqualFold(proto, []byte("HTTP/1.1")):
 		v11 = true
 	case bytes.EqualFold(proto, []byte("HTTP/1.0")):
+	case bytes.EqualFold(proto, []byte("HTTP/2.0")):
+		// An HTTP/2 connection is persistent by design: every response
+		// offers its connection for more streams.
+		return true, true
 	default:
 		return false, false
 	}

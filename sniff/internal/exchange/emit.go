@@ -129,6 +129,9 @@ func (c *Conn) emitAt(i int, flushed, closeTS time.Time, origin entry.Originator
 	en := &x.X
 	t := c.T
 	en.Client, en.Server = t.Client, t.Server
+	if c.Reversed {
+		en.Client, en.Server = t.Server, t.Client
+	}
 	en.Conn = t.ID
 	first := en.Index <= 1 && !t.Pickup
 	switch {

@@ -41,6 +41,9 @@ const (
 	// heads and bodies have taken the rest, the first lines of other
 	// messages are still kept and printed.
 	headStart = 1024
+	// maxSpares bounds the recycled exchanges a connection of concurrent
+	// exchanges keeps for its next ones.
+	maxSpares = 16
 )
 
 // Shared is what all connections' exchanges share: the bounds, the
@@ -92,6 +95,11 @@ type Factory struct {
 	// (b may be from the middle of the stream). Nil: never from the first
 	// bytes.
 	Probe func(b []byte, pickup bool) bool
+	// ServerProbe reports whether a connection whose server spoke first,
+	// b being its first bytes (no client byte seen yet), speaks this
+	// protocol (an HTTP/2 server sends its SETTINGS without waiting for
+	// the client's preface). Nil: never from the server's bytes.
+	ServerProbe func(b []byte, pickup bool) bool
 	// Upgrade is the HTTP/1.1 Upgrade token (RFC 9110 §7.8) whose
 	// acceptance (101 Switching Protocols) hands the rest of both
 	// directions to this decoder; empty if none.
@@ -186,6 +194,11 @@ type Conn struct {
 	// Concurrent: exchanges complete out of order; each is emitted when
 	// complete and its label is final (see the package comment).
 	Concurrent bool
+	// Reversed: the decoder found that the transport, which guessed the
+	// ends of a connection picked up in the middle, took the client for
+	// the server; entries name them the other way round (Entry.Client,
+	// Entry.Server).
+	Reversed bool
 
 	queue []*Exchange // exchanges not yet emitted, in the order they began
 	spare []*Exchange // recycled exchanges
@@ -233,6 +246,20 @@ func (c *Conn) Probe(b []byte) bool {
 	for i := range c.S.Registry {
 		if f := &c.S.Registry[i]; f.Probe != nil && f.Probe(b, c.T.Pickup) {
 			c.use(i, nil, b)
+			return true
+		}
+	}
+	return false
+}
+
+// ProbeServer tries the registered decoders' ServerProbe on the server's
+// first bytes b, sent before any client byte, and puts the first that
+// recognises them in charge (Decoder.Start's first is nil). It reports
+// whether one did.
+func (c *Conn) ProbeServer(b []byte) bool {
+	for i := range c.S.Registry {
+		if f := &c.S.Registry[i]; f.ServerProbe != nil && f.ServerProbe(b, c.T.Pickup) {
+			c.use(i, nil, nil)
 			return true
 		}
 	}
@@ -312,9 +339,11 @@ func (c *Conn) Begin() *Exchange {
 		x = new(Exchange)
 	}
 	reqBuf, respBuf := x.Req.Buf[:0], x.Resp.Buf[:0]
+	reqF, respF := x.X.Request.Fields[:0], x.X.Response.Fields[:0]
 	*x = Exchange{}
 	x.Req = Side{Buf: reqBuf, InHead: true, HeadEnd: -1}
 	x.Resp = Side{Buf: respBuf, InHead: true, HeadEnd: -1}
+	x.X.Request.Fields, x.X.Response.Fields = reqF, respF
 	c.index++
 	x.X.Index = c.index
 	x.X.Request.HeaderLen = -1
@@ -342,7 +371,9 @@ func (c *Conn) recycle(x *Exchange) {
 	// Begin clears a spare when it takes it.
 	// One spare serves the usual one exchange at a time; more would hold
 	// a few hundred bytes per connection for nothing.
-	if len(c.spare) < 1 {
+	// A connection of concurrent exchanges (HTTP/2 streams) keeps up
+	// to maxSpares, so that its streams in flight reuse them.
+	if len(c.spare) < 1 || c.Concurrent && len(c.spare) < maxSpares {
 		c.spare = append(c.spare, x)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -283,5 +284,76 @@ func GRPC(t testing.TB, shared bool) (Capture, []Want) {
 		cc.Close()
 	}
 	stopServer()
+	return c.capture(port, false), want
+}
+
+// Secrets are the credentials GoSecrets sends: tests of redaction look for
+// them in what a decoder prints.
+const (
+	SecretAuthorization = "Bearer h2-secret-token"
+	SecretCookie        = "session=h2-secret-cookie"
+)
+
+// GoSecrets captures an x/net/http2 client (prior knowledge, one
+// connection) sending GET /private twice with an Authorization and a
+// Cookie header (SecretAuthorization, SecretCookie) to the Go h2c
+// server: the second request's headers are HPACK dynamic table
+// references to the first's.
+func GoSecrets(t testing.TB) (Capture, []Want) {
+	t.Helper()
+	port, stopServer := goServer(t)
+	c := startCapture(t, port)
+	tr := priorKnowledge()
+	var want []Want
+	for range 2 {
+		req, err := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(port)+"/private", nil)
+		if err != nil {
+			t.Fatalf("request: %v", err)
+		}
+		req.Header.Set("Authorization", SecretAuthorization)
+		req.Header.Set("Cookie", SecretCookie)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("GET /private: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		want = append(want, Want{"GET", "/private", resp.StatusCode, -1})
+	}
+	tr.CloseIdleConnections()
+	stopServer()
+	return c.capture(port, false), want
+}
+
+// GoTLS captures Go's client making three requests over HTTP/2 over TLS
+// (ALPN h2) on one connection to an httptest TLS server limited to TLS 1.2,
+// so that the server's ALPN choice is visible in its ServerHello. The
+// Wants are the requests, which a decoder of TLS cannot see.
+func GoTLS(t testing.TB) (Capture, []Want) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(handler())
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{MaxVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	c := startCapture(t, port)
+	cl := srv.Client()
+	var want []Want
+	for i := range 3 {
+		path := "/tls" + strconv.Itoa(i)
+		resp, err := cl.Get(srv.URL + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("GET %s: %s, want HTTP/2", path, resp.Proto)
+		}
+		want = append(want, Want{"GET", path, resp.StatusCode, -1})
+	}
+	cl.CloseIdleConnections()
+	srv.Close()
 	return c.capture(port, false), want
 }

@@ -197,7 +197,69 @@ func senderIsServer(p *decode.Packet) bool {
 	if looksLikeRequest(b) {
 		return false
 	}
+	if h2, server := h2Sender(b); h2 {
+		return server
+	}
 	return p.SrcPort < p.DstPort
+}
+
+// h2Sender guesses the sender of HTTP/2 frames from the first HEADERS
+// frame among the frames b starts with: a header block that starts with
+// the HPACK static table's :status (indexed, or a literal with its name)
+// is a response, one that starts with :authority, :method, :path or
+// :scheme a request. The client preface is a request too. h2 is false when
+// b tells nothing of the kind.
+func h2Sender(b []byte) (h2, server bool) {
+	if len(b) >= 3 && string(b[:3]) == "PRI" {
+		return true, false
+	}
+	for len(b) >= 9 {
+		n := int(b[0])<<16 | int(b[1])<<8 | int(b[2])
+		typ, flags := b[3], b[4]
+		if typ > 9 || b[5]&0x80 != 0 {
+			return false, false
+		}
+		if typ != 1 { // not HEADERS
+			if len(b) < 9+n {
+				return false, false
+			}
+			b = b[9+n:]
+			continue
+		}
+		p := b[9:min(len(b), 9+n)]
+		if flags&0x8 != 0 && len(p) > 0 { // PADDED
+			p = p[1:]
+		}
+		if flags&0x20 != 0 { // PRIORITY
+			if len(p) < 5 {
+				return false, false
+			}
+			p = p[5:]
+		}
+		for len(p) > 0 && p[0]&0xe0 == 0x20 { // dynamic table size updates
+			p = p[1:]
+		}
+		if len(p) == 0 {
+			return false, false
+		}
+		var idx byte
+		switch c := p[0]; {
+		case c&0x80 != 0:
+			idx = c & 0x7f
+		case c&0xc0 == 0x40:
+			idx = c & 0x3f
+		default:
+			idx = c & 0x0f
+		}
+		switch {
+		case idx >= 8 && idx <= 14:
+			return true, true
+		case idx >= 1 && idx <= 7:
+			return true, false
+		}
+		return false, false
+	}
+	return false, false
 }
 
 func looksLikeRequest(b []byte) bool {
