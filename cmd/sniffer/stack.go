@@ -617,13 +617,23 @@ type heldEntry struct {
 	tls entry.TLS
 }
 
-// copy copies e, its bytes included, reusing h's storage.
+// copy copies e, every slice it points to included (bytes, header fields,
+// the gRPC message, TLS names: the engine reuses their storage), reusing
+// h's storage.
 func (h *heldEntry) copy(e *entry.Entry) {
 	req, resp := h.e.Request.Bytes[:0], h.e.Response.Bytes[:0]
+	reqF, respF := h.e.Request.Fields[:0], h.e.Response.Fields[:0]
+	grpcMsg := h.e.GRPCMessage[:0]
 	sni, alpn := h.tls.SNI[:0], h.tls.ALPN[:0]
 	h.e = *e
 	h.e.Request.Bytes = append(req, e.Request.Bytes...)
 	h.e.Response.Bytes = append(resp, e.Response.Bytes...)
+	h.e.Request.Fields = append(reqF, e.Request.Fields...)
+	h.e.Response.Fields = append(respF, e.Response.Fields...)
+	h.e.GRPCMessage = nil
+	if e.GRPCMessage != nil {
+		h.e.GRPCMessage = append(append(grpcMsg, e.GRPCMessage...), 0)[:len(e.GRPCMessage)] // non-nil
+	}
 	if e.TLS == nil {
 		return
 	}
