@@ -409,19 +409,20 @@ func appendSizes(dst []byte, m *entry.Message) []byte {
 
 func appendHeaders(dst []byte, m *entry.Message) []byte {
 	dst = append(dst, `,"headers":[`...)
-	lines := logformat.HeaderLines(m)
-	for n := 0; ; n++ {
-		name, value, rest, ok := logformat.NextHeader(lines)
-		if !ok {
-			break
-		}
-		lines = rest
+	var buf [32]entry.Field
+	for n, f := range m.HeaderFields(buf[:]) {
 		if n > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendPair(dst, name, value)
+		dst = appendPair(dst, fieldName(m, f), f.Value.Bytes(m.Bytes))
 	}
 	return append(dst, ']')
+}
+
+// fieldName is the name of the header field f of m, as HAR shows it:
+// trimmed of blanks (a continuation line's name starts with one).
+func fieldName(m *entry.Message, f entry.Field) []byte {
+	return bytes.TrimLeft(f.Name.Bytes(m.Bytes), " \t")
 }
 
 func appendPair(dst, name, value []byte) []byte {
@@ -441,15 +442,11 @@ func appendCookies(dst []byte, m *entry.Message, response bool) []byte {
 	if response {
 		want = "Set-Cookie"
 	}
-	lines := logformat.HeaderLines(m)
+	var buf [32]entry.Field
 	n := 0
-	for {
-		name, value, rest, ok := logformat.NextHeader(lines)
-		if !ok {
-			break
-		}
-		lines = rest
-		if !equalFold(name, want) {
+	for _, f := range m.HeaderFields(buf[:]) {
+		value := f.Value.Bytes(m.Bytes)
+		if !equalFold(fieldName(m, f), want) {
 			continue
 		}
 		for len(value) > 0 {

@@ -66,6 +66,7 @@
 package jsonlog
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/netip"
 	"strconv"
@@ -226,26 +227,22 @@ func appendMessage(dst []byte, e *entry.Entry, m *entry.Message, response bool, 
 	if m.HeadTruncated {
 		dst = append(dst, `,"header_truncated":true`...)
 	}
-	lines := logformat.HeaderLines(m)
-	for n := 0; ; n++ {
-		name, value, rest, ok := logformat.NextHeader(lines)
-		if !ok {
-			if n > 0 {
-				dst = append(dst, ']')
-			}
-			break
-		}
-		lines = rest
+	var buf [32]entry.Field
+	fields := m.HeaderFields(buf[:])
+	for n, f := range fields {
 		if n == 0 {
 			dst = append(dst, `,"headers":[`...)
 		} else {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"name":`...)
-		dst = AppendString(dst, name)
+		dst = AppendString(dst, bytes.TrimLeft(f.Name.Bytes(m.Bytes), " \t"))
 		dst = append(dst, `,"value":`...)
-		dst = AppendString(dst, value)
+		dst = AppendString(dst, f.Value.Bytes(m.Bytes))
 		dst = append(dst, '}')
+	}
+	if len(fields) > 0 {
+		dst = append(dst, ']')
 	}
 	if o.Bodies {
 		body, ok := logformat.Body(m), true

@@ -22,21 +22,6 @@ func headerBlock(m *entry.Message) []byte {
 	return b
 }
 
-// headerLinesBlock is the header block that header lookups read: for a head
-// cut at the header cap (HeadTruncated), only its complete lines, so that
-// a value cut short is not printed as if it were whole.
-func headerLinesBlock(m *entry.Message) []byte {
-	b := headerBlock(m)
-	if m.HeadTruncated {
-		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-			b = b[:i+1]
-		} else {
-			b = b[:0]
-		}
-	}
-	return b
-}
-
 // headerComplete reports whether m's header block is complete and in range.
 func headerComplete(m *entry.Message) bool {
 	return m.HeaderLen >= 0 && m.Head >= 0 && m.Head <= len(m.Bytes) && m.HeaderLen <= len(m.Bytes)-m.Head
@@ -157,159 +142,74 @@ func trimBlanks(b []byte) []byte {
 	return b
 }
 
-// findHeader returns the value of the first header of the given name in a
-// header block (whose first line is the request or status line), trimmed
-// of blanks. Names compare whole and case-insensitively; continuation lines
-// are not joined.
-func findHeader(block []byte, name string) ([]byte, bool) {
-	if !plainName(name) {
-		return findHeaderSplit(block, name)
-	}
-	var v [1][]byte
-	if findHeaders(block, []headerKey{{name: name}}, v[:]) == 0 {
-		return nil, false
-	}
-	return v[0], true
-}
-
-// findHeaderSplit is findHeader the plain way: each line split at its first
-// colon and the name before it (right-trimmed of blanks) compared with name.
-// It serves the names that are not plainName.
-func findHeaderSplit(block []byte, name string) ([]byte, bool) {
-	i := bytes.IndexByte(block, '\n')
-	if i < 0 {
-		return nil, false
-	}
-	rest := block[i+1:]
-	for len(rest) > 0 {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if len(line) == 0 {
-			break // the blank line
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
-			continue
-		}
-		n := line[:colon]
-		for len(n) > 0 && isBlank(n[len(n)-1]) {
-			n = n[:len(n)-1]
-		}
-		if equalFoldASCII(n, name) {
-			return trimBlanks(line[colon+1:]), true
-		}
-	}
-	return nil, false
-}
-
-// plainName reports whether findHeaders can look for name: it is not empty,
-// has no colon or LF and does not end in a blank. Such a name is what is
-// before the first colon of a line, right-trimmed, exactly when the line
-// starts with it followed by blanks and a colon; other names need
-// findHeaderSplit (only the empty one can match at all).
+// plainName reports whether a name may be looked up together with others
+// (Format.keys): it is not empty, has no colon or LF and does not end in a
+// blank, so that it can be a field's name. Other names are looked up alone
+// (only the empty one can match at all).
 func plainName(name string) bool {
 	return name != "" && !isBlank(name[len(name)-1]) &&
 		strings.IndexByte(name, ':') < 0 && strings.IndexByte(name, '\n') < 0
 }
 
-// headerKey is a header name that findHeaders looks for.
+// headerKey is a header name that lookupFields looks for.
 type headerKey struct {
 	name string // a plainName
-	slot uint8  // where findHeaders puts its value
+	slot uint8  // where lookupFields puts its value
 }
 
 // maxLookups bounds the header look-ups that Append resolves together.
 const maxLookups = 8
 
-// findHeaders looks for the plainName headers of keys in a header block as
-// findHeader does, in one pass: the value of keys[k] goes to
-// values[keys[k].slot], and bit slot of the result is set when it was found.
-// Slots must be below len(values).
-//
-// It is the inner loop of every %…header.NAME, hence the one pass for all
-// the names of a message and the way lines are read: rather than splitting
-// each line at its colon, the start of the line is compared with the names
-// (first byte, then the whole name), and bytes.IndexByte jumps to the next
-// line.
-func findHeaders(block []byte, keys []headerKey, values [][]byte) (found uint) {
-	i := bytes.IndexByte(block, '\n')
-	if i < 0 || len(keys) == 0 {
-		return 0
+// fieldBuf is how many fields the look-ups of a message without Fields
+// (entry.Message.HasFields false) find in its bytes without allocating.
+const fieldBuf = 32
+
+// findHeader returns the value of the first header field of m named name
+// (compared whole and case-insensitively; continuation lines are not
+// joined), as %…header.NAME prints it.
+func findHeader(m *entry.Message, name string) ([]byte, bool) {
+	var v [1][]byte
+	var buf [fieldBuf]entry.Field
+	if lookupFields(m.Bytes, m.HeaderFields(buf[:]), []headerKey{{name: name}}, v[:]) == 0 {
+		return nil, false
 	}
-	rest := block[i+1:]
-	// want is the slots of keys; first has a bit for each byte (either
-	// case) a name starts with, so that the other lines cost one test.
-	var (
-		want  uint
-		first [4]uint64
-	)
-	for _, k := range keys {
-		want |= 1 << k.slot
-		c := lower(k.name[0])
-		first[c>>6] |= 1 << (c & 63)
-		c = upper(c)
-		first[c>>6] |= 1 << (c & 63)
-	}
-	for len(rest) > 0 {
-		c := rest[0]
-		if c == '\n' || c == '\r' && (len(rest) == 1 || rest[1] == '\n') {
-			break // the blank line
-		}
-		if first[c>>6]&(1<<(c&63)) != 0 {
-			c = lower(c)
-			for _, k := range keys {
-				if lower(k.name[0]) != c || found&(1<<k.slot) != 0 {
-					continue
-				}
-				if v, ok := headerValue(rest, k.name); ok {
-					values[k.slot] = v
-					found |= 1 << k.slot
-					if found == want {
-						return found
-					}
-				}
-			}
-		}
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			break
-		}
-		rest = rest[i+1:]
-	}
-	return found
+	return v[0], true
 }
 
-// headerValue returns the value of the header line at the start of b,
-// trimmed of blanks, if its name is name (a plainName): b starts with name,
-// blanks and a colon.
-func headerValue(b []byte, name string) ([]byte, bool) {
-	k := len(name)
-	// The byte after the name first: it rules out most lines that share
-	// the name's first letters (Content-Type for Content-Length).
-	if len(b) <= k || b[k] != ':' && !isBlank(b[k]) || !equalFoldASCII(b[:k], name) {
-		return nil, false
+// lookupFields finds the values of the first fields named by keys (compared
+// whole and case-insensitively) among fields, whose spans are in b: the
+// value of keys[k] goes to values[keys[k].slot], and bit slot of the result
+// is set when it was found. Slots must be below len(values).
+//
+// It is the inner loop of every %…header.NAME, hence one pass for all the
+// names of a message, and the length of a name compared before its bytes.
+func lookupFields(b []byte, fields []entry.Field, keys []headerKey, values [][]byte) (found uint) {
+	var want uint
+	for _, k := range keys {
+		want |= 1 << k.slot
 	}
-	for k < len(b) && isBlank(b[k]) {
-		k++
+	for _, f := range fields {
+		n := int(f.Name.Len)
+		for _, k := range keys {
+			if len(k.name) != n || found&(1<<k.slot) != 0 {
+				continue
+			}
+			name := f.Name.Bytes(b)
+			if name == nil || !equalFoldASCII(name, k.name) {
+				continue
+			}
+			v := f.Value.Bytes(b)
+			if v == nil {
+				continue // out of the bytes: not trusted
+			}
+			values[k.slot] = v[:len(v):len(v)]
+			found |= 1 << k.slot
+			if found == want {
+				return found
+			}
+		}
 	}
-	if k == len(b) || b[k] != ':' {
-		return nil, false
-	}
-	v := b[k+1:]
-	if i := bytes.IndexByte(v, '\n'); i >= 0 {
-		v = v[:i]
-	}
-	if len(v) > 0 && v[len(v)-1] == '\r' {
-		v = v[:len(v)-1]
-	}
-	return trimBlanks(v), true
+	return found
 }
 
 // lower returns the ASCII lower case of c.

@@ -254,24 +254,9 @@ type Format struct {
 	// keys are the header names of the look-ups of each side (indexed by
 	// side) that Append resolves in one pass per message: at most
 	// maxLookups in all, each plainName. The ops refer to them by op.slot.
-	keys [2][]headerKey
-	// names are the names of keys, in the same order: what the engine is
-	// asked to index (HeaderNames).
-	names       [2][]string
+	keys        [2][]headerKey
 	needsBodies bool
 	needsHello  bool
-}
-
-// HeaderNames returns the header names the format looks up in requests
-// (response false) or responses. An engine that indexes them while it frames
-// each head (sniff.Config.IndexHeaders, entry.Message.Headers) spares Append
-// looking for them in the bytes; Append uses an index only when its Names is
-// this very slice.
-func (f *Format) HeaderNames(response bool) []string {
-	if response {
-		return f.names[1]
-	}
-	return f.names[0]
 }
 
 // NeedsBodies reports whether the format prints whole messages or their
@@ -559,7 +544,6 @@ func Parse(format string) (*Format, error) {
 			if n := len(f.keys[request]) + len(f.keys[response]); n < maxLookups && plainName(o.text) {
 				o.slot = uint8(n)
 				f.keys[o.side] = append(f.keys[o.side], headerKey{name: o.text, slot: o.slot})
-				f.names[o.side] = append(f.names[o.side], o.text)
 			}
 		}
 		switch sp.kind {

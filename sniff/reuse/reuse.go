@@ -663,13 +663,9 @@ func KeepAliveOffered(m *entry.Message) (offered, http bool) {
 		return false, false
 	}
 	closeTok, keepTok := false, false
-	lines := logformat.HeaderLines(m)
-	for {
-		name, value, rest, ok := logformat.NextHeader(lines)
-		if !ok {
-			break
-		}
-		lines = rest
+	var buf [32]entry.Field
+	for _, f := range m.HeaderFields(buf[:]) {
+		name, value := bytes.TrimLeft(f.Name.Bytes(m.Bytes), " \t"), f.Value.Bytes(m.Bytes)
 		if !bytes.EqualFold(name, []byte("Connection")) {
 			continue
 		}

@@ -7,6 +7,7 @@
 package http1
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/sniffer/sniffer/sniff/entry"
@@ -34,14 +35,15 @@ type Decoder struct {
 	orphans []httpframe.Method
 }
 
-// Reset prepares d for the connection of c. Its parsers index the header
-// names of c.S.Watch (entry.Message.Headers).
+// Reset prepares d for the connection of c. Its parsers report the header
+// lines of each head, which become the messages' Fields.
 func (d *Decoder) Reset(c *exchange.Conn) {
-	*d = Decoder{c: c}
+	req, resp := d.req, d.resp // their line buffers, for reuse
+	*d = Decoder{c: c, req: req, resp: resp}
 	d.req.Init(httpframe.Request)
 	d.resp.Init(httpframe.Response)
-	d.req.SetWatch(c.S.Watch[0])
-	d.resp.SetWatch(c.S.Watch[1])
+	d.req.RecordLines(true)
+	d.resp.RecordLines(true)
 	if c.T.Pickup {
 		d.req.Resync()
 		d.resp.Resync()
@@ -132,10 +134,12 @@ func (d *Decoder) endHeads() {
 	if x := d.reqTarget(); x != nil && x.Req.InHead && d.req.StartLineRead() {
 		x.X.Request.HTTP = true
 		x.X.Request.HeadTruncated = true
+		x.X.Request.HasFields = !x.Req.FieldsLost
 	}
 	if x := d.respTarget(); x != nil && x.Resp.InHead && d.resp.StartLineRead() {
 		x.X.Response.HTTP = true
 		x.X.Response.HeadTruncated = true
+		x.X.Response.HasFields = !x.Resp.FieldsLost
 	}
 }
 
@@ -179,19 +183,58 @@ func (d *Decoder) headDone(s *exchange.Side, m *entry.Message, p *httpframe.Pars
 	s.InHead = false
 	s.HeadEnd = len(s.Buf)
 	m.HTTP = true
-	// The index's offsets count from the start line's first byte: they
-	// are offsets in the bytes at Head only if the parser's message and
-	// this head began at the same byte (not so when a request continues
-	// in a new exchange after responses that came early).
-	if idx := p.Index(); idx.Names != nil && p.Consumed() == len(s.Buf)-m.Head && !m.BytesTruncated {
-		m.Headers = entry.HeaderIndex(idx)
-	}
+	m.HasFields = !s.FieldsLost
 	if !m.BytesTruncated {
 		m.HeaderLen = len(s.Buf) - m.Head
 	}
 }
 
 func method(x *exchange.Exchange) httpframe.Method { return httpframe.Method(x.Meta) }
+
+// addFields appends to m.Fields the header lines p framed (TakeLines) in
+// the fed bytes (held ones included) that were just kept: before is the
+// length of s.Buf before they were, truncated whether m was already cut
+// (then none of them was kept). The parser's message offsets count from its
+// message's first byte, which is not always this exchange's (a request
+// continued in a new exchange after responses that came early): lines
+// before the head at m.Head are passed over, and only lines kept whole,
+// through their LF, are fields.
+func addFields(s *exchange.Side, m *entry.Message, p *httpframe.Parser, before, fed int, truncated bool) {
+	lines, over := p.TakeLines()
+	if s.FieldsLost || truncated {
+		return
+	}
+	base := before - (p.Consumed() - fed)
+	if over || base != m.Head {
+		// Too many lines to hold, or a head that is not the parser's
+		// message from its start: readers read the bytes.
+		s.FieldsLost = true
+		m.Fields = m.Fields[:0]
+		return
+	}
+	for i := range lines {
+		l := &lines[i]
+		off, end := base+l.Off, base+l.End
+		if end > len(s.Buf) {
+			return // not kept, nor are the lines after it
+		}
+		f := l.Field
+		if l.Whole {
+			f.Name.Off += int32(base)
+			f.Value.Off += int32(base)
+		} else {
+			line := s.Buf[off : end-1]
+			if k := len(line); k > 0 && line[k-1] == '\r' {
+				line = line[:k-1]
+			}
+			var ok bool
+			if f, ok = entry.LineField(line, off); !ok {
+				continue
+			}
+		}
+		m.Fields = append(m.Fields, f)
+	}
+}
 
 // ClientData handles reassembled client bytes (one segment's, or a
 // segment's tail: a boundary where a request may start after lost framing).
@@ -216,14 +259,17 @@ func (d *Decoder) ClientData(b []byte, ts time.Time) {
 			}
 			x = c.Begin()
 		}
+		before, truncated, fed := len(x.Req.Buf), x.X.Request.BytesTruncated, n
 		if h := d.req.Held(); len(h) > 0 {
 			// The request line began in bytes reported skipped.
 			d.skipped -= int64(len(h))
 			c.Keep(&x.Req, &x.X.Request, h)
 			exchange.Account(&x.X.Request, len(h), ts)
+			fed += len(h)
 		}
 		c.Keep(&x.Req, &x.X.Request, b[:n])
 		exchange.Account(&x.X.Request, n, ts)
+		addFields(&x.Req, &x.X.Request, &d.req, before, fed, truncated)
 		b = b[n:]
 		switch ev {
 		case httpframe.HeadDone:
@@ -328,15 +374,18 @@ func (d *Decoder) ServerData(b []byte, ts time.Time) {
 			x.Resp.InHead = true
 			m.Head = len(x.Resp.Buf)
 			m.HeaderLen = -1
-			m.Headers = entry.HeaderIndex{}
+			m.Fields, m.HasFields, x.Resp.FieldsLost = m.Fields[:0], false, false
 			m.First = time.Time{}
 		}
+		before, truncated, fed := len(x.Resp.Buf), m.BytesTruncated, n
 		if h := d.resp.Held(); len(h) > 0 {
 			c.Keep(&x.Resp, m, h)
 			exchange.Account(m, len(h), ts)
+			fed += len(h)
 		}
 		c.Keep(&x.Resp, m, b[:n])
 		exchange.Account(m, n, ts)
+		addFields(&x.Resp, m, &d.resp, before, fed, truncated)
 		b = b[n:]
 		switch ev {
 		case httpframe.HeadDone:
@@ -451,6 +500,7 @@ func (d *Decoder) orphanData(b []byte) int {
 		d.resp.SetRequestMethod(d.orphans[0])
 	}
 	n, ev := d.resp.Feed(b)
+	d.resp.TakeLines() // let go with the rest
 	switch {
 	case ev == httpframe.Upgrade || ev == httpframe.NotHTTP:
 		d.popOrphan()
@@ -474,47 +524,12 @@ func (d *Decoder) upgrade(x *exchange.Exchange) bool {
 	if !m.HTTP || m.HeaderLen < 0 {
 		return false
 	}
-	token := headerValue(m.Bytes[m.Head:m.Head+m.HeaderLen], "upgrade")
-	return token != nil && d.c.Upgrade(token, x)
-}
-
-// headerValue returns the trimmed value of the first header named name
-// (lower case) in a whole head, nil if none.
-func headerValue(head []byte, name string) []byte {
-	for len(head) > 0 {
-		i := 0
-		for i < len(head) && head[i] != '\n' {
-			i++
-		}
-		line := head[:i]
-		if i < len(head) {
-			head = head[i+1:]
-		} else {
-			head = nil
-		}
-		if len(line) > len(name) && line[len(name)] == ':' && foldEqual(line[:len(name)], name) {
-			v := line[len(name)+1:]
-			for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-				v = v[1:]
-			}
-			for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t' || v[len(v)-1] == '\r') {
-				v = v[:len(v)-1]
-			}
-			return v
+	var buf [16]entry.Field
+	for _, f := range m.HeaderFields(buf[:]) {
+		if bytes.EqualFold(f.Name.Bytes(m.Bytes), []byte("upgrade")) {
+			token := f.Value.Bytes(m.Bytes)
+			return len(token) > 0 && d.c.Upgrade(token, x)
 		}
 	}
-	return nil
-}
-
-func foldEqual(b []byte, lower string) bool {
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
+	return false
 }

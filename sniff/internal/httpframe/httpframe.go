@@ -11,8 +11,8 @@
 //
 // The events and the bytes each message is made of do not depend on the
 // sizes of the pieces (FuzzParser checks it), with two documented
-// exceptions: where a message that is not HTTP stops (NotHTTP), and whether
-// a message head gets an Index.
+// exception: where a message that is not HTTP stops (NotHTTP). The header
+// lines of each head are reported as they are framed (TakeLines).
 //
 // After a framing error on a stream that carried HTTP (a Content-Length that
 // is not one number, an unreadable chunk size, a message that does not start
@@ -24,6 +24,8 @@ package httpframe
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/sniffer/sniffer/sniff/entry"
 )
 
 // Kind says which direction a Parser reads.
@@ -163,103 +165,58 @@ type Parser struct {
 	// Upgrade header): what follows may not be HTTP, so no resync.
 	tunnel bool
 
-	// The header index (see Watch). off is the message offset of the
+	// The header lines (see TakeLines). off is the message offset of the
 	// next byte Feed consumes; lineStart that of the current line's
 	// first byte; ended says the last event ended a message, so that the
 	// next byte starts one.
-	watch     *Watch
-	first     [4]uint64 // the bytes the framing and watched names start with
-	idx       Index
+	record    bool
+	lines     []Line
+	lineCount int // header lines of the current message
 	off       int
 	lineStart int
 	ended     bool
 }
 
-// MaxWatched bounds the header names a Watch holds.
-const MaxWatched = 8
+// MaxLines bounds the header lines of one message that a Parser reports
+// (TakeLines): past it, it reports that there were too many and no more.
+const MaxLines = 256
 
-// A Watch is a set of header names whose values a Parser locates while it
-// frames each message head (Parser.SetWatch), so that they need not be
-// looked for again in the kept bytes. It is read-only once made and may be
-// shared by any number of Parsers.
-type Watch struct {
-	names []string
-	keys  []foldKey // names, to compare
-	first [4]uint64 // the bytes (either case) the names start with
-}
-
-// NewWatch returns the Watch of names: each must be what a header line
-// starts with, compared case-insensitively, before blanks and its colon (not
-// empty, no colon, LF or trailing blank). Only the first MaxWatched count;
-// an unusable name is never found.
-func NewWatch(names []string) *Watch {
-	w := &Watch{names: names[:min(len(names), MaxWatched)]}
-	for _, n := range w.names {
-		w.keys = append(w.keys, newFoldKey(n))
-		if n != "" {
-			w.first = addFirst(w.first, n[0])
-		}
-	}
-	return w
-}
-
-// framingFirst are the bytes the framing headers start with
-// (Content-Length, Transfer-Encoding, Upgrade).
-var framingFirst = addFirst(addFirst(addFirst([4]uint64{}, 'c'), 't'), 'u')
-
-// addFirst adds c, in both cases, to the byte set set.
-func addFirst(set [4]uint64, c byte) [4]uint64 {
-	for _, c := range [2]byte{lowerASCII(c), upperASCII(c)} {
-		set[c>>6] |= 1 << (c & 63)
-	}
-	return set
-}
-
-// Names returns the names of w, in the order of Index's slots.
-func (w *Watch) Names() []string { return w.names }
-
-// Index locates the values of a Watch's names in the head of one message:
-// bit k of Found is set when a header line named Names()[k] was found, and
-// the first such line's value (trimmed of blanks) is at Off[k], Len[k]
-// bytes long, counted from the first byte of the message's start line.
-type Index struct {
-	Names    []string // the Watch's names; nil: no index
-	Found    uint8
-	Off, Len [MaxWatched]int32
+// Line is a header line of a message head, reported by TakeLines: its
+// message offsets (the first byte of the message is 0) from its first byte
+// to the byte after its LF. When Whole, Field is its field at those
+// offsets (entry.LineField); otherwise the parser kept only part of it (a
+// line longer than it keeps, split between pieces), and the caller that
+// kept the bytes reads its field there. A line with no colon is no field:
+// it is reported only when not Whole.
+type Line struct {
+	Off, End int
+	Whole    bool
+	Field    entry.Field
 }
 
 // Consumed returns how many bytes of the current message Feed consumed so
-// far; right after the event that ended a message, of that message. A
-// caller that keeps the bytes compares it with what it kept to know that an
-// Index's offsets are offsets in its bytes.
+// far; right after the event that ended a message, of that message (the
+// message offsets of TakeLines count from its first byte).
 func (p *Parser) Consumed() int {
 	return p.off
 }
 
-// SetWatch makes p locate w's header names in each message head (nil
-// stops it).
-func (p *Parser) SetWatch(w *Watch) {
-	p.watch, p.first = w, framingFirst
-	if w != nil {
-		for i := range p.first {
-			p.first[i] |= w.first[i]
-		}
-	}
-}
+// RecordLines makes p report the header lines of each head (TakeLines).
+func (p *Parser) RecordLines(on bool) { p.record = on }
 
-// Index returns the header index of the message whose head ended last (at a
-// HeadDone, Done, Interim or Upgrade event), valid until the next Feed. Its
-// Names is nil when there is none: no Watch, or the head was not read in a
-// way that gives offsets (bytes before its start line, a gap, a watched
-// line longer than the parser keeps of a line split between pieces); the
-// value must then be looked for in the bytes.
-func (p *Parser) Index() Index {
-	return p.idx
+// TakeLines returns the header lines framed since the last call, in order,
+// and empties the list: call it after each Feed. over reports that the
+// current message has more than MaxLines header lines; those past the bound
+// are not reported. The lines are valid until the next Feed.
+func (p *Parser) TakeLines() (lines []Line, over bool) {
+	lines = p.lines
+	p.lines = p.lines[:0]
+	return lines, p.lineCount > MaxLines
 }
 
 // Init readies p for a new stream of the given kind.
 func (p *Parser) Init(k Kind) {
-	*p = Parser{kind: k, first: framingFirst}
+	*p = Parser{kind: k, lines: p.lines[:0], record: p.record}
 	p.reset()
 }
 
@@ -398,7 +355,6 @@ func (p *Parser) RemainingKnown() int64 {
 func (p *Parser) Feed(data []byte) (int, Event) {
 	if p.ended {
 		p.ended, p.off = false, 0
-		p.idx.Names = nil
 	}
 	p.carried = 0
 	n, ev := p.feed(data)
@@ -435,7 +391,7 @@ func (p *Parser) feed(data []byte) (int, Event) {
 			}
 			p.state = stStartLine
 			p.newLine()
-			p.startIndex(p.off + i)
+			p.startLines()
 
 		case stJunk:
 			// The first line of a Malformed message.
@@ -572,7 +528,7 @@ func (p *Parser) startHeld() {
 	p.lineLen = copy(p.line[:], p.held[:k])
 	p.lineTotal, p.lineAny = k, true
 	p.pushTail(p.held[:k])
-	p.startIndex(0)
+	p.startLines()
 	p.off = k
 }
 
@@ -643,7 +599,7 @@ func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 			ev, stop = p.headDone()
 			return n, ev, stop
 		}
-		p.header(b, at+start, true)
+		p.header(b, at+start, at+n, true)
 	}
 }
 
@@ -801,7 +757,11 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 		if len(b) == 0 {
 			return p.headDone()
 		}
-		p.header(b, p.lineStart, p.ext != nil || p.lineTotal == p.lineLen)
+		end := p.lineStart + len(p.ext) + 1
+		if p.ext == nil {
+			end = p.lineStart + p.lineTotal + 1
+		}
+		p.header(b, p.lineStart, end, p.ext != nil || p.lineTotal == p.lineLen)
 		return More, false
 
 	case stTrailer:
@@ -838,9 +798,10 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 // starts with it and a colon. Framing reads the first maxLinePrefix bytes of
 // a line, which is all a line split between pieces keeps.
 //
-// A line whose first byte starts a watched name goes to index: off is its
-// message offset; whole says b is all of the line, not a prefix.
-func (p *Parser) header(b []byte, off int, whole bool) {
+// Every line is first reported (TakeLines): off and end are the message
+// offsets of its first byte and of the byte after its LF; whole says b is
+// all of the line, not a prefix.
+func (p *Parser) header(b []byte, off, end int, whole bool) {
 	const (
 		cl = "content-length"
 		te = "transfer-encoding"
@@ -849,14 +810,14 @@ func (p *Parser) header(b []byte, off int, whole bool) {
 	if len(b) == 0 {
 		return
 	}
-	// Most lines start with a letter that neither a framing header nor a
-	// watched one starts with: one test passes them over.
-	c := b[0]
-	if p.first[c>>6]&(1<<(c&63)) == 0 {
-		return
+	if p.record {
+		p.recordLine(b, off, end, whole)
 	}
-	if p.idx.Names != nil && p.watch.first[c>>6]&(1<<(c&63)) != 0 {
-		p.index(b, off, whole)
+	// Most lines start with a letter that no framing header starts with:
+	// one test passes them over.
+	c := b[0]
+	if framingFirst[c>>6]&(1<<(c&63)) == 0 {
+		return
 	}
 	b = b[:min(len(b), maxLinePrefix)]
 	switch c | 0x20 {
@@ -918,61 +879,36 @@ func parseContentLength(v []byte) (int64, bool) {
 	}
 }
 
-// startIndex starts the header index of a message whose start line begins
-// at message offset off: only one that begins at 0 (no CRLF before it) is
-// indexed, since the kept bytes are read from the first one.
-func (p *Parser) startIndex(off int) {
-	p.idx.Found = 0
-	p.idx.Names = nil
-	if p.watch != nil && off == 0 {
-		p.idx.Names = p.watch.names
+// framingFirst are the bytes the framing headers start with
+// (Content-Length, Transfer-Encoding, Upgrade), in either case.
+var framingFirst = func() (set [4]uint64) {
+	for _, c := range []byte("cCtTuU") {
+		set[c>>6] |= 1 << (c & 63)
 	}
+	return set
+}()
+
+// startLines starts the header lines of a message.
+func (p *Parser) startLines() {
+	p.lines = p.lines[:0]
+	p.lineCount = 0
 }
 
-// index records the header line b (at message offset off) when it is the
-// first of a watched name. Offsets that do not fit an int32, or a watched
-// line known only in part (whole false), leave the message without an
-// index.
-func (p *Parser) index(b []byte, off int, whole bool) {
-	for k := range p.watch.keys {
-		if p.idx.Found&(1<<k) != 0 {
-			continue
-		}
-		v, n, ok := headerValue(b, &p.watch.keys[k])
+// recordLine reports the header line b (see header).
+func (p *Parser) recordLine(b []byte, off, end int, whole bool) {
+	p.lineCount++
+	if p.lineCount > MaxLines {
+		return
+	}
+	l := Line{Off: off, End: end, Whole: whole}
+	if whole {
+		f, ok := entry.LineField(b, off)
 		if !ok {
-			continue
+			return // no colon (or offsets past a Span's): no field
 		}
-		if !whole || off+v+n > 1<<31-1 {
-			p.idx.Names = nil
-			return
-		}
-		p.idx.Found |= 1 << k
-		p.idx.Off[k], p.idx.Len[k] = int32(off+v), int32(n)
+		l.Field = f
 	}
-}
-
-// headerValue returns where the value of the header line b (without its
-// line end) is, trimmed of blanks, when its name is name (compared
-// case-insensitively): b starts with name, blanks and a colon.
-func headerValue(b []byte, name *foldKey) (off, n int, ok bool) {
-	k := len(name.s)
-	if k == 0 || len(b) <= k || b[k] != ':' && b[k] != ' ' && b[k] != '\t' || !name.match(b[:k]) {
-		return 0, 0, false
-	}
-	for k < len(b) && (b[k] == ' ' || b[k] == '\t') {
-		k++
-	}
-	if k == len(b) || b[k] != ':' {
-		return 0, 0, false
-	}
-	i, j := k+1, len(b)
-	for i < j && (b[i] == ' ' || b[i] == '\t') {
-		i++
-	}
-	for j > i && (b[j-1] == ' ' || b[j-1] == '\t') {
-		j--
-	}
-	return i, j - i, true
+	p.lines = append(p.lines, l)
 }
 
 // transferEncoding records the value of a Transfer-Encoding header.

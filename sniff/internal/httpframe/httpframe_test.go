@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/sniffer/sniffer/sniff/entry"
 )
 
 // mark is an event and the stream offset where it happened.
@@ -363,8 +365,9 @@ const rest Event = 255
 // framed is the outcome of one run of FuzzParser.
 type framed struct {
 	units []unit
-	// index holds Index at each unit that ends a head (nil Names: none).
-	index []Index
+	// heads holds the fields reported (TakeLines) of each head, read in
+	// the message's bytes.
+	heads []string
 	// The state at the end, and what Close returned.
 	inMessage, closeDelimited, closed bool
 	messages                          int
@@ -381,10 +384,12 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 	}
 	p.SetRequestMethod(Method(kind >> 2 % 3))
 	if kind&16 != 0 {
-		p.SetWatch(NewWatch([]string{"Host", "content-length", "X-A"}))
+		p.RecordLines(true)
 	}
 	var out framed
 	var cur, msg []byte // bytes of the unit, and of the message, so far
+	var fields []string // the fields of the message's head so far
+	headSeen := false
 	add := func(ev Event) {
 		u := unit{ev, cur, p.Status(), p.Method(), p.Messages()}
 		if n := len(out.units); ev == Skipped && n > 0 && out.units[n-1].ev == Skipped {
@@ -419,6 +424,14 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 			cur = append(cur, b[:n]...)
 			msg = append(msg, b[:n]...)
 			b = b[n:]
+			lines, over := p.TakeLines()
+			if kind&16 == 0 && len(lines) > 0 {
+				t.Fatalf("lines reported without RecordLines: %v", lines)
+			}
+			fields = append(fields, linesFields(t, msg, lines)...)
+			if over {
+				fields = append(fields, "(over)")
+			}
 			switch ev {
 			case More:
 				continue
@@ -440,17 +453,19 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 				if p.Consumed() != len(msg) {
 					t.Fatalf("%v: Consumed = %d, want %d", ev, p.Consumed(), len(msg))
 				}
-				idx := p.Index()
-				for k := range idx.Names {
-					if idx.Found&(1<<k) != 0 && (idx.Off[k] < 0 || int(idx.Off[k]+idx.Len[k]) > len(msg)) {
-						t.Fatalf("%v: index %v out of the message (%d bytes)", ev, idx, len(msg))
+				if !headSeen && kind&16 != 0 {
+					got := strings.Join(fields, " ")
+					if want := scanFields(msg); got != want && !strings.HasSuffix(got, "(over)") {
+						t.Fatalf("%v: fields %s, a scan of the head %s (%q)", ev, got, want, msg)
 					}
+					out.heads = append(out.heads, got)
 				}
-				out.index = append(out.index, idx)
+				headSeen = true
 			}
 			add(ev)
 			if ev != HeadDone {
 				msg = msg[:0]
+				fields, headSeen = fields[:0], false
 			}
 		}
 	}
@@ -463,19 +478,54 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 	return out
 }
 
-// indexString shows what an Index says: its slots without a Found bit say
-// nothing.
-func indexString(idx Index) string {
-	if idx.Names == nil {
-		return "none"
-	}
-	var b strings.Builder
-	for k, n := range idx.Names {
-		if idx.Found&(1<<k) != 0 {
-			fmt.Fprintf(&b, "%s@%d+%d ", n, idx.Off[k], idx.Len[k])
+// linesFields returns the fields of lines (TakeLines) read in msg, the
+// message's bytes so far, as name=value strings; it checks that each line
+// is in msg and that a Whole line's field is the one of its bytes.
+func linesFields(t *testing.T, msg []byte, lines []Line) []string {
+	t.Helper()
+	var out []string
+	for _, l := range lines {
+		if l.Off < 0 || l.End > len(msg) || l.End <= l.Off || msg[l.End-1] != '\n' {
+			t.Fatalf("line %+v is not a line of the message %q", l, msg)
+		}
+		b := msg[l.Off : l.End-1]
+		if k := len(b); k > 0 && b[k-1] == '\r' {
+			b = b[:k-1]
+		}
+		f, ok := entry.LineField(b, l.Off)
+		if l.Whole && (!ok || f != l.Field) {
+			t.Fatalf("line %+v (%q): its field is %+v, %v", l, b, f, ok)
+		}
+		if ok {
+			out = append(out, fmt.Sprintf("%q=%q", f.Name.Bytes(msg), f.Value.Bytes(msg)))
 		}
 	}
-	return b.String()
+	return out
+}
+
+// scanFields returns the fields of the head that begins msg, as linesFields
+// shows them, found by a plain reading of the bytes: CRs and LFs before the
+// start line are passed over, the start line skipped, then each line up to
+// the blank one split at its first colon.
+func scanFields(msg []byte) string {
+	b := bytes.TrimLeft(msg, "\r\n")
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return ""
+	}
+	var out []string
+	for _, line := range strings.Split(string(b[i+1:]), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%q=%q", strings.TrimRight(name, " \t"), strings.Trim(value, " \t")))
+	}
+	return strings.Join(out, " ")
 }
 
 // FuzzParser checks that the parser frames a stream the same whatever the
@@ -528,14 +578,8 @@ func checkPieces(t *testing.T, data []byte, kind uint8, cuts []byte) {
 		if g.inMessage != whole.inMessage || g.closeDelimited != whole.closeDelimited || g.closed != whole.closed || g.messages != whole.messages {
 			t.Fatalf("%s: end state %+v, whole %+v", got.name, g, whole)
 		}
-		// An index may be missing when lines are cut, but not wrong.
-		if len(g.index) != len(whole.index) {
-			t.Fatalf("%s: %d indexes, whole %d", got.name, len(g.index), len(whole.index))
-		}
-		for i, idx := range g.index {
-			if idx.Names != nil && indexString(idx) != indexString(whole.index[i]) {
-				t.Fatalf("%s: index %d: %s, whole %s", got.name, i, indexString(idx), indexString(whole.index[i]))
-			}
+		if fmt.Sprint(g.heads) != fmt.Sprint(whole.heads) {
+			t.Fatalf("%s: fields\n%v\nwhole:\n%v", got.name, g.heads, whole.heads)
 		}
 	}
 }

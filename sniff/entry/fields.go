@@ -1,0 +1,91 @@
+package entry
+
+import "bytes"
+
+// HeaderFields returns the header fields of m: Fields when the decoder
+// filled them (HasFields), else those ScanFields finds in Bytes, appended
+// to buf[:0]. It returns nil when m is not HTTP.
+func (m *Message) HeaderFields(buf []Field) []Field {
+	if !m.HTTP {
+		return nil
+	}
+	if m.HasFields {
+		return m.Fields
+	}
+	return ScanFields(buf[:0], m)
+}
+
+// Name returns the bytes of f's name in b (m.Bytes).
+func (f Field) NameIn(b []byte) []byte { return f.Name.Bytes(b) }
+
+// ValueIn returns the bytes of f's value in b (m.Bytes).
+func (f Field) ValueIn(b []byte) []byte { return f.Value.Bytes(b) }
+
+// ScanFields appends to dst the fields of the head at m.Head as a decoder
+// frames them (see Message.Fields), reading the bytes: the lines after the
+// first one up to the blank line (a head cut short, HeaderLen < 0, up to
+// the end of Bytes; when HeadTruncated, up to its last line end). It is the
+// reading of messages without Fields (HasFields false).
+func ScanFields(dst []Field, m *Message) []Field {
+	b := m.Bytes
+	if m.Head < 0 || m.Head > len(b) {
+		return dst
+	}
+	end := len(b)
+	if m.HeaderLen >= 0 && m.HeaderLen <= len(b)-m.Head {
+		end = m.Head + m.HeaderLen
+	}
+	if m.HeadTruncated {
+		end = m.Head + bytes.LastIndexByte(b[m.Head:end], '\n') + 1
+	}
+	i := bytes.IndexByte(b[m.Head:end], '\n')
+	if i < 0 {
+		return dst
+	}
+	for off := m.Head + i + 1; off < end; {
+		stop, next := end, end
+		if j := bytes.IndexByte(b[off:end], '\n'); j >= 0 {
+			stop, next = off+j, off+j+1
+		}
+		if stop > off && b[stop-1] == '\r' {
+			stop--
+		}
+		if stop == off {
+			break // the blank line
+		}
+		if f, ok := LineField(b[off:stop], off); ok {
+			dst = append(dst, f)
+		}
+		off = next
+	}
+	return dst
+}
+
+// LineField returns the field of the header line line (without its line
+// end), found at offset off of the message's bytes: its name is what is
+// before the first colon, right-trimmed of blanks, its value what is after,
+// trimmed. ok is false when the line has no colon or the offsets do not
+// fit a Span.
+func LineField(line []byte, off int) (f Field, ok bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 || off < 0 || off+len(line) > 1<<31-1 {
+		return Field{}, false
+	}
+	n := colon
+	for n > 0 && isBlank(line[n-1]) {
+		n--
+	}
+	i, j := colon+1, len(line)
+	for i < j && isBlank(line[i]) {
+		i++
+	}
+	for j > i && isBlank(line[j-1]) {
+		j--
+	}
+	return Field{
+		Name:  Span{Off: int32(off), Len: int32(n)},
+		Value: Span{Off: int32(off + i), Len: int32(j - i)},
+	}, true
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
