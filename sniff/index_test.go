@@ -68,11 +68,19 @@ func TestHeaderFieldsRandom(t *testing.T) {
 	}
 	opts := &logformat.Options{NotFound: "-", Location: time.UTC}
 	r := rand.New(rand.NewPCG(7, 8))
-	framed := 0 // messages that came with fields
+	framed, messages := 0, 0 // messages that came with fields, of all
 	run := func(segs [][3]int, headerCap int, index bool) string {
 		var out []byte
 		cfg := sniff.Config{HeaderCap: headerCap, Emit: func(e *entry.Entry) {
 			for _, m := range []*entry.Message{&e.Request, &e.Response} {
+				messages++
+				if head := bytes.TrimLeft(m.Bytes[m.Head:], "\r\n"); !m.HasFields && m.HTTP && headerCap == 0 &&
+					(bytes.HasPrefix(head, []byte("GET ")) || bytes.HasPrefix(head, []byte("POST ")) || bytes.HasPrefix(head, []byte("HTTP/1."))) {
+					// Heads that a request continued in a new exchange
+					// (after early responses) begins, or that a cap cut,
+					// are read in the bytes; others are not.
+					t.Errorf("no fields for a whole head (%q)", m.Bytes)
+				}
 				if !m.HasFields {
 					continue
 				}
@@ -129,9 +137,10 @@ func TestHeaderFieldsRandom(t *testing.T) {
 		if i == 0 && !bytes.Contains([]byte(with), []byte("h|h|one|")) {
 			t.Fatalf("the look-ups found nothing:\n%s", with)
 		}
-		if i == 0 && framed < 12 {
-			t.Fatalf("%d messages came with fields: the comparison would compare the look-ups with themselves", framed)
-		}
+	}
+	t.Logf("%d of %d messages came with fields", framed, messages)
+	if framed < messages/3 {
+		t.Fatalf("only %d of %d messages came with fields: the comparison would mostly compare the look-ups with themselves", framed, messages)
 	}
 }
 

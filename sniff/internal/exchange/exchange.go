@@ -164,9 +164,6 @@ type Side struct {
 	HeadEnd int
 	// NewHead: the next bytes start a new message head (after a 1xx).
 	NewHead bool
-	// FieldsLost: the decoder could not give the current head's fields
-	// (entry.Message.HasFields stays false).
-	FieldsLost bool
 }
 
 // Conn is the exchanges of one connection.

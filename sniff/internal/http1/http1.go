@@ -134,12 +134,12 @@ func (d *Decoder) endHeads() {
 	if x := d.reqTarget(); x != nil && x.Req.InHead && d.req.StartLineRead() {
 		x.X.Request.HTTP = true
 		x.X.Request.HeadTruncated = true
-		x.X.Request.HasFields = !x.Req.FieldsLost
+		giveFields(&x.Req, &x.X.Request, &d.req)
 	}
 	if x := d.respTarget(); x != nil && x.Resp.InHead && d.resp.StartLineRead() {
 		x.X.Response.HTTP = true
 		x.X.Response.HeadTruncated = true
-		x.X.Response.HasFields = !x.Resp.FieldsLost
+		giveFields(&x.Resp, &x.X.Response, &d.resp)
 	}
 }
 
@@ -183,7 +183,7 @@ func (d *Decoder) headDone(s *exchange.Side, m *entry.Message, p *httpframe.Pars
 	s.InHead = false
 	s.HeadEnd = len(s.Buf)
 	m.HTTP = true
-	m.HasFields = !s.FieldsLost
+	giveFields(s, m, p)
 	if !m.BytesTruncated {
 		m.HeaderLen = len(s.Buf) - m.Head
 	}
@@ -191,49 +191,56 @@ func (d *Decoder) headDone(s *exchange.Side, m *entry.Message, p *httpframe.Pars
 
 func method(x *exchange.Exchange) httpframe.Method { return httpframe.Method(x.Meta) }
 
-// addFields appends to m.Fields the header lines p framed (TakeLines) in
-// the fed bytes (held ones included) that were just kept: before is the
-// length of s.Buf before they were, truncated whether m was already cut
-// (then none of them was kept). The parser's message offsets count from its
-// message's first byte, which is not always this exchange's (a request
-// continued in a new exchange after responses that came early): lines
-// before the head at m.Head are passed over, and only lines kept whole,
-// through their LF, are fields.
-func addFields(s *exchange.Side, m *entry.Message, p *httpframe.Parser, before, fed int, truncated bool) {
-	lines, over := p.TakeLines()
-	if s.FieldsLost || truncated {
+// giveFields hands the fields p framed of the head of m (at m.Head) to m,
+// when they are offsets in its kept bytes: the parser's message began at
+// the head (not so when a request continues in a new exchange after
+// responses that came early) and every byte of it was kept. Otherwise m
+// gets no fields (HasFields false) and its readers read its bytes. The
+// lines the parser kept only in part are read in the kept bytes.
+func giveFields(s *exchange.Side, m *entry.Message, p *httpframe.Parser) {
+	fields, ok := p.SwapFields(m.Fields)
+	m.Fields = fields
+	m.HasFields = ok && !m.BytesTruncated && p.Consumed() == len(s.Buf)-m.Head && len(s.Buf) <= 1<<31-1
+	if !m.HasFields || len(fields) == 0 {
 		return
 	}
-	base := before - (p.Consumed() - fed)
-	if over || base != m.Head {
-		// Too many lines to hold, or a head that is not the parser's
-		// message from its start: readers read the bytes.
-		s.FieldsLost = true
-		m.Fields = m.Fields[:0]
+	if m.Head != 0 {
+		m.Fields = fixFields(fields, s.Buf, m.Head)
 		return
 	}
-	for i := range lines {
-		l := &lines[i]
-		off, end := base+l.Off, base+l.End
-		if end > len(s.Buf) {
-			return // not kept, nor are the lines after it
+	for _, f := range fields {
+		if f.Name.Len < 0 {
+			m.Fields = fixFields(fields, s.Buf, m.Head)
+			return
 		}
-		f := l.Field
-		if l.Whole {
+	}
+}
+
+// fixFields moves fields, with offsets from base in b, to offsets in b,
+// and reads the lines the parser kept only in part in b.
+func fixFields(fields []entry.Field, b []byte, base int) []entry.Field {
+	out := fields[:0]
+	for _, f := range fields {
+		if f.Name.Len >= 0 {
 			f.Name.Off += int32(base)
 			f.Value.Off += int32(base)
-		} else {
-			line := s.Buf[off : end-1]
-			if k := len(line); k > 0 && line[k-1] == '\r' {
-				line = line[:k-1]
-			}
-			var ok bool
-			if f, ok = entry.LineField(line, off); !ok {
-				continue
-			}
+			out = append(out, f)
+			continue
 		}
-		m.Fields = append(m.Fields, f)
+		off := base + int(f.Name.Off)
+		end := off + int(f.Value.Len)
+		if end > len(b) {
+			break
+		}
+		line := b[off:end]
+		if k := len(line); k > 0 && line[k-1] == '\r' {
+			line = line[:k-1]
+		}
+		if f, ok := entry.LineField(line, off); ok {
+			out = append(out, f)
+		}
 	}
+	return out
 }
 
 // ClientData handles reassembled client bytes (one segment's, or a
@@ -259,17 +266,14 @@ func (d *Decoder) ClientData(b []byte, ts time.Time) {
 			}
 			x = c.Begin()
 		}
-		before, truncated, fed := len(x.Req.Buf), x.X.Request.BytesTruncated, n
 		if h := d.req.Held(); len(h) > 0 {
 			// The request line began in bytes reported skipped.
 			d.skipped -= int64(len(h))
 			c.Keep(&x.Req, &x.X.Request, h)
 			exchange.Account(&x.X.Request, len(h), ts)
-			fed += len(h)
 		}
 		c.Keep(&x.Req, &x.X.Request, b[:n])
 		exchange.Account(&x.X.Request, n, ts)
-		addFields(&x.Req, &x.X.Request, &d.req, before, fed, truncated)
 		b = b[n:]
 		switch ev {
 		case httpframe.HeadDone:
@@ -374,18 +378,15 @@ func (d *Decoder) ServerData(b []byte, ts time.Time) {
 			x.Resp.InHead = true
 			m.Head = len(x.Resp.Buf)
 			m.HeaderLen = -1
-			m.Fields, m.HasFields, x.Resp.FieldsLost = m.Fields[:0], false, false
+			m.HasFields = false
 			m.First = time.Time{}
 		}
-		before, truncated, fed := len(x.Resp.Buf), m.BytesTruncated, n
 		if h := d.resp.Held(); len(h) > 0 {
 			c.Keep(&x.Resp, m, h)
 			exchange.Account(m, len(h), ts)
-			fed += len(h)
 		}
 		c.Keep(&x.Resp, m, b[:n])
 		exchange.Account(m, n, ts)
-		addFields(&x.Resp, m, &d.resp, before, fed, truncated)
 		b = b[n:]
 		switch ev {
 		case httpframe.HeadDone:
@@ -500,7 +501,6 @@ func (d *Decoder) orphanData(b []byte) int {
 		d.resp.SetRequestMethod(d.orphans[0])
 	}
 	n, ev := d.resp.Feed(b)
-	d.resp.TakeLines() // let go with the rest
 	switch {
 	case ev == httpframe.Upgrade || ev == httpframe.NotHTTP:
 		d.popOrphan()

@@ -12,7 +12,7 @@
 // The events and the bytes each message is made of do not depend on the
 // sizes of the pieces (FuzzParser checks it), with two documented
 // exception: where a message that is not HTTP stops (NotHTTP). The header
-// lines of each head are reported as they are framed (TakeLines).
+// lines of each head are framed into fields (SwapFields).
 //
 // After a framing error on a stream that carried HTTP (a Content-Length that
 // is not one number, an unreadable chunk size, a message that does not start
@@ -165,12 +165,12 @@ type Parser struct {
 	// Upgrade header): what follows may not be HTTP, so no resync.
 	tunnel bool
 
-	// The header lines (see TakeLines). off is the message offset of the
-	// next byte Feed consumes; lineStart that of the current line's
+	// The header fields (see SwapFields). off is the message offset of
+	// the next byte Feed consumes; lineStart that of the current line's
 	// first byte; ended says the last event ended a message, so that the
 	// next byte starts one.
 	record    bool
-	lines     []Line
+	fields    []entry.Field
 	lineCount int // header lines of the current message
 	off       int
 	lineStart int
@@ -178,45 +178,40 @@ type Parser struct {
 }
 
 // MaxLines bounds the header lines of one message that a Parser reports
-// (TakeLines): past it, it reports that there were too many and no more.
+// as fields (SwapFields).
 const MaxLines = 256
-
-// Line is a header line of a message head, reported by TakeLines: its
-// message offsets (the first byte of the message is 0) from its first byte
-// to the byte after its LF. When Whole, Field is its field at those
-// offsets (entry.LineField); otherwise the parser kept only part of it (a
-// line longer than it keeps, split between pieces), and the caller that
-// kept the bytes reads its field there. A line with no colon is no field:
-// it is reported only when not Whole.
-type Line struct {
-	Off, End int
-	Whole    bool
-	Field    entry.Field
-}
 
 // Consumed returns how many bytes of the current message Feed consumed so
 // far; right after the event that ended a message, of that message (the
-// message offsets of TakeLines count from its first byte).
+// message offsets of SwapFields count from its first byte).
 func (p *Parser) Consumed() int {
 	return p.off
 }
 
-// RecordLines makes p report the header lines of each head (TakeLines).
+// RecordLines makes p frame the header lines of each head into fields
+// (SwapFields).
 func (p *Parser) RecordLines(on bool) { p.record = on }
 
-// TakeLines returns the header lines framed since the last call, in order,
-// and empties the list: call it after each Feed. over reports that the
-// current message has more than MaxLines header lines; those past the bound
-// are not reported. The lines are valid until the next Feed.
-func (p *Parser) TakeLines() (lines []Line, over bool) {
-	lines = p.lines
-	p.lines = p.lines[:0]
-	return lines, p.lineCount > MaxLines
+// SwapFields returns the fields of the current message's head as framed so
+// far (all of them once its head ended), in order, with message offsets
+// (the message's first byte is 0), and takes buf[:0] to hold the next
+// ones: the caller keeps the returned slice, and the two buffers go back
+// and forth without copying. ok is false when the head had more than
+// MaxLines lines: those past the bound are not there.
+//
+// A field whose Name.Len is -1 is a line the parser kept only in part (one
+// longer than it keeps, split between pieces): it starts at Name.Off and is
+// Value.Len bytes long without its LF (a CR included), and the caller that
+// kept the bytes reads its field there (entry.LineField), or drops it when
+// it has no colon. Lines without a colon are otherwise no fields.
+func (p *Parser) SwapFields(buf []entry.Field) (fields []entry.Field, ok bool) {
+	fields, p.fields = p.fields, buf[:0]
+	return fields, p.lineCount <= MaxLines
 }
 
 // Init readies p for a new stream of the given kind.
 func (p *Parser) Init(k Kind) {
-	*p = Parser{kind: k, lines: p.lines[:0], record: p.record}
+	*p = Parser{kind: k, fields: p.fields[:0], record: p.record}
 	p.reset()
 }
 
@@ -798,7 +793,7 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 // starts with it and a colon. Framing reads the first maxLinePrefix bytes of
 // a line, which is all a line split between pieces keeps.
 //
-// Every line is first reported (TakeLines): off and end are the message
+// Every line is first framed into a field (SwapFields): off and end are the message
 // offsets of its first byte and of the byte after its LF; whole says b is
 // all of the line, not a prefix.
 func (p *Parser) header(b []byte, off, end int, whole bool) {
@@ -890,25 +885,40 @@ var framingFirst = func() (set [4]uint64) {
 
 // startLines starts the header lines of a message.
 func (p *Parser) startLines() {
-	p.lines = p.lines[:0]
+	p.fields = p.fields[:0]
 	p.lineCount = 0
 }
 
-// recordLine reports the header line b (see header).
+// recordLine frames the header line b into a field (see header and
+// SwapFields).
 func (p *Parser) recordLine(b []byte, off, end int, whole bool) {
 	p.lineCount++
-	if p.lineCount > MaxLines {
+	if p.lineCount > MaxLines || end > 1<<31-1 {
 		return
 	}
-	l := Line{Off: off, End: end, Whole: whole}
-	if whole {
-		f, ok := entry.LineField(b, off)
-		if !ok {
-			return // no colon (or offsets past a Span's): no field
-		}
-		l.Field = f
+	if !whole {
+		p.fields = append(p.fields, entry.Field{Name: entry.Span{Off: int32(off), Len: -1}, Value: entry.Span{Off: int32(off), Len: int32(end - off - 1)}})
+		return
 	}
-	p.lines = append(p.lines, l)
+	colon := bytes.IndexByte(b, ':')
+	if colon < 0 {
+		return
+	}
+	n := colon
+	for n > 0 && (b[n-1] == ' ' || b[n-1] == '\t') {
+		n--
+	}
+	i, j := colon+1, len(b)
+	for i < j && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	for j > i && (b[j-1] == ' ' || b[j-1] == '\t') {
+		j--
+	}
+	p.fields = append(p.fields, entry.Field{
+		Name:  entry.Span{Off: int32(off), Len: int32(n)},
+		Value: entry.Span{Off: int32(off + i), Len: int32(j - i)},
+	})
 }
 
 // transferEncoding records the value of a Transfer-Encoding header.

@@ -365,8 +365,8 @@ const rest Event = 255
 // framed is the outcome of one run of FuzzParser.
 type framed struct {
 	units []unit
-	// heads holds the fields reported (TakeLines) of each head, read in
-	// the message's bytes.
+	// heads holds the fields (SwapFields) of each head, read in the
+	// message's bytes.
 	heads []string
 	// The state at the end, and what Close returned.
 	inMessage, closeDelimited, closed bool
@@ -388,8 +388,8 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 	}
 	var out framed
 	var cur, msg []byte // bytes of the unit, and of the message, so far
-	var fields []string // the fields of the message's head so far
 	headSeen := false
+	var buf []entry.Field
 	add := func(ev Event) {
 		u := unit{ev, cur, p.Status(), p.Method(), p.Messages()}
 		if n := len(out.units); ev == Skipped && n > 0 && out.units[n-1].ev == Skipped {
@@ -424,14 +424,7 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 			cur = append(cur, b[:n]...)
 			msg = append(msg, b[:n]...)
 			b = b[n:]
-			lines, over := p.TakeLines()
-			if kind&16 == 0 && len(lines) > 0 {
-				t.Fatalf("lines reported without RecordLines: %v", lines)
-			}
-			fields = append(fields, linesFields(t, msg, lines)...)
-			if over {
-				fields = append(fields, "(over)")
-			}
+
 			switch ev {
 			case More:
 				continue
@@ -453,8 +446,16 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 				if p.Consumed() != len(msg) {
 					t.Fatalf("%v: Consumed = %d, want %d", ev, p.Consumed(), len(msg))
 				}
+				fs, ok := p.SwapFields(buf)
+				buf = fs
+				if kind&16 == 0 && len(fs) > 0 {
+					t.Fatalf("fields framed without RecordLines: %v", fs)
+				}
 				if !headSeen && kind&16 != 0 {
-					got := strings.Join(fields, " ")
+					got := strings.Join(fieldStrings(t, msg, fs), " ")
+					if !ok {
+						got += " (over)"
+					}
 					if want := scanFields(msg); got != want && !strings.HasSuffix(got, "(over)") {
 						t.Fatalf("%v: fields %s, a scan of the head %s (%q)", ev, got, want, msg)
 					}
@@ -465,7 +466,7 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 			add(ev)
 			if ev != HeadDone {
 				msg = msg[:0]
-				fields, headSeen = fields[:0], false
+				headSeen = false
 			}
 		}
 	}
@@ -478,27 +479,35 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 	return out
 }
 
-// linesFields returns the fields of lines (TakeLines) read in msg, the
-// message's bytes so far, as name=value strings; it checks that each line
-// is in msg and that a Whole line's field is the one of its bytes.
-func linesFields(t *testing.T, msg []byte, lines []Line) []string {
+// fieldStrings returns fields (SwapFields) read in msg, the message's
+// bytes, as name=value strings, the lines kept in part read in msg; it
+// checks that each is in msg, and that the field of a line kept whole is
+// the one of its bytes.
+func fieldStrings(t *testing.T, msg []byte, fields []entry.Field) []string {
 	t.Helper()
 	var out []string
-	for _, l := range lines {
-		if l.Off < 0 || l.End > len(msg) || l.End <= l.Off || msg[l.End-1] != '\n' {
-			t.Fatalf("line %+v is not a line of the message %q", l, msg)
+	for _, f := range fields {
+		off := int(f.Name.Off)
+		if f.Name.Len < 0 {
+			end := off + int(f.Value.Len)
+			if off < 0 || end >= len(msg) || msg[end] != '\n' {
+				t.Fatalf("field %+v is not a line of the message %q", f, msg)
+			}
+			var ok bool
+			if f, ok = entry.LineField(bytes.TrimSuffix(msg[off:end], []byte("\r")), off); !ok {
+				continue
+			}
+		} else {
+			end := bytes.IndexByte(msg[off:], '\n')
+			if end < 0 {
+				t.Fatalf("field %+v is not a line of the message %q", f, msg)
+			}
+			want, ok := entry.LineField(bytes.TrimSuffix(msg[off:off+end], []byte("\r")), off)
+			if !ok || want != f {
+				t.Fatalf("field %+v: the line's (%q) is %+v", f, msg[off:off+end], want)
+			}
 		}
-		b := msg[l.Off : l.End-1]
-		if k := len(b); k > 0 && b[k-1] == '\r' {
-			b = b[:k-1]
-		}
-		f, ok := entry.LineField(b, l.Off)
-		if l.Whole && (!ok || f != l.Field) {
-			t.Fatalf("line %+v (%q): its field is %+v, %v", l, b, f, ok)
-		}
-		if ok {
-			out = append(out, fmt.Sprintf("%q=%q", f.Name.Bytes(msg), f.Value.Bytes(msg)))
-		}
+		out = append(out, fmt.Sprintf("%q=%q", f.Name.Bytes(msg), f.Value.Bytes(msg)))
 	}
 	return out
 }
