@@ -148,7 +148,9 @@ func TestHeaderFieldsRandom(t *testing.T) {
 func fieldsString(m *entry.Message, fields []entry.Field) string {
 	var b strings.Builder
 	for _, f := range fields {
-		fmt.Fprintf(&b, "%q=%q ", f.Name.Bytes(m.Bytes), f.Value.Bytes(m.Bytes))
+		if name, value, ok := f.Split(m.Bytes); ok {
+			fmt.Fprintf(&b, "%q=%q ", name, value)
+		}
 	}
 	return b.String()
 }

@@ -107,16 +107,17 @@ type Message struct {
 	HeadTruncated bool
 	// Fields are the header lines of the head at Head, in order, as the
 	// decoder framed them: each names the bytes of its name and (trimmed)
-	// value in Bytes. Every reader of headers (log format, JSON, HAR,
-	// redaction, the reuse verdict) reads them instead of scanning Bytes.
+	// value in Bytes (Field.Split). Every reader of headers (log format,
+	// JSON, HAR, the reuse verdict) reads them instead of scanning Bytes.
 	// A decoder that synthesizes a head (HTTP/2) fills them as it renders
 	// the head. They hold only lines kept whole in Bytes, through their
-	// line end: when HeadTruncated, the lines before the cut, so that a
-	// value cut short is never read as whole. A line with no colon is not
-	// a field; a continuation line (obs-fold) with a colon is one, its
-	// name starting with the blank. Name is the bytes before the line's
-	// first colon, right-trimmed of blanks (SP, HTAB); Value those after
-	// it, trimmed of blanks.
+	// line end: a value cut short is never read as whole. Name is the
+	// bytes before the line's first colon, right-trimmed of blanks (SP,
+	// HTAB); Value those after it, trimmed of blanks; a line with no colon
+	// is no field, and a continuation line (obs-fold) with a colon is one,
+	// its name starting with the blank. A decoder may leave a line unsplit
+	// (Name.Len < 0: the line, without its line end, at Value), which
+	// Split splits when it is read, at the first colon.
 	Fields []Field
 	// HasFields reports that the decoder filled Fields. When it is false
 	// (a message built by other means, or whose bytes were rewritten, as
@@ -126,7 +127,8 @@ type Message struct {
 }
 
 // Field is one header line of a message: its name and value as offsets in
-// Message.Bytes.
+// Message.Bytes, or the line itself not yet split (see Message.Fields and
+// Split).
 type Field struct {
 	Name, Value Span
 }

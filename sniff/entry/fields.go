@@ -15,11 +15,25 @@ func (m *Message) HeaderFields(buf []Field) []Field {
 	return ScanFields(buf[:0], m)
 }
 
-// Name returns the bytes of f's name in b (m.Bytes).
-func (f Field) NameIn(b []byte) []byte { return f.Name.Bytes(b) }
-
-// ValueIn returns the bytes of f's value in b (m.Bytes).
-func (f Field) ValueIn(b []byte) []byte { return f.Value.Bytes(b) }
+// Split returns the name and value of f in b (the message's Bytes): its
+// spans, or for a line not split yet (Name.Len < 0) the line at Value split
+// at its first colon (see LineField). ok is false when the line has no
+// colon (it is no field) or the spans lie outside b.
+func (f Field) Split(b []byte) (name, value []byte, ok bool) {
+	if f.Name.Len < 0 {
+		line := f.Value.Bytes(b)
+		if line == nil {
+			return nil, nil, false
+		}
+		var lf Field
+		if lf, ok = LineField(line, int(f.Value.Off)); !ok {
+			return nil, nil, false
+		}
+		f = lf
+	}
+	name, value = f.Name.Bytes(b), f.Value.Bytes(b)
+	return name, value, name != nil && value != nil
+}
 
 // ScanFields appends to dst the fields of the head at m.Head as a decoder
 // frames them (see Message.Fields), reading the bytes: the lines after the

@@ -410,20 +410,24 @@ func appendSizes(dst []byte, m *entry.Message) []byte {
 func appendHeaders(dst []byte, m *entry.Message) []byte {
 	dst = append(dst, `,"headers":[`...)
 	var buf [32]entry.Field
-	for n, f := range m.HeaderFields(buf[:]) {
+	n := 0
+	for _, f := range m.HeaderFields(buf[:]) {
+		name, value, ok := f.Split(m.Bytes)
+		if !ok {
+			continue
+		}
 		if n > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendPair(dst, fieldName(m, f), f.Value.Bytes(m.Bytes))
+		n++
+		dst = appendPair(dst, trimName(name), value)
 	}
 	return append(dst, ']')
 }
 
-// fieldName is the name of the header field f of m, as HAR shows it:
-// trimmed of blanks (a continuation line's name starts with one).
-func fieldName(m *entry.Message, f entry.Field) []byte {
-	return bytes.TrimLeft(f.Name.Bytes(m.Bytes), " \t")
-}
+// trimName is a header field's name as HAR shows it: trimmed of blanks (a
+// continuation line's name starts with one).
+func trimName(name []byte) []byte { return bytes.TrimLeft(name, " \t") }
 
 func appendPair(dst, name, value []byte) []byte {
 	dst = append(dst, `{"name":`...)
@@ -445,8 +449,8 @@ func appendCookies(dst []byte, m *entry.Message, response bool) []byte {
 	var buf [32]entry.Field
 	n := 0
 	for _, f := range m.HeaderFields(buf[:]) {
-		value := f.Value.Bytes(m.Bytes)
-		if !equalFold(fieldName(m, f), want) {
+		name, value, ok := f.Split(m.Bytes)
+		if !ok || !equalFold(trimName(name), want) {
 			continue
 		}
 		for len(value) > 0 {

@@ -229,19 +229,25 @@ func appendMessage(dst []byte, e *entry.Entry, m *entry.Message, response bool, 
 	}
 	var buf [32]entry.Field
 	fields := m.HeaderFields(buf[:])
-	for n, f := range fields {
+	n := 0
+	for _, f := range fields {
+		name, value, ok := f.Split(m.Bytes)
+		if !ok {
+			continue
+		}
 		if n == 0 {
 			dst = append(dst, `,"headers":[`...)
 		} else {
 			dst = append(dst, ',')
 		}
+		n++
 		dst = append(dst, `{"name":`...)
-		dst = AppendString(dst, bytes.TrimLeft(f.Name.Bytes(m.Bytes), " \t"))
+		dst = AppendString(dst, bytes.TrimLeft(name, " \t"))
 		dst = append(dst, `,"value":`...)
-		dst = AppendString(dst, f.Value.Bytes(m.Bytes))
+		dst = AppendString(dst, value)
 		dst = append(dst, '}')
 	}
-	if len(fields) > 0 {
+	if n > 0 {
 		dst = append(dst, ']')
 	}
 	if o.Bodies {

@@ -182,25 +182,41 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 // is set when it was found. Slots must be below len(values).
 //
 // It is the inner loop of every %…header.NAME, hence one pass for all the
-// names of a message, and the length of a name compared before its bytes.
+// names of a message, and the way fields are read: a field's first byte
+// (that of its name, split or not) is tested against the bytes the names
+// start with, so that the others cost one test and are never split.
 func lookupFields(b []byte, fields []entry.Field, keys []headerKey, values [][]byte) (found uint) {
-	var want uint
+	var (
+		want  uint
+		first [4]uint64
+		every bool // a name is empty: every field is split
+	)
 	for _, k := range keys {
 		want |= 1 << k.slot
+		if k.name == "" {
+			every = true
+			continue
+		}
+		c := lower(k.name[0])
+		first[c>>6] |= 1 << (c & 63)
+		c = upper(c)
+		first[c>>6] |= 1 << (c & 63)
 	}
 	for _, f := range fields {
-		n := int(f.Name.Len)
+		off := int(f.Name.Off)
+		if off < 0 || off >= len(b) {
+			continue
+		}
+		if c := b[off]; !every && first[c>>6]&(1<<(c&63)) == 0 {
+			continue
+		}
+		name, v, ok := f.Split(b)
+		if !ok {
+			continue
+		}
 		for _, k := range keys {
-			if len(k.name) != n || found&(1<<k.slot) != 0 {
+			if len(k.name) != len(name) || found&(1<<k.slot) != 0 || !equalFoldASCII(name, k.name) {
 				continue
-			}
-			name := f.Name.Bytes(b)
-			if name == nil || !equalFoldASCII(name, k.name) {
-				continue
-			}
-			v := f.Value.Bytes(b)
-			if v == nil {
-				continue // out of the bytes: not trusted
 			}
 			values[k.slot] = v[:len(v):len(v)]
 			found |= 1 << k.slot

@@ -665,8 +665,8 @@ func KeepAliveOffered(m *entry.Message) (offered, http bool) {
 	closeTok, keepTok := false, false
 	var buf [32]entry.Field
 	for _, f := range m.HeaderFields(buf[:]) {
-		name, value := bytes.TrimLeft(f.Name.Bytes(m.Bytes), " \t"), f.Value.Bytes(m.Bytes)
-		if !bytes.EqualFold(name, []byte("Connection")) {
+		name, value, ok := f.Split(m.Bytes)
+		if !ok || !bytes.EqualFold(bytes.TrimLeft(name, " \t"), []byte("Connection")) {
 			continue
 		}
 		for tok := range bytes.SplitSeq(value, []byte(",")) {

@@ -195,52 +195,17 @@ func method(x *exchange.Exchange) httpframe.Method { return httpframe.Method(x.M
 // when they are offsets in its kept bytes: the parser's message began at
 // the head (not so when a request continues in a new exchange after
 // responses that came early) and every byte of it was kept. Otherwise m
-// gets no fields (HasFields false) and its readers read its bytes. The
-// lines the parser kept only in part are read in the kept bytes.
+// gets no fields (HasFields false) and its readers read its bytes.
 func giveFields(s *exchange.Side, m *entry.Message, p *httpframe.Parser) {
 	fields, ok := p.SwapFields(m.Fields)
 	m.Fields = fields
 	m.HasFields = ok && !m.BytesTruncated && p.Consumed() == len(s.Buf)-m.Head && len(s.Buf) <= 1<<31-1
-	if !m.HasFields || len(fields) == 0 {
-		return
-	}
-	if m.Head != 0 {
-		m.Fields = fixFields(fields, s.Buf, m.Head)
-		return
-	}
-	for _, f := range fields {
-		if f.Name.Len < 0 {
-			m.Fields = fixFields(fields, s.Buf, m.Head)
-			return
+	if m.HasFields && m.Head != 0 {
+		for i := range fields {
+			fields[i].Name.Off += int32(m.Head)
+			fields[i].Value.Off += int32(m.Head)
 		}
 	}
-}
-
-// fixFields moves fields, with offsets from base in b, to offsets in b,
-// and reads the lines the parser kept only in part in b.
-func fixFields(fields []entry.Field, b []byte, base int) []entry.Field {
-	out := fields[:0]
-	for _, f := range fields {
-		if f.Name.Len >= 0 {
-			f.Name.Off += int32(base)
-			f.Value.Off += int32(base)
-			out = append(out, f)
-			continue
-		}
-		off := base + int(f.Name.Off)
-		end := off + int(f.Value.Len)
-		if end > len(b) {
-			break
-		}
-		line := b[off:end]
-		if k := len(line); k > 0 && line[k-1] == '\r' {
-			line = line[:k-1]
-		}
-		if f, ok := entry.LineField(line, off); ok {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // ClientData handles reassembled client bytes (one segment's, or a
@@ -526,8 +491,7 @@ func (d *Decoder) upgrade(x *exchange.Exchange) bool {
 	}
 	var buf [16]entry.Field
 	for _, f := range m.HeaderFields(buf[:]) {
-		if bytes.EqualFold(f.Name.Bytes(m.Bytes), []byte("upgrade")) {
-			token := f.Value.Bytes(m.Bytes)
+		if name, token, ok := f.Split(m.Bytes); ok && bytes.EqualFold(name, []byte("upgrade")) {
 			return len(token) > 0 && d.c.Upgrade(token, x)
 		}
 	}

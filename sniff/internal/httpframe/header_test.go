@@ -69,7 +69,7 @@ func TestHeader(t *testing.T) {
 				b = append(b, pieces[r.IntN(len(pieces))]...)
 			}
 			lines = append(lines, string(b))
-			got.header(b, 0, len(b)+1, true)
+			got.header(b, 0, len(b), true)
 			refHeader(&want, b)
 		}
 		if got.contentLength != want.contentLength || got.clBad != want.clBad || got.chunked != want.chunked || got.teOther != want.teOther {

@@ -199,11 +199,11 @@ func (p *Parser) RecordLines(on bool) { p.record = on }
 // and forth without copying. ok is false when the head had more than
 // MaxLines lines: those past the bound are not there.
 //
-// A field whose Name.Len is -1 is a line the parser kept only in part (one
-// longer than it keeps, split between pieces): it starts at Name.Off and is
-// Value.Len bytes long without its LF (a CR included), and the caller that
-// kept the bytes reads its field there (entry.LineField), or drops it when
-// it has no colon. Lines without a colon are otherwise no fields.
+// Each field is a line not split yet (Name.Len -1, the line at Value,
+// without its line end: entry.Field.Split splits it where the caller kept
+// the bytes), lines without a colon included: the parser keeps only a
+// prefix of a line split between pieces, and splitting is left to the
+// readers of a few names.
 func (p *Parser) SwapFields(buf []entry.Field) (fields []entry.Field, ok bool) {
 	fields, p.fields = p.fields, buf[:0]
 	return fields, p.lineCount <= MaxLines
@@ -594,7 +594,7 @@ func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 			ev, stop = p.headDone()
 			return n, ev, stop
 		}
-		p.header(b, at+start, at+n, true)
+		p.header(b, at+start, len(b), true)
 	}
 }
 
@@ -752,11 +752,14 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 		if len(b) == 0 {
 			return p.headDone()
 		}
-		end := p.lineStart + len(p.ext) + 1
-		if p.ext == nil {
-			end = p.lineStart + p.lineTotal + 1
+		n := len(b) // the line without its line end
+		if p.ext == nil && p.lineTotal != p.lineLen {
+			n = p.lineTotal
+			if p.lineCR {
+				n--
+			}
 		}
-		p.header(b, p.lineStart, end, p.ext != nil || p.lineTotal == p.lineLen)
+		p.header(b, p.lineStart, n, p.ext != nil || p.lineTotal == p.lineLen)
 		return More, false
 
 	case stTrailer:
@@ -793,10 +796,10 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 // starts with it and a colon. Framing reads the first maxLinePrefix bytes of
 // a line, which is all a line split between pieces keeps.
 //
-// Every line is first framed into a field (SwapFields): off and end are the message
-// offsets of its first byte and of the byte after its LF; whole says b is
-// all of the line, not a prefix.
-func (p *Parser) header(b []byte, off, end int, whole bool) {
+// Every line is first recorded as a field (SwapFields): off is the message
+// offset of its first byte, n its length without its line end; whole says
+// b is all of the line, not a prefix.
+func (p *Parser) header(b []byte, off, n int, whole bool) {
 	const (
 		cl = "content-length"
 		te = "transfer-encoding"
@@ -806,7 +809,7 @@ func (p *Parser) header(b []byte, off, end int, whole bool) {
 		return
 	}
 	if p.record {
-		p.recordLine(b, off, end, whole)
+		p.recordLine(off, n)
 	}
 	// Most lines start with a letter that no framing header starts with:
 	// one test passes them over.
@@ -889,36 +892,14 @@ func (p *Parser) startLines() {
 	p.lineCount = 0
 }
 
-// recordLine frames the header line b into a field (see header and
-// SwapFields).
-func (p *Parser) recordLine(b []byte, off, end int, whole bool) {
+// recordLine records the header line of n bytes (without its line end)
+// at message offset off as a field not split yet (see SwapFields).
+func (p *Parser) recordLine(off, n int) {
 	p.lineCount++
-	if p.lineCount > MaxLines || end > 1<<31-1 {
+	if p.lineCount > MaxLines || off+n > 1<<31-1 {
 		return
 	}
-	if !whole {
-		p.fields = append(p.fields, entry.Field{Name: entry.Span{Off: int32(off), Len: -1}, Value: entry.Span{Off: int32(off), Len: int32(end - off - 1)}})
-		return
-	}
-	colon := bytes.IndexByte(b, ':')
-	if colon < 0 {
-		return
-	}
-	n := colon
-	for n > 0 && (b[n-1] == ' ' || b[n-1] == '\t') {
-		n--
-	}
-	i, j := colon+1, len(b)
-	for i < j && (b[i] == ' ' || b[i] == '\t') {
-		i++
-	}
-	for j > i && (b[j-1] == ' ' || b[j-1] == '\t') {
-		j--
-	}
-	p.fields = append(p.fields, entry.Field{
-		Name:  entry.Span{Off: int32(off), Len: int32(n)},
-		Value: entry.Span{Off: int32(off + i), Len: int32(j - i)},
-	})
+	p.fields = append(p.fields, entry.Field{Name: entry.Span{Off: int32(off), Len: -1}, Value: entry.Span{Off: int32(off), Len: int32(n)}})
 }
 
 // transferEncoding records the value of a Transfer-Encoding header.
