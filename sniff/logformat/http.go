@@ -168,35 +168,50 @@ const fieldBuf = 32
 // (compared whole and case-insensitively; continuation lines are not
 // joined), as %…header.NAME prints it.
 func findHeader(m *entry.Message, name string) ([]byte, bool) {
+	fields := m.Fields
+	if !m.HasFields {
+		var buf [fieldBuf]entry.Field
+		fields = m.HeaderFields(buf[:])
+	}
+	if !m.HTTP {
+		return nil, false
+	}
+	if !plainName(name) {
+		// Split every field: only the empty name can match.
+		for _, f := range fields {
+			if n, v, ok := f.Split(m.Bytes); ok && equalFoldASCII(n, name) {
+				return v, true
+			}
+		}
+		return nil, false
+	}
 	var v [1][]byte
-	var buf [fieldBuf]entry.Field
-	if lookupFields(m.Bytes, m.HeaderFields(buf[:]), []headerKey{{name: name}}, v[:]) == 0 {
+	if lookupFields(m.Bytes, fields, []headerKey{{name: name}}, v[:]) == 0 {
 		return nil, false
 	}
 	return v[0], true
 }
 
-// lookupFields finds the values of the first fields named by keys (compared
-// whole and case-insensitively) among fields, whose spans are in b: the
-// value of keys[k] goes to values[keys[k].slot], and bit slot of the result
-// is set when it was found. Slots must be below len(values).
+// lookupFields finds the values of the first fields named by keys (each a
+// plainName, compared whole and case-insensitively) among fields, whose
+// spans are in b: the value of keys[k] goes to values[keys[k].slot], and
+// bit slot of the result is set when it was found. Slots must be below
+// len(values).
 //
 // It is the inner loop of every %…header.NAME, hence one pass for all the
 // names of a message, and the way fields are read: a field's first byte
 // (that of its name, split or not) is tested against the bytes the names
-// start with, so that the others cost one test and are never split.
+// start with, so that most cost one test, and a line not split is compared
+// with a name where it starts (a plainName is what precedes a line's first
+// colon, right-trimmed, exactly when the line starts with it, blanks and a
+// colon) rather than split.
 func lookupFields(b []byte, fields []entry.Field, keys []headerKey, values [][]byte) (found uint) {
 	var (
 		want  uint
 		first [4]uint64
-		every bool // a name is empty: every field is split
 	)
 	for _, k := range keys {
 		want |= 1 << k.slot
-		if k.name == "" {
-			every = true
-			continue
-		}
 		c := lower(k.name[0])
 		first[c>>6] |= 1 << (c & 63)
 		c = upper(c)
@@ -207,18 +222,18 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, values [][]b
 		if off < 0 || off >= len(b) {
 			continue
 		}
-		if c := b[off]; !every && first[c>>6]&(1<<(c&63)) == 0 {
-			continue
-		}
-		name, v, ok := f.Split(b)
-		if !ok {
+		if c := b[off]; first[c>>6]&(1<<(c&63)) == 0 {
 			continue
 		}
 		for _, k := range keys {
-			if len(k.name) != len(name) || found&(1<<k.slot) != 0 || !equalFoldASCII(name, k.name) {
+			if found&(1<<k.slot) != 0 {
 				continue
 			}
-			values[k.slot] = v[:len(v):len(v)]
+			v, ok := fieldValue(b, f, k.name)
+			if !ok {
+				continue
+			}
+			values[k.slot] = v
 			found |= 1 << k.slot
 			if found == want {
 				return found
@@ -226,6 +241,33 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, values [][]b
 		}
 	}
 	return found
+}
+
+// fieldValue returns the value of f in b if its name is name (a
+// plainName, compared case-insensitively).
+func fieldValue(b []byte, f entry.Field, name string) ([]byte, bool) {
+	if f.Name.Len >= 0 {
+		n, v := f.Name.Bytes(b), f.Value.Bytes(b)
+		if n == nil || v == nil || !equalFoldASCII(n, name) {
+			return nil, false
+		}
+		return v[:len(v):len(v)], true
+	}
+	line := f.Value.Bytes(b)
+	k := len(name)
+	// The byte after the name first: it rules out most lines that share
+	// the name's first letters (Content-Type for Content-Length).
+	if len(line) <= k || line[k] != ':' && !isBlank(line[k]) || !equalFoldASCII(line[:k], name) {
+		return nil, false
+	}
+	for k < len(line) && isBlank(line[k]) {
+		k++
+	}
+	if k == len(line) || line[k] != ':' {
+		return nil, false
+	}
+	v := trimBlanks(line[k+1:])
+	return v[:len(v):len(v)], true
 }
 
 // lower returns the ASCII lower case of c.

@@ -322,8 +322,11 @@ func (f *Format) resolve(m *entry.Message, s side, values [][]byte) (found uint)
 	if len(keys) == 0 {
 		return 0
 	}
-	var buf [fieldBuf]entry.Field
-	return lookupFields(m.Bytes, m.HeaderFields(buf[:]), keys, values)
+	if !m.HasFields {
+		var buf [fieldBuf]entry.Field
+		return lookupFields(m.Bytes, m.HeaderFields(buf[:]), keys, values)
+	}
+	return lookupFields(m.Bytes, m.Fields, keys, values)
 }
 
 // missing appends the not-found value of the op.
