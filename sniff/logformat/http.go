@@ -186,7 +186,8 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 		return nil, false
 	}
 	var v [1][]byte
-	if lookupFields(m.Bytes, fields, []headerKey{{name: name}}, v[:]) == 0 {
+	first := addFirst([4]uint64{}, name[0])
+	if lookupFields(m.Bytes, fields, []headerKey{{name: name}}, &first, v[:]) == 0 {
 		return nil, false
 	}
 	return v[0], true
@@ -205,21 +206,15 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 // with a name where it starts (a plainName is what precedes a line's first
 // colon, right-trimmed, exactly when the line starts with it, blanks and a
 // colon) rather than split.
-func lookupFields(b []byte, fields []entry.Field, keys []headerKey, values [][]byte) (found uint) {
-	var (
-		want  uint
-		first [4]uint64
-	)
+func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]uint64, values [][]byte) (found uint) {
+	var want uint
 	for _, k := range keys {
 		want |= 1 << k.slot
-		c := lower(k.name[0])
-		first[c>>6] |= 1 << (c & 63)
-		c = upper(c)
-		first[c>>6] |= 1 << (c & 63)
 	}
-	for _, f := range fields {
-		off := int(f.Name.Off)
-		if off < 0 || off >= len(b) {
+	for i := range fields {
+		f := &fields[i]
+		off := uint(f.Name.Off)
+		if off >= uint(len(b)) {
 			continue
 		}
 		if c := b[off]; first[c>>6]&(1<<(c&63)) == 0 {
@@ -243,9 +238,17 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, values [][]b
 	return found
 }
 
+// addFirst adds c, in both cases, to the byte set set.
+func addFirst(set [4]uint64, c byte) [4]uint64 {
+	for _, c := range [2]byte{lower(c), upper(c)} {
+		set[c>>6] |= 1 << (c & 63)
+	}
+	return set
+}
+
 // fieldValue returns the value of f in b if its name is name (a
 // plainName, compared case-insensitively).
-func fieldValue(b []byte, f entry.Field, name string) ([]byte, bool) {
+func fieldValue(b []byte, f *entry.Field, name string) ([]byte, bool) {
 	if f.Name.Len >= 0 {
 		n, v := f.Name.Bytes(b), f.Value.Bytes(b)
 		if n == nil || v == nil || !equalFoldASCII(n, name) {

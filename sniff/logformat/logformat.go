@@ -254,7 +254,9 @@ type Format struct {
 	// keys are the header names of the look-ups of each side (indexed by
 	// side) that Append resolves in one pass per message: at most
 	// maxLookups in all, each plainName. The ops refer to them by op.slot.
-	keys        [2][]headerKey
+	keys [2][]headerKey
+	// first are the bytes (either case) the names of keys start with.
+	first       [2][4]uint64
 	needsBodies bool
 	needsHello  bool
 }
@@ -544,6 +546,7 @@ func Parse(format string) (*Format, error) {
 			if n := len(f.keys[request]) + len(f.keys[response]); n < maxLookups && plainName(o.text) {
 				o.slot = uint8(n)
 				f.keys[o.side] = append(f.keys[o.side], headerKey{name: o.text, slot: o.slot})
+				f.first[o.side] = addFirst(f.first[o.side], o.text[0])
 			}
 		}
 		switch sp.kind {

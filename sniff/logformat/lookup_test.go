@@ -74,7 +74,11 @@ func TestHeaderLookups(t *testing.T) {
 			}
 		}
 		var values [maxLookups][]byte
-		found := lookupFields(b, entry.ScanFields(nil, hm), keys, values[:])
+		var first [4]uint64
+		for _, k := range keys {
+			first = addFirst(first, k.name[0])
+		}
+		found := lookupFields(b, entry.ScanFields(nil, hm), keys, &first, values[:])
 		for _, k := range keys {
 			wv, wok := refFindHeader(b, k.name)
 			if ok := found&(1<<k.slot) != 0; ok != wok || ok && !bytes.Equal(values[k.slot], wv) {

@@ -324,9 +324,9 @@ func (f *Format) resolve(m *entry.Message, s side, values [][]byte) (found uint)
 	}
 	if !m.HasFields {
 		var buf [fieldBuf]entry.Field
-		return lookupFields(m.Bytes, m.HeaderFields(buf[:]), keys, values)
+		return lookupFields(m.Bytes, m.HeaderFields(buf[:]), keys, &f.first[s], values)
 	}
-	return lookupFields(m.Bytes, m.Fields, keys, values)
+	return lookupFields(m.Bytes, m.Fields, keys, &f.first[s], values)
 }
 
 // missing appends the not-found value of the op.
