@@ -224,6 +224,12 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]ui
 			if found&(1<<k.slot) != 0 {
 				continue
 			}
+			if f.Name.Len < 0 {
+				// The byte after the name first (fieldValue).
+				if kn := len(k.name); int(f.Value.Len) <= kn || off+uint(kn) >= uint(len(b)) || b[off+uint(kn)] != ':' && !isBlank(b[off+uint(kn)]) {
+					continue
+				}
+			}
 			v, ok := fieldValue(b, f, k.name)
 			if !ok {
 				continue

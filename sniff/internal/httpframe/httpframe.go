@@ -171,7 +171,7 @@ type Parser struct {
 	// next byte starts one.
 	record    bool
 	fields    []entry.Field
-	lineCount int // header lines of the current message
+	over      bool // the current head has more lines than a Parser records
 	off       int
 	lineStart int
 	ended     bool
@@ -206,7 +206,7 @@ func (p *Parser) RecordLines(on bool) { p.record = on }
 // readers of a few names.
 func (p *Parser) SwapFields(buf []entry.Field) (fields []entry.Field, ok bool) {
 	fields, p.fields = p.fields, buf[:0]
-	return fields, p.lineCount <= MaxLines
+	return fields, !p.over
 }
 
 // Init readies p for a new stream of the given kind.
@@ -594,7 +594,13 @@ func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 			ev, stop = p.headDone()
 			return n, ev, stop
 		}
-		p.header(b, at+start, len(b), true)
+		// header, inlined: most lines need only be recorded.
+		if p.record {
+			p.recordLine(at+start, len(b))
+		}
+		if c := b[0]; framingFirst[c>>6]&(1<<(c&63)) != 0 {
+			p.framing(b)
+		}
 	}
 }
 
@@ -800,11 +806,6 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 // offset of its first byte, n its length without its line end; whole says
 // b is all of the line, not a prefix.
 func (p *Parser) header(b []byte, off, n int, whole bool) {
-	const (
-		cl = "content-length"
-		te = "transfer-encoding"
-		up = "upgrade"
-	)
 	if len(b) == 0 {
 		return
 	}
@@ -813,10 +814,20 @@ func (p *Parser) header(b []byte, off, n int, whole bool) {
 	}
 	// Most lines start with a letter that no framing header starts with:
 	// one test passes them over.
-	c := b[0]
-	if framingFirst[c>>6]&(1<<(c&63)) == 0 {
-		return
+	if c := b[0]; framingFirst[c>>6]&(1<<(c&63)) != 0 {
+		p.framing(b)
 	}
+}
+
+// framing reads the header line b (not empty) for the framing headers (see
+// header).
+func (p *Parser) framing(b []byte) {
+	const (
+		cl = "content-length"
+		te = "transfer-encoding"
+		up = "upgrade"
+	)
+	c := b[0]
 	b = b[:min(len(b), maxLinePrefix)]
 	switch c | 0x20 {
 	case 'c':
@@ -889,14 +900,14 @@ var framingFirst = func() (set [4]uint64) {
 // startLines starts the header lines of a message.
 func (p *Parser) startLines() {
 	p.fields = p.fields[:0]
-	p.lineCount = 0
+	p.over = false
 }
 
 // recordLine records the header line of n bytes (without its line end)
 // at message offset off as a field not split yet (see SwapFields).
 func (p *Parser) recordLine(off, n int) {
-	p.lineCount++
-	if p.lineCount > MaxLines || off+n > 1<<31-1 {
+	if len(p.fields) >= MaxLines || uint(off+n) > 1<<31-1 {
+		p.over = true
 		return
 	}
 	p.fields = append(p.fields, entry.Field{Name: entry.Span{Off: int32(off), Len: -1}, Value: entry.Span{Off: int32(off), Len: int32(n)}})
