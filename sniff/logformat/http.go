@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/httpframe"
 )
 
 // headerBlock returns the header block of m: the bytes at Head, through the
@@ -153,8 +154,15 @@ func plainName(name string) bool {
 
 // headerKey is a header name that lookupFields looks for.
 type headerKey struct {
-	name string // a plainName
-	slot uint8  // where lookupFields puts its value
+	name string             // a plainName
+	fold *httpframe.FoldKey // name, to compare
+	slot uint8              // where lookupFields puts its value
+}
+
+// newHeaderKey returns the headerKey of name (a plainName) and slot.
+func newHeaderKey(name string, slot uint8) headerKey {
+	k := httpframe.NewFoldKey(name)
+	return headerKey{name: name, fold: &k, slot: slot}
 }
 
 // maxLookups bounds the header look-ups that Append resolves together.
@@ -187,7 +195,7 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 	}
 	var v [1][]byte
 	first := addFirst([4]uint64{}, name[0])
-	if lookupFields(m.Bytes, fields, []headerKey{{name: name}}, &first, v[:]) == 0 {
+	if lookupFields(m.Bytes, fields, []headerKey{newHeaderKey(name, 0)}, &first, v[:]) == 0 {
 		return nil, false
 	}
 	return v[0], true
@@ -230,7 +238,7 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]ui
 					continue
 				}
 			}
-			v, ok := fieldValue(b, f, k.name)
+			v, ok := fieldValue(b, f, k)
 			if !ok {
 				continue
 			}
@@ -254,7 +262,8 @@ func addFirst(set [4]uint64, c byte) [4]uint64 {
 
 // fieldValue returns the value of f in b if its name is name (a
 // plainName, compared case-insensitively).
-func fieldValue(b []byte, f *entry.Field, name string) ([]byte, bool) {
+func fieldValue(b []byte, f *entry.Field, key headerKey) ([]byte, bool) {
+	name := key.name
 	if f.Name.Len >= 0 {
 		n, v := f.Name.Bytes(b), f.Value.Bytes(b)
 		if n == nil || v == nil || !equalFoldASCII(n, name) {
@@ -266,7 +275,7 @@ func fieldValue(b []byte, f *entry.Field, name string) ([]byte, bool) {
 	k := len(name)
 	// The byte after the name first: it rules out most lines that share
 	// the name's first letters (Content-Type for Content-Length).
-	if len(line) <= k || line[k] != ':' && !isBlank(line[k]) || !equalFoldASCII(line[:k], name) {
+	if len(line) <= k || line[k] != ':' && !isBlank(line[k]) || !key.fold.Match(line[:k]) {
 		return nil, false
 	}
 	for k < len(line) && isBlank(line[k]) {

@@ -545,7 +545,7 @@ func Parse(format string) (*Format, error) {
 		if sp.kind == opHeaderNamed || sp.kind == opHeaderValue {
 			if n := len(f.keys[request]) + len(f.keys[response]); n < maxLookups && plainName(o.text) {
 				o.slot = uint8(n)
-				f.keys[o.side] = append(f.keys[o.side], headerKey{name: o.text, slot: o.slot})
+				f.keys[o.side] = append(f.keys[o.side], newHeaderKey(o.text, o.slot))
 				f.first[o.side] = addFirst(f.first[o.side], o.text[0])
 			}
 		}

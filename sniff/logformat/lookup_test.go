@@ -70,7 +70,7 @@ func TestHeaderLookups(t *testing.T) {
 		var keys []headerKey
 		for slot := range uint8(r.IntN(maxLookups) + 1) {
 			if n := names[r.IntN(len(names))]; plainName(n) {
-				keys = append(keys, headerKey{name: n, slot: slot})
+				keys = append(keys, newHeaderKey(n, slot))
 			}
 		}
 		var values [maxLookups][]byte

@@ -831,7 +831,7 @@ func (p *Parser) framing(b []byte) {
 	b = b[:min(len(b), maxLinePrefix)]
 	switch c | 0x20 {
 	case 'c':
-		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.match(b[:len(cl)]) {
+		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.Match(b[:len(cl)]) {
 			v := bytes.TrimSpace(b[len(cl)+1:])
 			if n, ok := parseDecimal(v); ok && p.contentLength < 0 {
 				p.contentLength = n // the usual: one number, once
@@ -840,11 +840,11 @@ func (p *Parser) framing(b []byte) {
 			}
 		}
 	case 't':
-		if len(b) > len(te) && b[len(te)] == ':' && transferEncoding.match(b[:len(te)]) {
+		if len(b) > len(te) && b[len(te)] == ':' && transferEncoding.Match(b[:len(te)]) {
 			p.transferEncoding(b[len(te)+1:])
 		}
 	case 'u':
-		if p.kind == Request && len(b) > len(up) && b[len(up)] == ':' && upgrade.match(b[:len(up)]) {
+		if p.kind == Request && len(b) > len(up) && b[len(up)] == ':' && upgrade.Match(b[:len(up)]) {
 			p.tunnel = true
 		}
 	}
@@ -1146,11 +1146,11 @@ func parseChunkSize(b []byte) (int64, bool) {
 	return n, digits > 0
 }
 
-// foldKey is a name to compare with bytes under ASCII case folding, eight
+// FoldKey is a name to compare with bytes under ASCII case folding, eight
 // bytes at a time: header names are compared on every header line of every
 // message, and a byte loop that folds both sides costs about seven
 // instructions a byte.
-type foldKey struct {
+type FoldKey struct {
 	s string // the name in lower case (ASCII letters only)
 	// words are the name's 8-byte words (little-endian) at offsets 0, 8,
 	// …, the last at len(s)-8 (overlapping the one before); masks have
@@ -1158,9 +1158,9 @@ type foldKey struct {
 	words, masks []uint64
 }
 
-// newFoldKey returns the foldKey of name.
-func newFoldKey(name string) foldKey {
-	k := foldKey{s: lowerString(name)}
+// NewFoldKey returns the FoldKey of name.
+func NewFoldKey(name string) FoldKey {
+	k := FoldKey{s: lowerString(name)}
 	if len(k.s) < 8 {
 		return k
 	}
@@ -1180,9 +1180,9 @@ func newFoldKey(name string) foldKey {
 	return k
 }
 
-// match reports whether b (as long as the name) equals the name under
+// Match reports whether b (as long as the name) equals the name under
 // ASCII case folding.
-func (k *foldKey) match(b []byte) bool {
+func (k *FoldKey) Match(b []byte) bool {
 	if len(b) != len(k.s) {
 		return false
 	}
@@ -1205,9 +1205,9 @@ func (k *foldKey) match(b []byte) bool {
 
 // The framing headers' names.
 var (
-	contentLength    = newFoldKey("content-length")
-	transferEncoding = newFoldKey("transfer-encoding")
-	upgrade          = newFoldKey("upgrade")
+	contentLength    = NewFoldKey("content-length")
+	transferEncoding = NewFoldKey("transfer-encoding")
+	upgrade          = NewFoldKey("upgrade")
 )
 
 // lowerString returns s with its ASCII letters in lower case (other bytes,
