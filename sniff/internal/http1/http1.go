@@ -200,7 +200,7 @@ func giveFields(s *exchange.Side, m *entry.Message, p *httpframe.Parser) {
 	fields, ok := p.SwapFields(m.Fields)
 	m.Fields = fields
 	m.HasFields = ok && !m.BytesTruncated && p.Consumed() == len(s.Buf)-m.Head && len(s.Buf) <= 1<<31-1
-	if m.HasFields && m.Head != 0 {
+	if m.Head != 0 && m.HasFields {
 		for i := range fields {
 			fields[i].Name.Off += int32(m.Head)
 			fields[i].Value.Off += int32(m.Head)

@@ -197,7 +197,9 @@ func (p *Parser) RecordLines(on bool) { p.record = on }
 // (the message's first byte is 0), and takes buf[:0] to hold the next
 // ones: the caller keeps the returned slice, and the two buffers go back
 // and forth without copying. ok is false when the head had more than
-// MaxLines lines: those past the bound are not there.
+// MaxLines lines: those past the bound are not there. Offsets past
+// 1<<31-1 wrap: a caller reads the fields only of a message whose bytes
+// (Consumed) it kept, which is shorter.
 //
 // Each field is a line not split yet (Name.Len -1, the line at Value,
 // without its line end: entry.Field.Split splits it where the caller kept
@@ -906,7 +908,7 @@ func (p *Parser) startLines() {
 // recordLine records the header line of n bytes (without its line end)
 // at message offset off as a field not split yet (see SwapFields).
 func (p *Parser) recordLine(off, n int) {
-	if len(p.fields) >= MaxLines || uint(off+n) > 1<<31-1 {
+	if len(p.fields) >= MaxLines {
 		p.over = true
 		return
 	}
