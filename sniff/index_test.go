@@ -14,6 +14,7 @@ import (
 
 	"github.com/sniffer/sniffer/sniff"
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/httpframe"
 	"github.com/sniffer/sniffer/sniff/logformat"
 )
 
@@ -153,4 +154,36 @@ func fieldsString(m *entry.Message, fields []entry.Field) string {
 		}
 	}
 	return b.String()
+}
+
+// TestHeaderFieldsManyLines checks the bound on the fields of one head: a
+// head with more lines than the parser records comes without fields, and
+// its headers are still found, in the bytes.
+func TestHeaderFieldsManyLines(t *testing.T) {
+	f, err := logformat.Parse("%request.header.x-last|%request.header.x-first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lines := range []int{10, 300} {
+		req := "GET / HTTP/1.1\r\nX-First: 1\r\n" + strings.Repeat("X-N: v\r\n", lines) + "X-Last: yes\r\n\r\n"
+		resp := "HTTP/1.1 204 No Content\r\n\r\n"
+		var out []byte
+		has := false
+		eng := sniff.New(sniff.Config{Emit: func(e *entry.Entry) {
+			has = e.Request.HasFields
+			out = f.Append(out, e, &logformat.Options{NotFound: "-", Location: time.UTC})
+		}})
+		ts := time.Unix(1795462057, 0)
+		eng.Packet(layers.LinkTypeRaw, ts, rawSegment(true, 1000, 0, 0x02, nil))
+		eng.Packet(layers.LinkTypeRaw, ts, rawSegment(false, 5000, 1001, 0x12, nil))
+		eng.Packet(layers.LinkTypeRaw, ts, rawSegment(true, 1001, 5001, 0x18, []byte(req)))
+		eng.Packet(layers.LinkTypeRaw, ts, rawSegment(false, 5001, 1001+uint32(len(req)), 0x18, []byte(resp)))
+		eng.Finish()
+		if string(out) != "yes|1" {
+			t.Errorf("%d lines: printed %q, want %q", lines, out, "yes|1")
+		}
+		if want := lines+2 <= httpframe.MaxLines; has != want {
+			t.Errorf("%d lines: HasFields %v, want %v", lines, has, want)
+		}
+	}
 }
