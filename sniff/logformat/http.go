@@ -155,7 +155,7 @@ func plainName(name string) bool {
 // headerKey is a header name that lookupFields looks for.
 type headerKey struct {
 	name string             // a plainName
-	fold *httpframe.FoldKey // name, to compare
+	fold *httpframe.FoldKey // name, to compare; nil: compared byte by byte
 	slot uint8              // where lookupFields puts its value
 }
 
@@ -195,7 +195,7 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 	}
 	var v [1][]byte
 	first := addFirst([4]uint64{}, name[0])
-	if lookupFields(m.Bytes, fields, []headerKey{newHeaderKey(name, 0)}, &first, v[:]) == 0 {
+	if lookupFields(m.Bytes, fields, []headerKey{{name: name}}, &first, v[:]) == 0 {
 		return nil, false
 	}
 	return v[0], true
@@ -275,7 +275,10 @@ func fieldValue(b []byte, f *entry.Field, key headerKey) ([]byte, bool) {
 	k := len(name)
 	// The byte after the name first: it rules out most lines that share
 	// the name's first letters (Content-Type for Content-Length).
-	if len(line) <= k || line[k] != ':' && !isBlank(line[k]) || !key.fold.Match(line[:k]) {
+	if len(line) <= k || line[k] != ':' && !isBlank(line[k]) {
+		return nil, false
+	}
+	if key.fold != nil && !key.fold.Match(line[:k]) || key.fold == nil && !equalFoldASCII(line[:k], name) {
 		return nil, false
 	}
 	for k < len(line) && isBlank(line[k]) {
