@@ -17,7 +17,6 @@ import (
 	"github.com/sniffer/sniffer/sniff/decode"
 	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/exchange"
-	"github.com/sniffer/sniffer/sniff/internal/httpframe"
 	"github.com/sniffer/sniffer/sniff/internal/tcp"
 )
 
@@ -70,11 +69,6 @@ type Config struct {
 	// there is no filter), before it is decoded: -w writes them out. The
 	// frame is only valid during the call.
 	Tap func(link layers.LinkType, ts time.Time, frame []byte)
-	// IndexHeaders are header names (of requests, then of responses)
-	// whose values the HTTP parsers locate while they frame each head
-	// (entry.Message.Headers), so that a log format need not look for
-	// them again: logformat.Format.HeaderNames.
-	IndexHeaders [2][]string
 	// NoPureACKs says the capture delivers no pure ACKs (a kernel filter
 	// dropped them, live.Config.DropPureACKs): a connection closes once
 	// both FINs and every byte before them are in, timed at the second
@@ -173,11 +167,6 @@ func New(cfg Config) *Engine {
 		MaxPendingPerConn: cfg.MaxPendingPerConn, MaxPendingTotal: cfg.MaxPendingTotal, NoPureACKs: cfg.NoPureACKs}, (*upper)(e))
 	e.x = exchange.Shared{HeaderCap: cfg.HeaderCap, BodyCap: cfg.BodyCap, KeepBodies: cfg.KeepBodies, MaxKept: cfg.MaxKept,
 		MaxConns: cfg.MaxConns, Emit: cfg.Emit, Table: &e.table, Trim: e.table.TrimFree, Registry: decoders}
-	for d, names := range cfg.IndexHeaders {
-		if len(names) > 0 {
-			e.x.Watch[d] = httpframe.NewWatch(names)
-		}
-	}
 	return e
 }
 

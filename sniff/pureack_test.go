@@ -110,7 +110,6 @@ func runPureACKs(t testing.TB, data []byte, format string, drop bool) (string, i
 	var out []byte
 	opts := &logformat.Options{NotFound: "-", Location: time.UTC}
 	cfg := sniff.Config{
-		IndexHeaders: [2][]string{f.HeaderNames(false), f.HeaderNames(true)},
 		KeepBodies:   f.NeedsBodies(),
 		NoPureACKs:   drop,
 	}

@@ -112,9 +112,6 @@ func (p *printer) configure(cfg *sniff.Config) {
 	if x.pcap != nil {
 		cfg.Tap = x.pcap.packet
 	}
-	if x.json {
-		cfg.IndexHeaders = [2][]string{} // JSON does not print the format
-	}
 	switch agg, m := x.agg, x.metrics; {
 	case agg != nil && m != nil:
 		cfg.ConnEnd = func(c *entry.ConnEnd) { agg.AddConn(c); m.Conn(c) }

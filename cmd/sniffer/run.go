@@ -113,8 +113,6 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		BodyCap:     o.maxBody,
 		KeepBodies:  format.NeedsBodies() && o.maxBody > 0,
 		Emit:        out.emit,
-		// The header look-ups of the format are done while framing.
-		IndexHeaders: [2][]string{format.HeaderNames(false), format.HeaderNames(true)},
 
 		MaxPendingPerConn: o.maxPending,
 		MaxPendingTotal:   o.maxPendingTotal,

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,4 +271,94 @@ func TestStackEmitDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, step); n != 0 {
 		t.Errorf("%v allocations per entry, want 0", n)
 	}
+}
+
+// TestHeldEntryCopiesEverySlice fills every slice and pointer of an entry
+// (found by reflection, so that a field added later is covered), copies it
+// as the merge heap does, scribbles over the original's storage as the
+// engine does when it reuses it, and checks that the copy did not change.
+func TestHeldEntryCopiesEverySlice(t *testing.T) {
+	var e entry.Entry
+	fill(reflect.ValueOf(&e).Elem(), 1)
+	var h heldEntry
+	h.copy(&e)
+	want := reflect.ValueOf(h.e).Interface()
+	snapshot := deepClone(reflect.ValueOf(want)).Interface()
+	fill(reflect.ValueOf(&e).Elem(), 2) // in place: the same backing arrays
+	if !reflect.DeepEqual(snapshot, h.e) {
+		t.Fatalf("the held copy shares storage with the engine's entry:\n got %+v\nwant %+v", h.e, snapshot)
+	}
+}
+
+// fill sets every field reachable from v: slices get three elements (in
+// place when they already have them), pointers a value, numbers and
+// strings b.
+func fill(v reflect.Value, b byte) {
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) || v.Type() == reflect.TypeOf(netip.AddrPort{}) {
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i), b)
+			}
+		}
+	case reflect.Slice:
+		if v.Len() < 3 {
+			v.Set(reflect.MakeSlice(v.Type(), 3, 3))
+		}
+		for i := 0; i < v.Len(); i++ {
+			fill(v.Index(i), b)
+		}
+	case reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			fill(v.Index(i), b)
+		}
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		fill(v.Elem(), b)
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uint:
+		v.SetUint(uint64(b))
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Int:
+		v.SetInt(int64(b))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.String:
+		v.SetString(string(rune('a' + b)))
+	}
+}
+
+// deepClone returns a copy of v sharing no slice or pointer storage.
+func deepClone(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				c.Field(i).Set(deepClone(v.Field(i)))
+			}
+		}
+		return c
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := 0; i < v.Len(); i++ {
+			c.Index(i).Set(deepClone(v.Index(i)))
+		}
+		return c
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(deepClone(v.Elem()))
+		return c
+	}
+	return v
 }

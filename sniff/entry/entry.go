@@ -105,17 +105,19 @@ type Message struct {
 	// length cut): Bytes holds its first bytes only, and headers past the
 	// cut are not found.
 	HeadTruncated bool
-	// Headers locates the values of some header names in the header
-	// block at Head, found while the message was framed: see
-	// httpframe.Index, whose layout it has. Names is nil when there is no
-	// index; the values must then be looked for in Bytes.
-	Headers HeaderIndex
 	// Fields are the header lines of the head at Head, in order, as the
 	// decoder framed them: each names the bytes of its name and (trimmed)
-	// value in Bytes. Every reader of headers (log format, JSON, HAR,
-	// redaction, the reuse verdict) reads them instead of scanning Bytes.
+	// value in Bytes (Field.Split). Every reader of headers (log format,
+	// JSON, HAR, the reuse verdict) reads them instead of scanning Bytes.
 	// A decoder that synthesizes a head (HTTP/2) fills them as it renders
-	// the head. When HeadTruncated, they hold the lines that were whole.
+	// the head. They hold only lines kept whole in Bytes, through their
+	// line end: a value cut short is never read as whole. Name is the
+	// bytes before the line's first colon, right-trimmed of blanks (SP,
+	// HTAB); Value those after it, trimmed of blanks; a line with no colon
+	// is no field, and a continuation line (obs-fold) with a colon is one,
+	// its name starting with the blank. A decoder may leave a line unsplit
+	// (Name.Len < 0: the line, without its line end, at Value), which
+	// Split splits when it is read, at the first colon.
 	Fields []Field
 	// HeadersIncomplete reports that the decoder could not decode the
 	// whole header block (HTTP/2: HPACK state lost to a pickup or a
@@ -123,10 +125,16 @@ type Message struct {
 	// seen although the message was: the headers present are right, some
 	// are missing.
 	HeadersIncomplete bool
+	// HasFields reports that the decoder filled Fields. When it is false
+	// (a message built by other means, or whose bytes were rewritten, as
+	// redaction does), readers find the header lines in Bytes
+	// (ScanFields).
+	HasFields bool
 }
 
 // Field is one header line of a message: its name and value as offsets in
-// Message.Bytes.
+// Message.Bytes, or the line itself not yet split (see Message.Fields and
+// Split).
 type Field struct {
 	Name, Value Span
 }
@@ -142,15 +150,6 @@ func (s Span) Bytes(b []byte) []byte {
 		return nil
 	}
 	return b[s.Off : s.Off+s.Len]
-}
-
-// HeaderIndex is httpframe.Index: bit k of Found says a header named
-// Names[k] was found, its value (trimmed) at Off[k], Len[k] bytes long,
-// from the start of the header block (Message.Head).
-type HeaderIndex struct {
-	Names    []string
-	Found    uint8
-	Off, Len [8]int32
 }
 
 // Entry is one log entry.

@@ -408,20 +408,25 @@ func appendSizes(dst []byte, m *entry.Message) []byte {
 
 func appendHeaders(dst []byte, m *entry.Message) []byte {
 	dst = append(dst, `,"headers":[`...)
-	lines := logformat.HeaderLines(m)
-	for n := 0; ; n++ {
-		name, value, rest, ok := logformat.NextHeader(lines)
+	var buf [32]entry.Field
+	n := 0
+	for _, f := range m.HeaderFields(buf[:]) {
+		name, value, ok := f.Split(m.Bytes)
 		if !ok {
-			break
+			continue
 		}
-		lines = rest
 		if n > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendPair(dst, name, value)
+		n++
+		dst = appendPair(dst, trimName(name), value)
 	}
 	return append(dst, ']')
 }
+
+// trimName is a header field's name as HAR shows it: trimmed of blanks (a
+// continuation line's name starts with one).
+func trimName(name []byte) []byte { return bytes.TrimLeft(name, " \t") }
 
 func appendPair(dst, name, value []byte) []byte {
 	dst = append(dst, `{"name":`...)
@@ -440,15 +445,11 @@ func appendCookies(dst []byte, m *entry.Message, response bool) []byte {
 	if response {
 		want = "Set-Cookie"
 	}
-	lines := logformat.HeaderLines(m)
+	var buf [32]entry.Field
 	n := 0
-	for {
-		name, value, rest, ok := logformat.NextHeader(lines)
-		if !ok {
-			break
-		}
-		lines = rest
-		if !equalFold(name, want) {
+	for _, f := range m.HeaderFields(buf[:]) {
+		name, value, ok := f.Split(m.Bytes)
+		if !ok || !equalFold(trimName(name), want) {
 			continue
 		}
 		for len(value) > 0 {

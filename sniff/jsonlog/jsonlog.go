@@ -76,6 +76,7 @@
 package jsonlog
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/netip"
 	"strconv"
@@ -260,26 +261,28 @@ func appendMessage(dst []byte, e *entry.Entry, m *entry.Message, response bool, 
 	if m.HeadersIncomplete {
 		dst = append(dst, `,"headers_incomplete":true`...)
 	}
-	lines := logformat.HeaderLines(m)
-	for n := 0; ; n++ {
-		name, value, rest, ok := logformat.NextHeader(lines)
+	var buf [32]entry.Field
+	fields := m.HeaderFields(buf[:])
+	n := 0
+	for _, f := range fields {
+		name, value, ok := f.Split(m.Bytes)
 		if !ok {
-			if n > 0 {
-				dst = append(dst, ']')
-			}
-			break
+			continue
 		}
-		lines = rest
 		if n == 0 {
 			dst = append(dst, `,"headers":[`...)
 		} else {
 			dst = append(dst, ',')
 		}
+		n++
 		dst = append(dst, `{"name":`...)
-		dst = AppendString(dst, []byte(name))
+		dst = AppendString(dst, bytes.TrimLeft(name, " \t"))
 		dst = append(dst, `,"value":`...)
 		dst = AppendString(dst, value)
 		dst = append(dst, '}')
+	}
+	if n > 0 {
+		dst = append(dst, ']')
 	}
 	if o.Bodies {
 		body, ok := logformat.Body(m), true

@@ -1,10 +1,6 @@
 package logformat
 
-import (
-	"bytes"
-
-	"github.com/sniffer/sniffer/sniff/entry"
-)
+import "github.com/sniffer/sniffer/sniff/entry"
 
 // Duration names one of the durations the keywords print, for renderers
 // other than Format (sniff/jsonlog) that must compute the same values.
@@ -65,53 +61,11 @@ func LineParts(m *entry.Message, response bool) (a, b, c []byte) {
 	return lineField(line, 0, s), lineField(line, 1, s), lineField(line, 2, s)
 }
 
-// HeaderLines returns the header lines of m's header block (after its
-// first line), for NextHeader; nil when m is not HTTP.
-func HeaderLines(m *entry.Message) []byte {
-	if !m.HTTP {
-		return nil
-	}
-	block := headerLinesBlock(m)
-	i := bytes.IndexByte(block, '\n')
-	if i < 0 {
-		return nil
-	}
-	return block[i+1:]
-}
-
-// NextHeader reads the next header of lines (from HeaderLines) the way
-// %…header.NAME finds headers: name and value trimmed of blanks, lines
-// without a colon skipped, continuation lines not joined. ok is false at
-// the blank line or the end.
-func NextHeader(lines []byte) (name, value, rest []byte, ok bool) {
-	rest = lines
-	for len(rest) > 0 {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if len(line) == 0 {
-			return nil, nil, nil, false
-		}
-		colon := headerColon(line)
-		if colon < 0 {
-			continue
-		}
-		return trimBlanks(line[:colon]), trimBlanks(line[colon+1:]), rest, true
-	}
-	return nil, nil, nil, false
-}
-
 // Header returns the value of the first header of the given name, as
 // %…header.NAME finds it.
 func Header(m *entry.Message, name string) ([]byte, bool) {
 	if !m.HTTP {
 		return nil, false
 	}
-	return findHeader(headerLinesBlock(m), name)
+	return findHeader(m, name)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/httpframe"
 )
 
 // headerBlock returns the header block of m: the bytes at Head, through the
@@ -18,21 +19,6 @@ func headerBlock(m *entry.Message) []byte {
 	b = b[m.Head:]
 	if m.HeaderLen >= 0 && m.HeaderLen <= len(b) {
 		b = b[:m.HeaderLen]
-	}
-	return b
-}
-
-// headerLinesBlock is the header block that header lookups read: for a head
-// cut at the header cap (HeadTruncated), only its complete lines, so that
-// a value cut short is not printed as if it were whole.
-func headerLinesBlock(m *entry.Message) []byte {
-	b := headerBlock(m)
-	if m.HeadTruncated {
-		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-			b = b[:i+1]
-		} else {
-			b = b[:0]
-		}
 	}
 	return b
 }
@@ -180,159 +166,152 @@ func trimBlanks(b []byte) []byte {
 	return b
 }
 
-// findHeader returns the value of the first header of the given name in a
-// header block (whose first line is the request or status line), trimmed
-// of blanks. Names compare whole and case-insensitively; continuation lines
-// are not joined.
-func findHeader(block []byte, name string) ([]byte, bool) {
-	if !plainName(name) {
-		return findHeaderSplit(block, name)
-	}
-	var v [1][]byte
-	if findHeaders(block, []headerKey{{name: name}}, v[:]) == 0 {
-		return nil, false
-	}
-	return v[0], true
-}
-
-// findHeaderSplit is findHeader the plain way: each line split at its first
-// colon and the name before it (right-trimmed of blanks) compared with name.
-// It serves the names that are not plainName.
-func findHeaderSplit(block []byte, name string) ([]byte, bool) {
-	i := bytes.IndexByte(block, '\n')
-	if i < 0 {
-		return nil, false
-	}
-	rest := block[i+1:]
-	for len(rest) > 0 {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if len(line) == 0 {
-			break // the blank line
-		}
-		colon := headerColon(line)
-		if colon < 0 {
-			continue
-		}
-		n := line[:colon]
-		for len(n) > 0 && isBlank(n[len(n)-1]) {
-			n = n[:len(n)-1]
-		}
-		if equalFoldASCII(n, name) {
-			return trimBlanks(line[colon+1:]), true
-		}
-	}
-	return nil, false
-}
-
-// plainName reports whether findHeaders can look for name: it is not empty,
-// has no colon or LF and does not end in a blank. Such a name is what is
-// before the first colon of a line, right-trimmed, exactly when the line
-// starts with it followed by blanks and a colon; other names need
-// findHeaderSplit (only the empty one can match at all).
+// plainName reports whether a name may be looked up together with others
+// (Format.keys): it is not empty, has no colon or LF and does not end in a
+// blank, so that it can be a field's name. Other names are looked up alone
+// (only the empty one can match at all).
 func plainName(name string) bool {
 	return name != "" && !isBlank(name[len(name)-1]) &&
 		strings.IndexByte(name, ':') < 0 && strings.IndexByte(name, '\n') < 0
 }
 
-// headerKey is a header name that findHeaders looks for.
+// headerKey is a header name that lookupFields looks for.
 type headerKey struct {
-	name string // a plainName
-	slot uint8  // where findHeaders puts its value
+	name string             // a plainName
+	fold *httpframe.FoldKey // name, to compare; nil: compared byte by byte
+	slot uint8              // where lookupFields puts its value
+}
+
+// newHeaderKey returns the headerKey of name (a plainName) and slot.
+func newHeaderKey(name string, slot uint8) headerKey {
+	k := httpframe.NewFoldKey(name)
+	return headerKey{name: name, fold: &k, slot: slot}
 }
 
 // maxLookups bounds the header look-ups that Append resolves together.
 const maxLookups = 8
 
-// findHeaders looks for the plainName headers of keys in a header block as
-// findHeader does, in one pass: the value of keys[k] goes to
-// values[keys[k].slot], and bit slot of the result is set when it was found.
-// Slots must be below len(values).
-//
-// It is the inner loop of every %…header.NAME, hence the one pass for all
-// the names of a message and the way lines are read: rather than splitting
-// each line at its colon, the start of the line is compared with the names
-// (first byte, then the whole name), and bytes.IndexByte jumps to the next
-// line.
-func findHeaders(block []byte, keys []headerKey, values [][]byte) (found uint) {
-	i := bytes.IndexByte(block, '\n')
-	if i < 0 || len(keys) == 0 {
-		return 0
+// fieldBuf is how many fields the look-ups of a message without Fields
+// (entry.Message.HasFields false) find in its bytes without allocating.
+const fieldBuf = 32
+
+// findHeader returns the value of the first header field of m named name
+// (compared whole and case-insensitively; continuation lines are not
+// joined), as %…header.NAME prints it.
+func findHeader(m *entry.Message, name string) ([]byte, bool) {
+	fields := m.Fields
+	if !m.HasFields {
+		var buf [fieldBuf]entry.Field
+		fields = m.HeaderFields(buf[:])
 	}
-	rest := block[i+1:]
-	// want is the slots of keys; first has a bit for each byte (either
-	// case) a name starts with, so that the other lines cost one test.
-	var (
-		want  uint
-		first [4]uint64
-	)
-	for _, k := range keys {
-		want |= 1 << k.slot
-		c := lower(k.name[0])
-		first[c>>6] |= 1 << (c & 63)
-		c = upper(c)
-		first[c>>6] |= 1 << (c & 63)
+	if !m.HTTP {
+		return nil, false
 	}
-	for len(rest) > 0 {
-		c := rest[0]
-		if c == '\n' || c == '\r' && (len(rest) == 1 || rest[1] == '\n') {
-			break // the blank line
-		}
-		if first[c>>6]&(1<<(c&63)) != 0 {
-			c = lower(c)
-			for _, k := range keys {
-				if lower(k.name[0]) != c || found&(1<<k.slot) != 0 {
-					continue
-				}
-				if v, ok := headerValue(rest, k.name); ok {
-					values[k.slot] = v
-					found |= 1 << k.slot
-					if found == want {
-						return found
-					}
-				}
+	if !plainName(name) {
+		// Split every field: only the empty name can match.
+		for _, f := range fields {
+			if n, v, ok := f.Split(m.Bytes); ok && equalFoldASCII(n, name) {
+				return v, true
 			}
 		}
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			break
+		return nil, false
+	}
+	var v [1][]byte
+	first := addFirst([4]uint64{}, name[0])
+	if lookupFields(m.Bytes, fields, []headerKey{{name: name}}, &first, v[:]) == 0 {
+		return nil, false
+	}
+	return v[0], true
+}
+
+// lookupFields finds the values of the first fields named by keys (each a
+// plainName, compared whole and case-insensitively) among fields, whose
+// spans are in b: the value of keys[k] goes to values[keys[k].slot], and
+// bit slot of the result is set when it was found. Slots must be below
+// len(values).
+//
+// It is the inner loop of every %…header.NAME, hence one pass for all the
+// names of a message, and the way fields are read: a field's first byte
+// (that of its name, split or not) is tested against the bytes the names
+// start with, so that most cost one test, and a line not split is compared
+// with a name where it starts (a plainName is what precedes a line's first
+// colon, right-trimmed, exactly when the line starts with it, blanks and a
+// colon) rather than split.
+func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]uint64, values [][]byte) (found uint) {
+	var want uint
+	for _, k := range keys {
+		want |= 1 << k.slot
+	}
+	for i := range fields {
+		f := &fields[i]
+		off := uint(f.Name.Off)
+		if off >= uint(len(b)) {
+			continue
 		}
-		rest = rest[i+1:]
+		if c := b[off]; first[c>>6]&(1<<(c&63)) == 0 {
+			continue
+		}
+		for _, k := range keys {
+			if found&(1<<k.slot) != 0 {
+				continue
+			}
+			if f.Name.Len < 0 {
+				// The byte after the name first (fieldValue).
+				if kn := len(k.name); int(f.Value.Len) <= kn || off+uint(kn) >= uint(len(b)) || b[off+uint(kn)] != ':' && !isBlank(b[off+uint(kn)]) {
+					continue
+				}
+			}
+			v, ok := fieldValue(b, f, k)
+			if !ok {
+				continue
+			}
+			values[k.slot] = v
+			found |= 1 << k.slot
+			if found == want {
+				return found
+			}
+		}
 	}
 	return found
 }
 
-// headerValue returns the value of the header line at the start of b,
-// trimmed of blanks, if its name is name (a plainName): b starts with name,
-// blanks and a colon.
-func headerValue(b []byte, name string) ([]byte, bool) {
+// addFirst adds c, in both cases, to the byte set set.
+func addFirst(set [4]uint64, c byte) [4]uint64 {
+	for _, c := range [2]byte{lower(c), upper(c)} {
+		set[c>>6] |= 1 << (c & 63)
+	}
+	return set
+}
+
+// fieldValue returns the value of f in b if its name is name (a
+// plainName, compared case-insensitively).
+func fieldValue(b []byte, f *entry.Field, key headerKey) ([]byte, bool) {
+	name := key.name
+	if f.Name.Len >= 0 {
+		n, v := f.Name.Bytes(b), f.Value.Bytes(b)
+		if n == nil || v == nil || !equalFoldASCII(n, name) {
+			return nil, false
+		}
+		return v[:len(v):len(v)], true
+	}
+	line := f.Value.Bytes(b)
 	k := len(name)
 	// The byte after the name first: it rules out most lines that share
 	// the name's first letters (Content-Type for Content-Length).
-	if len(b) <= k || b[k] != ':' && !isBlank(b[k]) || !equalFoldASCII(b[:k], name) {
+	if len(line) <= k || line[k] != ':' && !isBlank(line[k]) {
 		return nil, false
 	}
-	for k < len(b) && isBlank(b[k]) {
+	if key.fold != nil && !key.fold.Match(line[:k]) || key.fold == nil && !equalFoldASCII(line[:k], name) {
+		return nil, false
+	}
+	for k < len(line) && isBlank(line[k]) {
 		k++
 	}
-	if k == len(b) || b[k] != ':' {
+	if k == len(line) || line[k] != ':' {
 		return nil, false
 	}
-	v := b[k+1:]
-	if i := bytes.IndexByte(v, '\n'); i >= 0 {
-		v = v[:i]
-	}
-	if len(v) > 0 && v[len(v)-1] == '\r' {
-		v = v[:len(v)-1]
-	}
-	return trimBlanks(v), true
+	v := trimBlanks(line[k+1:])
+	return v[:len(v):len(v)], true
 }
 
 // lower returns the ASCII lower case of c.
@@ -374,20 +353,6 @@ func equalFoldASCII(b []byte, s string) bool {
 	return true
 }
 
-// headerColon returns the offset of the colon that ends the name of a
-// header line, -1 if none: the first colon, but for the lines of an HTTP/2
-// head's pseudo-header fields (":authority: example.com"), whose name
-// starts with one.
-func headerColon(line []byte) int {
-	if len(line) > 1 && line[0] == ':' {
-		if i := bytes.IndexByte(line[1:], ':'); i >= 0 {
-			return i + 1
-		}
-		return -1
-	}
-	return bytes.IndexByte(line, ':')
-}
-
 // authority returns the :authority of an HTTP/2 request, the host an
 // HTTP/2 client names (it sends no Host header), for the look-ups of
 // "host" that found none.
@@ -395,5 +360,5 @@ func authority(e *entry.Entry, m *entry.Message, name string) ([]byte, bool) {
 	if e.StreamID == 0 || m != &e.Request || !equalFoldASCII([]byte(name), "host") {
 		return nil, false
 	}
-	return findHeaderSplit(headerLinesBlock(m), ":authority")
+	return findHeader(m, ":authority")
 }

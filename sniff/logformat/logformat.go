@@ -286,27 +286,14 @@ type Format struct {
 	// side) that Append resolves in one pass per message: at most
 	// maxLookups in all, each plainName. The ops refer to them by op.slot.
 	keys [2][]headerKey
-	// names are the names of keys, in the same order: what the engine is
-	// asked to index (HeaderNames).
-	names       [2][]string
+	// first are the bytes (either case) the names of keys start with.
+	first       [2][4]uint64
 	needsBodies bool
 	needsHello  bool
 	needsACKs   bool
 	// clf: the ops are those of Default, which Append renders with
 	// appendCLF, the same steps without the dispatch over op kinds.
 	clf bool
-}
-
-// HeaderNames returns the header names the format looks up in requests
-// (response false) or responses. An engine that indexes them while it frames
-// each head (sniff.Config.IndexHeaders, entry.Message.Headers) spares Append
-// looking for them in the bytes; Append uses an index only when its Names is
-// this very slice.
-func (f *Format) HeaderNames(response bool) []string {
-	if response {
-		return f.names[1]
-	}
-	return f.names[0]
 }
 
 // NeedsBodies reports whether the format prints whole messages or their
@@ -651,8 +638,8 @@ func Parse(format string) (*Format, error) {
 		if sp.kind == opHeaderNamed || sp.kind == opHeaderValue {
 			if n := len(f.keys[request]) + len(f.keys[response]); n < maxLookups && plainName(o.text) {
 				o.slot = uint8(n)
-				f.keys[o.side] = append(f.keys[o.side], headerKey{name: o.text, slot: o.slot})
-				f.names[o.side] = append(f.names[o.side], o.text)
+				f.keys[o.side] = append(f.keys[o.side], newHeaderKey(o.text, o.slot))
+				f.first[o.side] = addFirst(f.first[o.side], o.text[0])
 			}
 		}
 		switch sp.kind {

@@ -9,9 +9,25 @@ import (
 )
 
 // refFindHeader is the plain header look-up that findHeader and
-// findHeaders must agree with: each line split at its first colon, which is
-// what findHeaderSplit does (the code the fast look-ups replaced).
-func refFindHeader(block []byte, name string) ([]byte, bool) { return findHeaderSplit(block, name) }
+// lookupFields over the fields of a head must agree with: each line of the
+// block after the first split at its first colon, up to the blank line.
+func refFindHeader(block []byte, name string) ([]byte, bool) {
+	i := bytes.IndexByte(block, '\n')
+	if i < 0 {
+		return nil, false
+	}
+	for _, line := range bytes.Split(block[i+1:], []byte("\n")) {
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		n, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimRight(n, " \t"), []byte(name)) {
+			return bytes.Trim(v, " \t"), true
+		}
+	}
+	return nil, false
+}
 
 // refFirstLine is firstLine the plain way.
 func refFirstLine(m *entry.Message) []byte {
@@ -38,7 +54,11 @@ func TestHeaderLookups(t *testing.T) {
 			b = append(b, pieces[r.IntN(len(pieces))]...)
 		}
 		name := names[r.IntN(len(names))]
-		v, ok := findHeader(b, name)
+		hm := &entry.Message{Bytes: b, HTTP: true, HeaderLen: -1}
+		if r.IntN(2) == 0 {
+			hm.Fields, hm.HasFields = entry.ScanFields(nil, hm), true
+		}
+		v, ok := findHeader(hm, name)
 		wv, wok := refFindHeader(b, name)
 		if ok != wok || !bytes.Equal(v, wv) || ok && v == nil {
 			t.Fatalf("findHeader(%q, %q) = %q, %v; want %q, %v", b, name, v, ok, wv, wok)
@@ -50,15 +70,19 @@ func TestHeaderLookups(t *testing.T) {
 		var keys []headerKey
 		for slot := range uint8(r.IntN(maxLookups) + 1) {
 			if n := names[r.IntN(len(names))]; plainName(n) {
-				keys = append(keys, headerKey{name: n, slot: slot})
+				keys = append(keys, newHeaderKey(n, slot))
 			}
 		}
 		var values [maxLookups][]byte
-		found := findHeaders(b, keys, values[:])
+		var first [4]uint64
+		for _, k := range keys {
+			first = addFirst(first, k.name[0])
+		}
+		found := lookupFields(b, entry.ScanFields(nil, hm), keys, &first, values[:])
 		for _, k := range keys {
 			wv, wok := refFindHeader(b, k.name)
 			if ok := found&(1<<k.slot) != 0; ok != wok || ok && !bytes.Equal(values[k.slot], wv) {
-				t.Fatalf("findHeaders(%q, %q): %q, %v; want %q, %v", b, k.name, values[k.slot], ok, wv, wok)
+				t.Fatalf("lookupFields(%q, %q): %q, %v; want %q, %v", b, k.name, values[k.slot], ok, wv, wok)
 			}
 		}
 

@@ -268,7 +268,7 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 				}
 				v, ok = sc.values[p.slot], sc.found&(1<<p.slot) != 0
 			default:
-				v, ok = findHeader(headerLinesBlock(m), p.text)
+				v, ok = findHeader(m, p.text)
 			}
 			if !ok && m.HTTP {
 				v, ok = authority(e, m, p.text)
@@ -460,28 +460,18 @@ func appendText(dst, b []byte, enc Encoding) []byte {
 	return appendEncoded(dst, b, enc)
 }
 
-// resolve finds the values of the header look-ups of a side in m, as
-// findHeaders does: from the index the engine made while framing the head
-// when it has one for these names (HeaderNames), else in the bytes.
+// resolve finds the values of the header look-ups of a side in m (an HTTP
+// message) in one pass over its fields (lookupFields).
 func (f *Format) resolve(m *entry.Message, s side, values [][]byte) (found uint) {
-	keys, hi := f.keys[s], &m.Headers
-	if len(hi.Names) != len(keys) || len(keys) == 0 || &hi.Names[0] != &f.names[s][0] || m.HeadTruncated {
-		return findHeaders(headerLinesBlock(m), keys, values)
+	keys := f.keys[s]
+	if len(keys) == 0 {
+		return 0
 	}
-	block := headerBlock(m)
-	for k, key := range keys {
-		if hi.Found&(1<<k) == 0 {
-			continue
-		}
-		off, n := int(hi.Off[k]), int(hi.Len[k])
-		if off < 0 || n < 0 || off+n > len(block) {
-			// Not where the index says: trust the bytes.
-			return findHeaders(headerLinesBlock(m), keys, values)
-		}
-		values[key.slot] = block[off : off+n : off+n]
-		found |= 1 << key.slot
+	if !m.HasFields {
+		var buf [fieldBuf]entry.Field
+		return lookupFields(m.Bytes, m.HeaderFields(buf[:]), keys, &f.first[s], values)
 	}
-	return found
+	return lookupFields(m.Bytes, m.Fields, keys, &f.first[s], values)
 }
 
 // missing appends the not-found value of the op.

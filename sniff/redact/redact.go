@@ -52,9 +52,9 @@ func New(names []string) *Redactor {
 // Entry returns e, or a copy of it whose request and response have the
 // values of the named headers replaced by Replacement, anywhere in their
 // bytes (see the package comment). The copy's bytes are only valid until the
-// next call. Sizes are left as they were on the wire; the header index of a
-// rewritten message is dropped (its offsets no longer hold), so look-ups
-// read the rewritten bytes.
+// next call. Sizes are left as they were on the wire; the header fields of
+// a rewritten message are dropped (their offsets no longer hold), so
+// readers find the fields in the rewritten bytes (entry.ScanFields).
 func (r *Redactor) Entry(e *entry.Entry, scratch *entry.Entry) *entry.Entry {
 	if len(r.names) == 0 {
 		return e
@@ -201,7 +201,7 @@ func (r *Redactor) message(dst []byte, m *entry.Message, first int) []byte {
 		m.HeaderLen = newEnd - newHead
 	}
 	m.Bytes = dst
-	m.Headers = entry.HeaderIndex{}
+	m.Fields, m.HasFields = nil, false
 	return dst
 }
 

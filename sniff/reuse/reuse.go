@@ -705,14 +705,10 @@ func KeepAliveOffered(m *entry.Message) (offered, http bool) {
 		return false, false
 	}
 	closeTok, keepTok := false, false
-	lines := logformat.HeaderLines(m)
-	for {
-		name, value, rest, ok := logformat.NextHeader(lines)
-		if !ok {
-			break
-		}
-		lines = rest
-		if !bytes.EqualFold(name, []byte("Connection")) {
+	var buf [32]entry.Field
+	for _, f := range m.HeaderFields(buf[:]) {
+		name, value, ok := f.Split(m.Bytes)
+		if !ok || !bytes.EqualFold(bytes.TrimLeft(name, " \t"), []byte("Connection")) {
 			continue
 		}
 		for tok := range bytes.SplitSeq(value, []byte(",")) {

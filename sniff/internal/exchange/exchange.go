@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/sniffer/sniffer/sniff/entry"
-	"github.com/sniffer/sniffer/sniff/internal/httpframe"
 	"github.com/sniffer/sniffer/sniff/internal/tcp"
 )
 
@@ -74,13 +73,6 @@ type Shared struct {
 	// Trim lets go of buffers kept for reuse (of connection slots kept
 	// for reuse), when the budget runs short.
 	Trim func()
-	// Watch are the header names whose values decoders locate while they
-	// frame each head, in requests and in responses
-	// (entry.Message.Headers; httpframe.Parser.SetWatch): a decoder that
-	// builds a head from decoded data may frame it with an
-	// httpframe.Parser watching them, or leave Headers empty (the values
-	// are then looked for in the bytes).
-	Watch [2]*httpframe.Watch
 	// Registry are the decoders a connection may switch to, tried in
 	// order on its first client bytes (Factory.Probe).
 	Registry []Factory
@@ -341,6 +333,7 @@ func (c *Conn) Begin() *Exchange {
 	reqBuf, respBuf := x.Req.Buf[:0], x.Resp.Buf[:0]
 	reqF, respF := x.X.Request.Fields[:0], x.X.Response.Fields[:0]
 	*x = Exchange{}
+	x.X.Request.Fields, x.X.Response.Fields = reqF, respF
 	x.Req = Side{Buf: reqBuf, InHead: true, HeadEnd: -1}
 	x.Resp = Side{Buf: respBuf, InHead: true, HeadEnd: -1}
 	x.X.Request.Fields, x.X.Response.Fields = reqF, respF

@@ -161,8 +161,11 @@ func settingsHeader(m *entry.Message) []byte {
 		return nil
 	}
 	for _, f := range m.Fields {
-		if bytes.EqualFold(f.Name.Bytes(m.Bytes), []byte("http2-settings")) {
-			return f.Value.Bytes(m.Bytes)
+		if name, value, ok := f.Split(m.Bytes); ok && bytes.EqualFold(name, []byte("http2-settings")) {
+			if len(value) > 4*len((*Decoder)(nil).settings)/3 {
+				return nil
+			}
+			return value
 		}
 	}
 	head := m.Bytes[m.Head : m.Head+m.HeaderLen]
@@ -340,7 +343,9 @@ func (d *Decoder) fill(x *exchange.Exchange, sd *exchange.Side, m *entry.Message
 	src := s.Side(dir)
 	base := len(sd.Buf)
 	m.Fields = m.Fields[:0]
+	m.HasFields = false
 	if src.HasHeaders() {
+		m.HasFields = true
 		var hl int
 		d.tmp, d.spans, hl = h2conn.AppendHead(d.tmp[:0], d.spans[:0], s, dir)
 		m.Head = base

@@ -7,6 +7,7 @@
 package http1
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/sniffer/sniffer/sniff/entry"
@@ -34,14 +35,15 @@ type Decoder struct {
 	orphans []httpframe.Method
 }
 
-// Reset prepares d for the connection of c. Its parsers index the header
-// names of c.S.Watch (entry.Message.Headers).
+// Reset prepares d for the connection of c. Its parsers report the header
+// lines of each head, which become the messages' Fields.
 func (d *Decoder) Reset(c *exchange.Conn) {
-	*d = Decoder{c: c}
+	req, resp := d.req, d.resp // their line buffers, for reuse
+	*d = Decoder{c: c, req: req, resp: resp}
 	d.req.Init(httpframe.Request)
 	d.resp.Init(httpframe.Response)
-	d.req.SetWatch(c.S.Watch[0])
-	d.resp.SetWatch(c.S.Watch[1])
+	d.req.RecordLines(true)
+	d.resp.RecordLines(true)
 	if c.T.Pickup {
 		d.req.Resync()
 		d.resp.Resync()
@@ -132,10 +134,12 @@ func (d *Decoder) endHeads() {
 	if x := d.reqTarget(); x != nil && x.Req.InHead && d.req.StartLineRead() {
 		x.X.Request.HTTP = true
 		x.X.Request.HeadTruncated = true
+		giveFields(&x.Req, &x.X.Request, &d.req)
 	}
 	if x := d.respTarget(); x != nil && x.Resp.InHead && d.resp.StartLineRead() {
 		x.X.Response.HTTP = true
 		x.X.Response.HeadTruncated = true
+		giveFields(&x.Resp, &x.X.Response, &d.resp)
 	}
 }
 
@@ -179,19 +183,30 @@ func (d *Decoder) headDone(s *exchange.Side, m *entry.Message, p *httpframe.Pars
 	s.InHead = false
 	s.HeadEnd = len(s.Buf)
 	m.HTTP = true
-	// The index's offsets count from the start line's first byte: they
-	// are offsets in the bytes at Head only if the parser's message and
-	// this head began at the same byte (not so when a request continues
-	// in a new exchange after responses that came early).
-	if idx := p.Index(); idx.Names != nil && p.Consumed() == len(s.Buf)-m.Head && !m.BytesTruncated {
-		m.Headers = entry.HeaderIndex(idx)
-	}
+	giveFields(s, m, p)
 	if !m.BytesTruncated {
 		m.HeaderLen = len(s.Buf) - m.Head
 	}
 }
 
 func method(x *exchange.Exchange) httpframe.Method { return httpframe.Method(x.Meta) }
+
+// giveFields hands the fields p framed of the head of m (at m.Head) to m,
+// when they are offsets in its kept bytes: the parser's message began at
+// the head (not so when a request continues in a new exchange after
+// responses that came early) and every byte of it was kept. Otherwise m
+// gets no fields (HasFields false) and its readers read its bytes.
+func giveFields(s *exchange.Side, m *entry.Message, p *httpframe.Parser) {
+	fields, ok := p.SwapFields(m.Fields)
+	m.Fields = fields
+	m.HasFields = ok && !m.BytesTruncated && p.Consumed() == len(s.Buf)-m.Head && len(s.Buf) <= 1<<31-1
+	if m.Head != 0 && m.HasFields {
+		for i := range fields {
+			fields[i].Name.Off += int32(m.Head)
+			fields[i].Value.Off += int32(m.Head)
+		}
+	}
+}
 
 // ClientData handles reassembled client bytes (one segment's, or a
 // segment's tail: a boundary where a request may start after lost framing).
@@ -328,7 +343,7 @@ func (d *Decoder) ServerData(b []byte, ts time.Time) {
 			x.Resp.InHead = true
 			m.Head = len(x.Resp.Buf)
 			m.HeaderLen = -1
-			m.Headers = entry.HeaderIndex{}
+			m.HasFields = false
 			m.First = time.Time{}
 		}
 		if h := d.resp.Held(); len(h) > 0 {
@@ -474,47 +489,11 @@ func (d *Decoder) upgrade(x *exchange.Exchange) bool {
 	if !m.HTTP || m.HeaderLen < 0 {
 		return false
 	}
-	token := headerValue(m.Bytes[m.Head:m.Head+m.HeaderLen], "upgrade")
-	return token != nil && d.c.Upgrade(token, x)
-}
-
-// headerValue returns the trimmed value of the first header named name
-// (lower case) in a whole head, nil if none.
-func headerValue(head []byte, name string) []byte {
-	for len(head) > 0 {
-		i := 0
-		for i < len(head) && head[i] != '\n' {
-			i++
-		}
-		line := head[:i]
-		if i < len(head) {
-			head = head[i+1:]
-		} else {
-			head = nil
-		}
-		if len(line) > len(name) && line[len(name)] == ':' && foldEqual(line[:len(name)], name) {
-			v := line[len(name)+1:]
-			for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-				v = v[1:]
-			}
-			for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t' || v[len(v)-1] == '\r') {
-				v = v[:len(v)-1]
-			}
-			return v
+	var buf [16]entry.Field
+	for _, f := range m.HeaderFields(buf[:]) {
+		if name, token, ok := f.Split(m.Bytes); ok && bytes.EqualFold(name, []byte("upgrade")) {
+			return len(token) > 0 && d.c.Upgrade(token, x)
 		}
 	}
-	return nil
-}
-
-func foldEqual(b []byte, lower string) bool {
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
+	return false
 }

@@ -69,7 +69,7 @@ func TestHeader(t *testing.T) {
 				b = append(b, pieces[r.IntN(len(pieces))]...)
 			}
 			lines = append(lines, string(b))
-			got.header(b, 0, true)
+			got.header(b, 0, len(b), true)
 			refHeader(&want, b)
 		}
 		if got.contentLength != want.contentLength || got.clBad != want.clBad || got.chunked != want.chunked || got.teOther != want.teOther {
@@ -143,7 +143,7 @@ func TestPiecesAgree(t *testing.T) {
 	}
 }
 
-// TestFoldKey compares foldKey.match with a byte-by-byte ASCII case fold
+// TestFoldKey compares FoldKey.match with a byte-by-byte ASCII case fold
 // over random names and lines of letters, digits, '-', '_', '@', '`', CR,
 // DEL and bytes above 0x7f: the bytes that differ from a letter or from
 // each other by 0x20.
@@ -156,7 +156,7 @@ func TestFoldKey(t *testing.T) {
 		for i := range name {
 			name[i] = alphabet[r.IntN(len(alphabet))]
 		}
-		k := newFoldKey(string(name))
+		k := NewFoldKey(string(name))
 		b := []byte(string(name))
 		for i := range b { // flip the case of some bytes, change others
 			switch r.IntN(4) {
@@ -175,8 +175,8 @@ func TestFoldKey(t *testing.T) {
 		for i := 0; want && i < len(b); i++ {
 			want = lowerASCII(b[i]) == lowerASCII(name[i])
 		}
-		if got := k.match(b); got != want {
-			t.Fatalf("newFoldKey(%q).match(%q) = %v, want %v", name, b, got, want)
+		if got := k.Match(b); got != want {
+			t.Fatalf("NewFoldKey(%q).Match(%q) = %v, want %v", name, b, got, want)
 		}
 		if want {
 			matches++

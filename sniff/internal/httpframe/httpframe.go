@@ -11,8 +11,8 @@
 //
 // The events and the bytes each message is made of do not depend on the
 // sizes of the pieces (FuzzParser checks it), with two documented
-// exceptions: where a message that is not HTTP stops (NotHTTP), and whether
-// a message head gets an Index.
+// exception: where a message that is not HTTP stops (NotHTTP). The header
+// lines of each head are framed into fields (SwapFields).
 //
 // After a framing error on a stream that carried HTTP (a Content-Length that
 // is not one number, an unreadable chunk size, a message that does not start
@@ -24,6 +24,8 @@ package httpframe
 import (
 	"bytes"
 	"encoding/binary"
+
+	"github.com/sniffer/sniffer/sniff/entry"
 )
 
 // Kind says which direction a Parser reads.
@@ -163,103 +165,55 @@ type Parser struct {
 	// Upgrade header): what follows may not be HTTP, so no resync.
 	tunnel bool
 
-	// The header index (see Watch). off is the message offset of the
-	// next byte Feed consumes; lineStart that of the current line's
+	// The header fields (see SwapFields). off is the message offset of
+	// the next byte Feed consumes; lineStart that of the current line's
 	// first byte; ended says the last event ended a message, so that the
 	// next byte starts one.
-	watch     *Watch
-	first     [4]uint64 // the bytes the framing and watched names start with
-	idx       Index
+	record    bool
+	fields    []entry.Field
+	over      bool // the current head has more lines than a Parser records
 	off       int
 	lineStart int
 	ended     bool
 }
 
-// MaxWatched bounds the header names a Watch holds.
-const MaxWatched = 8
-
-// A Watch is a set of header names whose values a Parser locates while it
-// frames each message head (Parser.SetWatch), so that they need not be
-// looked for again in the kept bytes. It is read-only once made and may be
-// shared by any number of Parsers.
-type Watch struct {
-	names []string
-	keys  []foldKey // names, to compare
-	first [4]uint64 // the bytes (either case) the names start with
-}
-
-// NewWatch returns the Watch of names: each must be what a header line
-// starts with, compared case-insensitively, before blanks and its colon (not
-// empty, no colon, LF or trailing blank). Only the first MaxWatched count;
-// an unusable name is never found.
-func NewWatch(names []string) *Watch {
-	w := &Watch{names: names[:min(len(names), MaxWatched)]}
-	for _, n := range w.names {
-		w.keys = append(w.keys, newFoldKey(n))
-		if n != "" {
-			w.first = addFirst(w.first, n[0])
-		}
-	}
-	return w
-}
-
-// framingFirst are the bytes the framing headers start with
-// (Content-Length, Transfer-Encoding, Upgrade).
-var framingFirst = addFirst(addFirst(addFirst([4]uint64{}, 'c'), 't'), 'u')
-
-// addFirst adds c, in both cases, to the byte set set.
-func addFirst(set [4]uint64, c byte) [4]uint64 {
-	for _, c := range [2]byte{lowerASCII(c), upperASCII(c)} {
-		set[c>>6] |= 1 << (c & 63)
-	}
-	return set
-}
-
-// Names returns the names of w, in the order of Index's slots.
-func (w *Watch) Names() []string { return w.names }
-
-// Index locates the values of a Watch's names in the head of one message:
-// bit k of Found is set when a header line named Names()[k] was found, and
-// the first such line's value (trimmed of blanks) is at Off[k], Len[k]
-// bytes long, counted from the first byte of the message's start line.
-type Index struct {
-	Names    []string // the Watch's names; nil: no index
-	Found    uint8
-	Off, Len [MaxWatched]int32
-}
+// MaxLines bounds the header lines of one message that a Parser reports
+// as fields (SwapFields).
+const MaxLines = 256
 
 // Consumed returns how many bytes of the current message Feed consumed so
-// far; right after the event that ended a message, of that message. A
-// caller that keeps the bytes compares it with what it kept to know that an
-// Index's offsets are offsets in its bytes.
+// far; right after the event that ended a message, of that message (the
+// message offsets of SwapFields count from its first byte).
 func (p *Parser) Consumed() int {
 	return p.off
 }
 
-// SetWatch makes p locate w's header names in each message head (nil
-// stops it).
-func (p *Parser) SetWatch(w *Watch) {
-	p.watch, p.first = w, framingFirst
-	if w != nil {
-		for i := range p.first {
-			p.first[i] |= w.first[i]
-		}
-	}
-}
+// RecordLines makes p frame the header lines of each head into fields
+// (SwapFields).
+func (p *Parser) RecordLines(on bool) { p.record = on }
 
-// Index returns the header index of the message whose head ended last (at a
-// HeadDone, Done, Interim or Upgrade event), valid until the next Feed. Its
-// Names is nil when there is none: no Watch, or the head was not read in a
-// way that gives offsets (bytes before its start line, a gap, a watched
-// line longer than the parser keeps of a line split between pieces); the
-// value must then be looked for in the bytes.
-func (p *Parser) Index() Index {
-	return p.idx
+// SwapFields returns the fields of the current message's head as framed so
+// far (all of them once its head ended), in order, with message offsets
+// (the message's first byte is 0), and takes buf[:0] to hold the next
+// ones: the caller keeps the returned slice, and the two buffers go back
+// and forth without copying. ok is false when the head had more than
+// MaxLines lines: those past the bound are not there. Offsets past
+// 1<<31-1 wrap: a caller reads the fields only of a message whose bytes
+// (Consumed) it kept, which is shorter.
+//
+// Each field is a line not split yet (Name.Len -1, the line at Value,
+// without its line end: entry.Field.Split splits it where the caller kept
+// the bytes), lines without a colon included: the parser keeps only a
+// prefix of a line split between pieces, and splitting is left to the
+// readers of a few names.
+func (p *Parser) SwapFields(buf []entry.Field) (fields []entry.Field, ok bool) {
+	fields, p.fields = p.fields, buf[:0]
+	return fields, !p.over
 }
 
 // Init readies p for a new stream of the given kind.
 func (p *Parser) Init(k Kind) {
-	*p = Parser{kind: k, first: framingFirst}
+	*p = Parser{kind: k, fields: p.fields[:0], record: p.record}
 	p.reset()
 }
 
@@ -398,7 +352,6 @@ func (p *Parser) RemainingKnown() int64 {
 func (p *Parser) Feed(data []byte) (int, Event) {
 	if p.ended {
 		p.ended, p.off = false, 0
-		p.idx.Names = nil
 	}
 	p.carried = 0
 	n, ev := p.feed(data)
@@ -435,7 +388,7 @@ func (p *Parser) feed(data []byte) (int, Event) {
 			}
 			p.state = stStartLine
 			p.newLine()
-			p.startIndex(p.off + i)
+			p.startLines()
 
 		case stJunk:
 			// The first line of a Malformed message.
@@ -572,7 +525,7 @@ func (p *Parser) startHeld() {
 	p.lineLen = copy(p.line[:], p.held[:k])
 	p.lineTotal, p.lineAny = k, true
 	p.pushTail(p.held[:k])
-	p.startIndex(0)
+	p.startLines()
 	p.off = k
 }
 
@@ -643,7 +596,13 @@ func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 			ev, stop = p.headDone()
 			return n, ev, stop
 		}
-		p.header(b, at+start, true)
+		// header, inlined: most lines need only be recorded.
+		if p.record {
+			p.recordLine(at+start, len(b))
+		}
+		if c := b[0]; framingFirst[c>>6]&(1<<(c&63)) != 0 {
+			p.framing(b)
+		}
 	}
 }
 
@@ -801,7 +760,14 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 		if len(b) == 0 {
 			return p.headDone()
 		}
-		p.header(b, p.lineStart, p.ext != nil || p.lineTotal == p.lineLen)
+		n := len(b) // the line without its line end
+		if p.ext == nil && p.lineTotal != p.lineLen {
+			n = p.lineTotal
+			if p.lineCR {
+				n--
+			}
+		}
+		p.header(b, p.lineStart, n, p.ext != nil || p.lineTotal == p.lineLen)
 		return More, false
 
 	case stTrailer:
@@ -838,30 +804,36 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 // starts with it and a colon. Framing reads the first maxLinePrefix bytes of
 // a line, which is all a line split between pieces keeps.
 //
-// A line whose first byte starts a watched name goes to index: off is its
-// message offset; whole says b is all of the line, not a prefix.
-func (p *Parser) header(b []byte, off int, whole bool) {
+// Every line is first recorded as a field (SwapFields): off is the message
+// offset of its first byte, n its length without its line end; whole says
+// b is all of the line, not a prefix.
+func (p *Parser) header(b []byte, off, n int, whole bool) {
+	if len(b) == 0 {
+		return
+	}
+	if p.record {
+		p.recordLine(off, n)
+	}
+	// Most lines start with a letter that no framing header starts with:
+	// one test passes them over.
+	if c := b[0]; framingFirst[c>>6]&(1<<(c&63)) != 0 {
+		p.framing(b)
+	}
+}
+
+// framing reads the header line b (not empty) for the framing headers (see
+// header).
+func (p *Parser) framing(b []byte) {
 	const (
 		cl = "content-length"
 		te = "transfer-encoding"
 		up = "upgrade"
 	)
-	if len(b) == 0 {
-		return
-	}
-	// Most lines start with a letter that neither a framing header nor a
-	// watched one starts with: one test passes them over.
 	c := b[0]
-	if p.first[c>>6]&(1<<(c&63)) == 0 {
-		return
-	}
-	if p.idx.Names != nil && p.watch.first[c>>6]&(1<<(c&63)) != 0 {
-		p.index(b, off, whole)
-	}
 	b = b[:min(len(b), maxLinePrefix)]
 	switch c | 0x20 {
 	case 'c':
-		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.match(b[:len(cl)]) {
+		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.Match(b[:len(cl)]) {
 			v := bytes.TrimSpace(b[len(cl)+1:])
 			if n, ok := parseDecimal(v); ok && p.contentLength < 0 {
 				p.contentLength = n // the usual: one number, once
@@ -870,11 +842,11 @@ func (p *Parser) header(b []byte, off int, whole bool) {
 			}
 		}
 	case 't':
-		if len(b) > len(te) && b[len(te)] == ':' && transferEncoding.match(b[:len(te)]) {
+		if len(b) > len(te) && b[len(te)] == ':' && transferEncoding.Match(b[:len(te)]) {
 			p.transferEncoding(b[len(te)+1:])
 		}
 	case 'u':
-		if p.kind == Request && len(b) > len(up) && b[len(up)] == ':' && upgrade.match(b[:len(up)]) {
+		if p.kind == Request && len(b) > len(up) && b[len(up)] == ':' && upgrade.Match(b[:len(up)]) {
 			p.tunnel = true
 		}
 	}
@@ -918,61 +890,29 @@ func parseContentLength(v []byte) (int64, bool) {
 	}
 }
 
-// startIndex starts the header index of a message whose start line begins
-// at message offset off: only one that begins at 0 (no CRLF before it) is
-// indexed, since the kept bytes are read from the first one.
-func (p *Parser) startIndex(off int) {
-	p.idx.Found = 0
-	p.idx.Names = nil
-	if p.watch != nil && off == 0 {
-		p.idx.Names = p.watch.names
+// framingFirst are the bytes the framing headers start with
+// (Content-Length, Transfer-Encoding, Upgrade), in either case.
+var framingFirst = func() (set [4]uint64) {
+	for _, c := range []byte("cCtTuU") {
+		set[c>>6] |= 1 << (c & 63)
 	}
+	return set
+}()
+
+// startLines starts the header lines of a message.
+func (p *Parser) startLines() {
+	p.fields = p.fields[:0]
+	p.over = false
 }
 
-// index records the header line b (at message offset off) when it is the
-// first of a watched name. Offsets that do not fit an int32, or a watched
-// line known only in part (whole false), leave the message without an
-// index.
-func (p *Parser) index(b []byte, off int, whole bool) {
-	for k := range p.watch.keys {
-		if p.idx.Found&(1<<k) != 0 {
-			continue
-		}
-		v, n, ok := headerValue(b, &p.watch.keys[k])
-		if !ok {
-			continue
-		}
-		if !whole || off+v+n > 1<<31-1 {
-			p.idx.Names = nil
-			return
-		}
-		p.idx.Found |= 1 << k
-		p.idx.Off[k], p.idx.Len[k] = int32(off+v), int32(n)
+// recordLine records the header line of n bytes (without its line end)
+// at message offset off as a field not split yet (see SwapFields).
+func (p *Parser) recordLine(off, n int) {
+	if len(p.fields) >= MaxLines {
+		p.over = true
+		return
 	}
-}
-
-// headerValue returns where the value of the header line b (without its
-// line end) is, trimmed of blanks, when its name is name (compared
-// case-insensitively): b starts with name, blanks and a colon.
-func headerValue(b []byte, name *foldKey) (off, n int, ok bool) {
-	k := len(name.s)
-	if k == 0 || len(b) <= k || b[k] != ':' && b[k] != ' ' && b[k] != '\t' || !name.match(b[:k]) {
-		return 0, 0, false
-	}
-	for k < len(b) && (b[k] == ' ' || b[k] == '\t') {
-		k++
-	}
-	if k == len(b) || b[k] != ':' {
-		return 0, 0, false
-	}
-	i, j := k+1, len(b)
-	for i < j && (b[i] == ' ' || b[i] == '\t') {
-		i++
-	}
-	for j > i && (b[j-1] == ' ' || b[j-1] == '\t') {
-		j--
-	}
-	return i, j - i, true
+	p.fields = append(p.fields, entry.Field{Name: entry.Span{Off: int32(off), Len: -1}, Value: entry.Span{Off: int32(off), Len: int32(n)}})
 }
 
 // transferEncoding records the value of a Transfer-Encoding header.
@@ -1208,11 +1148,11 @@ func parseChunkSize(b []byte) (int64, bool) {
 	return n, digits > 0
 }
 
-// foldKey is a name to compare with bytes under ASCII case folding, eight
+// FoldKey is a name to compare with bytes under ASCII case folding, eight
 // bytes at a time: header names are compared on every header line of every
 // message, and a byte loop that folds both sides costs about seven
 // instructions a byte.
-type foldKey struct {
+type FoldKey struct {
 	s string // the name in lower case (ASCII letters only)
 	// words are the name's 8-byte words (little-endian) at offsets 0, 8,
 	// …, the last at len(s)-8 (overlapping the one before); masks have
@@ -1220,9 +1160,9 @@ type foldKey struct {
 	words, masks []uint64
 }
 
-// newFoldKey returns the foldKey of name.
-func newFoldKey(name string) foldKey {
-	k := foldKey{s: lowerString(name)}
+// NewFoldKey returns the FoldKey of name.
+func NewFoldKey(name string) FoldKey {
+	k := FoldKey{s: lowerString(name)}
 	if len(k.s) < 8 {
 		return k
 	}
@@ -1242,9 +1182,9 @@ func newFoldKey(name string) foldKey {
 	return k
 }
 
-// match reports whether b (as long as the name) equals the name under
+// Match reports whether b (as long as the name) equals the name under
 // ASCII case folding.
-func (k *foldKey) match(b []byte) bool {
+func (k *FoldKey) Match(b []byte) bool {
 	if len(b) != len(k.s) {
 		return false
 	}
@@ -1267,9 +1207,9 @@ func (k *foldKey) match(b []byte) bool {
 
 // The framing headers' names.
 var (
-	contentLength    = newFoldKey("content-length")
-	transferEncoding = newFoldKey("transfer-encoding")
-	upgrade          = newFoldKey("upgrade")
+	contentLength    = NewFoldKey("content-length")
+	transferEncoding = NewFoldKey("transfer-encoding")
+	upgrade          = NewFoldKey("upgrade")
 )
 
 // lowerString returns s with its ASCII letters in lower case (other bytes,

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/sniffer/sniffer/sniff/entry"
 )
 
 // mark is an event and the stream offset where it happened.
@@ -363,8 +365,9 @@ const rest Event = 255
 // framed is the outcome of one run of FuzzParser.
 type framed struct {
 	units []unit
-	// index holds Index at each unit that ends a head (nil Names: none).
-	index []Index
+	// heads holds the fields (SwapFields) of each head, read in the
+	// message's bytes.
+	heads []string
 	// The state at the end, and what Close returned.
 	inMessage, closeDelimited, closed bool
 	messages                          int
@@ -381,10 +384,12 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 	}
 	p.SetRequestMethod(Method(kind >> 2 % 3))
 	if kind&16 != 0 {
-		p.SetWatch(NewWatch([]string{"Host", "content-length", "X-A"}))
+		p.RecordLines(true)
 	}
 	var out framed
 	var cur, msg []byte // bytes of the unit, and of the message, so far
+	headSeen := false
+	var buf []entry.Field
 	add := func(ev Event) {
 		u := unit{ev, cur, p.Status(), p.Method(), p.Messages()}
 		if n := len(out.units); ev == Skipped && n > 0 && out.units[n-1].ev == Skipped {
@@ -419,6 +424,7 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 			cur = append(cur, b[:n]...)
 			msg = append(msg, b[:n]...)
 			b = b[n:]
+
 			switch ev {
 			case More:
 				continue
@@ -440,17 +446,27 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 				if p.Consumed() != len(msg) {
 					t.Fatalf("%v: Consumed = %d, want %d", ev, p.Consumed(), len(msg))
 				}
-				idx := p.Index()
-				for k := range idx.Names {
-					if idx.Found&(1<<k) != 0 && (idx.Off[k] < 0 || int(idx.Off[k]+idx.Len[k]) > len(msg)) {
-						t.Fatalf("%v: index %v out of the message (%d bytes)", ev, idx, len(msg))
-					}
+				fs, ok := p.SwapFields(buf)
+				buf = fs
+				if kind&16 == 0 && len(fs) > 0 {
+					t.Fatalf("fields framed without RecordLines: %v", fs)
 				}
-				out.index = append(out.index, idx)
+				if !headSeen && kind&16 != 0 {
+					got := strings.Join(fieldStrings(t, msg, fs), " ")
+					if !ok {
+						got += " (over)"
+					}
+					if want := scanFields(msg); got != want && !strings.HasSuffix(got, "(over)") {
+						t.Fatalf("%v: fields %s, a scan of the head %s (%q)", ev, got, want, msg)
+					}
+					out.heads = append(out.heads, got)
+				}
+				headSeen = true
 			}
 			add(ev)
 			if ev != HeadDone {
 				msg = msg[:0]
+				headSeen = false
 			}
 		}
 	}
@@ -463,19 +479,47 @@ func frame(t *testing.T, data []byte, kind uint8, next func() int) framed {
 	return out
 }
 
-// indexString shows what an Index says: its slots without a Found bit say
-// nothing.
-func indexString(idx Index) string {
-	if idx.Names == nil {
-		return "none"
-	}
-	var b strings.Builder
-	for k, n := range idx.Names {
-		if idx.Found&(1<<k) != 0 {
-			fmt.Fprintf(&b, "%s@%d+%d ", n, idx.Off[k], idx.Len[k])
+// fieldStrings returns fields (SwapFields) split in msg, the message's
+// bytes, as name=value strings; it checks that each is a whole line of msg.
+func fieldStrings(t *testing.T, msg []byte, fields []entry.Field) []string {
+	t.Helper()
+	var out []string
+	for _, f := range fields {
+		off, end := int(f.Value.Off), int(f.Value.Off+f.Value.Len)
+		if f.Name.Len != -1 || f.Name.Off != f.Value.Off || off <= 0 || end >= len(msg) || msg[off-1] != '\n' ||
+			!bytes.HasPrefix(msg[end:], []byte("\n")) && !bytes.HasPrefix(msg[end:], []byte("\r\n")) {
+			t.Fatalf("field %+v is not a line of the message %q", f, msg)
+		}
+		if name, value, ok := f.Split(msg); ok {
+			out = append(out, fmt.Sprintf("%q=%q", name, value))
 		}
 	}
-	return b.String()
+	return out
+}
+
+// scanFields returns the fields of the head that begins msg, as linesFields
+// shows them, found by a plain reading of the bytes: CRs and LFs before the
+// start line are passed over, the start line skipped, then each line up to
+// the blank one split at its first colon.
+func scanFields(msg []byte) string {
+	b := bytes.TrimLeft(msg, "\r\n")
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return ""
+	}
+	var out []string
+	for _, line := range strings.Split(string(b[i+1:]), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%q=%q", strings.TrimRight(name, " \t"), strings.Trim(value, " \t")))
+	}
+	return strings.Join(out, " ")
 }
 
 // FuzzParser checks that the parser frames a stream the same whatever the
@@ -528,14 +572,8 @@ func checkPieces(t *testing.T, data []byte, kind uint8, cuts []byte) {
 		if g.inMessage != whole.inMessage || g.closeDelimited != whole.closeDelimited || g.closed != whole.closed || g.messages != whole.messages {
 			t.Fatalf("%s: end state %+v, whole %+v", got.name, g, whole)
 		}
-		// An index may be missing when lines are cut, but not wrong.
-		if len(g.index) != len(whole.index) {
-			t.Fatalf("%s: %d indexes, whole %d", got.name, len(g.index), len(whole.index))
-		}
-		for i, idx := range g.index {
-			if idx.Names != nil && indexString(idx) != indexString(whole.index[i]) {
-				t.Fatalf("%s: index %d: %s, whole %s", got.name, i, indexString(idx), indexString(whole.index[i]))
-			}
+		if fmt.Sprint(g.heads) != fmt.Sprint(whole.heads) {
+			t.Fatalf("%s: fields\n%v\nwhole:\n%v", got.name, g.heads, whole.heads)
 		}
 	}
 }
