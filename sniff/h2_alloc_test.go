@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -259,4 +260,53 @@ func FuzzH2Engine(f *testing.F) {
 			t.Fatalf("%d entries, want at most %d", entries, max)
 		}
 	})
+}
+
+// TestH2PickupReversedEnds: a connection picked up in the middle whose
+// server has the higher port (the transport's guess, the lower port, is
+// wrong) and whose first frames do not show the ends: the decoder turns
+// the connection round from the first stream's pseudo-headers, and the
+// entries read each side as what it is (a request line from the client's
+// bytes, a status line from the server's), not by the direction first
+// guessed.
+func TestH2PickupReversedEnds(t *testing.T) {
+	turns, setup := h2Conversation(3, 2)
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	client, server := netip.MustParseAddrPort("10.0.0.1:1000"), netip.MustParseAddrPort("10.0.0.2:50000")
+	fl := c.Flow(client, server, t0)
+	// No handshake, no preface, and the first round (which filled the
+	// dynamic tables) not captured: picked up at round two.
+	for _, tr := range turns[setup+2:] {
+		fl.Send(tr.fromClient, tr.data)
+		fl.Ack(!tr.fromClient)
+	}
+	fl.Close(true)
+	f, err := logformat.Parse("%source.port|%dest.port|%stream.id|%request.method|%request.url|%request.protocol|%response.line|%response.code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	opts := &logformat.Options{NotFound: "-", Location: time.UTC}
+	eng := sniff.New(sniff.Config{Emit: func(e *entry.Entry) { lines = append(lines, string(f.Append(nil, e, opts))) }})
+	for _, fr := range c.Frames() {
+		eng.Packet(layers.LinkTypeEthernet, t0, fr)
+	}
+	eng.Finish()
+	if len(lines) != 4 {
+		t.Fatalf("%d entries, want 4 (two rounds of two streams):\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for _, l := range lines {
+		p := strings.Split(l, "|")
+		if p[0] != "1000" || p[1] != "50000" {
+			t.Errorf("%q: ends %s -> %s, want the client 1000 and the server 50000", l, p[0], p[1])
+		}
+		// :path repeats the first round's, indexed in the dynamic table
+		// that was never seen: not found, never a wrong one.
+		if p[3] != "GET" || p[4] != "-" && !strings.HasPrefix(p[4], "/item/") || p[5] != "HTTP/2.0" {
+			t.Errorf("%q: request %s %s %s, want GET /item/N (or -) HTTP/2.0", l, p[3], p[4], p[5])
+		}
+		if p[6] != "HTTP/2.0 200" || p[7] != "200" {
+			t.Errorf("%q: response %q %q, want HTTP/2.0 200 and 200", l, p[6], p[7])
+		}
+	}
 }

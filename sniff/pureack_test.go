@@ -110,8 +110,8 @@ func runPureACKs(t testing.TB, data []byte, format string, drop bool) (string, i
 	var out []byte
 	opts := &logformat.Options{NotFound: "-", Location: time.UTC}
 	cfg := sniff.Config{
-		KeepBodies:   f.NeedsBodies(),
-		NoPureACKs:   drop,
+		KeepBodies: f.NeedsBodies(),
+		NoPureACKs: drop,
 	}
 	cfg.Emit = func(e *entry.Entry) {
 		out = f.Append(out, e, opts)

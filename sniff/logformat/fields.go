@@ -1,6 +1,10 @@
 package logformat
 
-import "github.com/sniffer/sniffer/sniff/entry"
+import (
+	"bytes"
+
+	"github.com/sniffer/sniffer/sniff/entry"
+)
 
 // Duration names one of the durations the keywords print, for renderers
 // other than Format (sniff/jsonlog) that must compute the same values.
@@ -58,7 +62,35 @@ func LineParts(m *entry.Message, response bool) (a, b, c []byte) {
 		s = side(1)
 	}
 	line := firstLine(m)
+	if m.HeadersIncomplete {
+		return exactPart(line, 0, s), exactPart(line, 1, s), exactPart(line, 2, s)
+	}
 	return lineField(line, 0, s), lineField(line, 1, s), lineField(line, 2, s)
+}
+
+// exactPart is lineField for the first line a decoder rendered from a head
+// it could not decode whole (Message.HeadersIncomplete: an HTTP/2 request
+// whose :path, say, was in the dynamic table a pickup never saw): its parts
+// are separated by exactly one space, and a part it does not know is
+// empty ("GET  HTTP/2.0"), which must print not-found rather than shift
+// the next part into its place.
+func exactPart(line []byte, part uint8, s side) []byte {
+	for n := uint8(0); ; n++ {
+		if n == 2 && s == response {
+			return line
+		}
+		i := bytes.IndexByte(line, ' ')
+		if n == part {
+			if i < 0 {
+				return line
+			}
+			return line[:i]
+		}
+		if i < 0 {
+			return nil
+		}
+		line = line[i+1:]
+	}
 }
 
 // Header returns the value of the first header of the given name, as

@@ -10,7 +10,9 @@ import (
 
 // refFindHeader is the plain header look-up that findHeader and
 // lookupFields over the fields of a head must agree with: each line of the
-// block after the first split at its first colon, up to the blank line.
+// block after the first split at its first colon (a line that starts with
+// a colon, an HTTP/2 pseudo-header field, at its second), up to the blank
+// line.
 func refFindHeader(block []byte, name string) ([]byte, bool) {
 	i := bytes.IndexByte(block, '\n')
 	if i < 0 {
@@ -22,6 +24,12 @@ func refFindHeader(block []byte, name string) ([]byte, bool) {
 			break
 		}
 		n, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && len(n) == 0 && len(line) > 1 {
+			var rest []byte
+			if rest, v, ok = bytes.Cut(line[1:], []byte(":")); ok {
+				n = line[:1+len(rest)]
+			}
+		}
 		if ok && bytes.EqualFold(bytes.TrimRight(n, " \t"), []byte(name)) {
 			return bytes.Trim(v, " \t"), true
 		}
@@ -42,9 +50,9 @@ func refFirstLine(m *entry.Message) []byte {
 // firstLine and linePart with their plain versions over random header
 // blocks.
 func TestHeaderLookups(t *testing.T) {
-	names := []string{"", "a", "A", "ab", "aB", "a b", "a:", "a ", " a", "\r", "\ra", "a\r", "a\nb", "b", "-", "ab:c", "x"}
+	names := []string{"", ":x", ":authority", "a", "A", "ab", "aB", "a b", "a:", "a ", " a", "\r", "\ra", "a\r", "a\nb", "b", "-", "ab:c", "x"}
 	pieces := []string{"a", "A", "b", "B", "ab", "Ab", ":", " ", "\t", "\r", "\n", "\r\n", "x", "-", "\n\n", "\r\n\r\n",
-		"\r\na: v", "\nAB :v ", "\r\nb:", "\n\ra:", "\n:x", "\n \t: y", "\nx:a:b", "GET / HTTP/1.1", "HTTP/1.1 200 OK", "HTTP/1.1  404 \t"}
+		"\r\na: v", "\nAB :v ", "\r\nb:", "\n\ra:", "\n:x", "\n \t: y", "\nx:a:b", "\n:authority: h", "\n:x:y", "GET / HTTP/1.1", "HTTP/1.1 200 OK", "HTTP/1.1  404 \t"}
 	r := rand.New(rand.NewPCG(1, 2))
 	var b []byte
 	hits := 0

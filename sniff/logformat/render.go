@@ -249,7 +249,11 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			m := message(e, p.side)
 			var part []byte
 			if m.HTTP {
-				part = linePart(headerBlock(m), p.sel, p.side)
+				if m.HeadersIncomplete {
+					part = exactPart(firstLine(m), p.sel, p.side)
+				} else {
+					part = linePart(headerBlock(m), p.sel, p.side)
+				}
 			}
 			if len(part) == 0 {
 				dst = p.missing(dst, o)

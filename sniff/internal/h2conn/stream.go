@@ -236,12 +236,19 @@ const Proto = "HTTP/2.0"
 // through the blank line (entry.Message.HeaderLen), 0 when nothing was
 // appended.
 func AppendHead(dst []byte, spans []Span, s *Stream, dir int) (out []byte, outSpans []Span, headerLen int) {
-	sd := s.Side(dir)
+	return AppendSide(dst, spans, s.Side(dir), dir == 0)
+}
+
+// AppendSide is AppendHead for one side, rendered as a request (request
+// line) or a response (status line) as request says: a connection picked
+// up in the middle may have its ends the other way round from the
+// directions the decoder was fed.
+func AppendSide(dst []byte, spans []Span, sd *Side, request bool) (out []byte, outSpans []Span, headerLen int) {
 	if !sd.hasHeaders {
 		return dst, spans, 0
 	}
 	start := len(dst)
-	if dir == 0 {
+	if request {
 		m, _ := sd.Headers.Get(":method")
 		p, ok := sd.Headers.Get(":path")
 		if !ok && string(m) == "CONNECT" {

@@ -347,7 +347,7 @@ func (d *Decoder) fill(x *exchange.Exchange, sd *exchange.Side, m *entry.Message
 	if src.HasHeaders() {
 		m.HasFields = true
 		var hl int
-		d.tmp, d.spans, hl = h2conn.AppendHead(d.tmp[:0], d.spans[:0], s, dir)
+		d.tmp, d.spans, hl = h2conn.AppendSide(d.tmp[:0], d.spans[:0], src, m == &x.X.Request)
 		m.Head = base
 		sd.InHead = true
 		sd.NewHead = false
