@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,7 +125,9 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		sel.Refs = append(sel.Refs, rest[0])
+		if !slices.Contains(sel.Refs, rest[0]) { // attach a a: one target
+			sel.Refs = append(sel.Refs, rest[0])
+		}
 		rest = rest[1:]
 	}
 	if len(sel.Refs) == 0 && len(sel.Labels) == 0 {
@@ -168,7 +171,7 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	}
 	defer eng.Close()
 	if multi {
-		return runStack(ctx, stop, o, cfg, out, eng, sel, follow, stderr)
+		return runStack(ctx, stop, o, cfg, out, eng, sel, follow, dockerWords(sel), stderr)
 	}
 	c, err := eng.Find(ctx, sel.Refs[0])
 	if err != nil {
