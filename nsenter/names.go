@@ -109,6 +109,12 @@ func (e *Engine) Peers(ctx context.Context) ([]Target, error) {
 	}
 	peers := make([]Target, 0, len(list.Items))
 	for _, c := range list.Items {
+		if strings.HasPrefix(c.HostConfig.NetworkMode, "container:") {
+			// It shares another container's namespace, which owns the
+			// addresses (Podman lists them for both; Docker for the
+			// owner only).
+			continue
+		}
 		t := Target{ID: c.ID, Labels: c.Labels, Service: c.Labels[LabelService]}
 		if len(c.Names) > 0 {
 			t.Name = strings.TrimPrefix(c.Names[0], "/")
