@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -52,6 +53,8 @@ type Pod struct {
 	NetNS string
 	// Pid is the sandbox's process on the host; 0 if unknown.
 	Pid int
+	// IPs are the pod's addresses (the pod status's network).
+	IPs []netip.Addr
 }
 
 // Display names the pod the way kubectl does: "namespace/name".
@@ -206,7 +209,7 @@ func (c *CRI) status(ctx context.Context, id string) (Pod, error) {
 	if st.id == "" || !st.ready {
 		return Pod{}, nil
 	}
-	p := Pod{ID: st.id, Namespace: st.namespace, Name: st.name, Labels: st.labels, HostNetwork: st.hostNetwork}
+	p := Pod{ID: st.id, Namespace: st.namespace, Name: st.name, Labels: st.labels, HostNetwork: st.hostNetwork, IPs: st.ips}
 	p.NetNS, p.Pid = netnsFromInfo(info)
 	return p, nil
 }

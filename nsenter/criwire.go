@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -232,7 +233,8 @@ type sandbox struct {
 	id, name, namespace string
 	ready               bool
 	labels              map[string]string
-	hostNetwork         bool // PodSandboxStatus only
+	hostNetwork         bool         // PodSandboxStatus only
+	ips                 []netip.Addr // PodSandboxStatus only: network.ip, network.additional_ips
 }
 
 // decodeListPodSandbox decodes ListPodSandboxResponse: items (1).
@@ -278,6 +280,8 @@ func decodeSandbox(b []byte, labelsField protowire.Number) (sandbox, error) {
 				s.labels = map[string]string{}
 			}
 			s.labels[k] = val
+		case labelsField == 7 && num == 5 && typ == protowire.BytesType:
+			return decodePodIPs(bs, &s.ips)
 		case labelsField == 7 && num == 6 && typ == protowire.BytesType:
 			// linux.namespaces(1).options(2).network(1) == NODE (2)
 			return nestedVarint(bs, []protowire.Number{1, 2}, 1, func(mode uint64) { s.hostNetwork = mode == 2 })
@@ -285,6 +289,34 @@ func decodeSandbox(b []byte, labelsField protowire.Number) (sandbox, error) {
 		return nil
 	})
 	return s, err
+}
+
+// maxPodIPs bounds the addresses read of one pod (a pod has one per IP
+// family).
+const maxPodIPs = 16
+
+// decodePodIPs decodes a PodSandboxNetworkStatus: ip (1), additional_ips
+// (2, PodIP: ip 1). An address that does not parse is left out.
+func decodePodIPs(b []byte, ips *[]netip.Addr) error {
+	add := func(s []byte) {
+		if ip, err := netip.ParseAddr(string(s)); err == nil && len(*ips) < maxPodIPs {
+			*ips = append(*ips, ip.Unmap())
+		}
+	}
+	return fields(b, func(num protowire.Number, typ protowire.Type, _ uint64, bs []byte) error {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			add(bs)
+		case num == 2 && typ == protowire.BytesType:
+			return fields(bs, func(num protowire.Number, typ protowire.Type, _ uint64, bs []byte) error {
+				if num == 1 && typ == protowire.BytesType {
+					add(bs)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
 }
 
 // nestedVarint finds, in b, the message at path (field numbers of nested

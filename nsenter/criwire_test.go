@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -72,7 +73,7 @@ func TestDecodeAnswers(t *testing.T) {
 		res := &runtimeapi.PodSandboxStatusResponse{
 			Status: &runtimeapi.PodSandboxStatus{
 				Id: "a1", Metadata: md("shop", "web"), State: runtimeapi.PodSandboxState_SANDBOX_READY, CreatedAt: 9,
-				Network: &runtimeapi.PodSandboxNetworkStatus{Ip: "192.0.2.7"},
+				Network: &runtimeapi.PodSandboxNetworkStatus{Ip: "192.0.2.7", AdditionalIps: []*runtimeapi.PodIP{{Ip: "2001:db8::7"}, {Ip: "not an address"}, {Ip: "::ffff:192.0.2.8"}}},
 				Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
 					Network: mode, Pid: runtimeapi.NamespaceMode_NODE, Ipc: runtimeapi.NamespaceMode_NODE,
 				}}},
@@ -83,7 +84,8 @@ func TestDecodeAnswers(t *testing.T) {
 			Timestamp: 11,
 		}
 		s, info, err := decodePodSandboxStatus(marshal(t, res))
-		want := sandbox{id: "a1", name: "web", namespace: "shop", ready: true, labels: map[string]string{"app": "web", "tier": "front"}, hostNetwork: mode == runtimeapi.NamespaceMode_NODE}
+		want := sandbox{id: "a1", name: "web", namespace: "shop", ready: true, labels: map[string]string{"app": "web", "tier": "front"}, hostNetwork: mode == runtimeapi.NamespaceMode_NODE,
+			ips: []netip.Addr{netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7"), netip.MustParseAddr("192.0.2.8")}}
 		if err != nil || !reflect.DeepEqual(s, want) || info["info"] != `{"pid":42}` || len(info) != 2 {
 			t.Errorf("status (network %v): %+v %v, %v; want %+v", mode, s, info, err, want)
 		}

@@ -109,6 +109,11 @@ func (e *Engine) Peers(ctx context.Context) ([]Target, error) {
 	}
 	peers := make([]Target, 0, len(list.Items))
 	for _, c := range list.Items {
+		if strings.HasPrefix(c.HostConfig.NetworkMode, "container:") {
+			// It shares another container's namespace, which owns the
+			// addresses.
+			continue
+		}
 		t := Target{ID: c.ID, Labels: c.Labels, Service: c.Labels[LabelService]}
 		if len(c.Names) > 0 {
 			t.Name = strings.TrimPrefix(c.Names[0], "/")
@@ -118,7 +123,36 @@ func (e *Engine) Peers(ctx context.Context) ([]Target, error) {
 		}
 		peers = append(peers, t)
 	}
-	return peers, nil
+	return e.dropJoiners(ctx, peers), nil
+}
+
+// dropJoiners leaves out, of peers that claim the same address, those
+// that joined another's network namespace (--network container:): Podman
+// lists them with the owner's addresses, and without the network mode
+// that says so, which an inspect of each tells. Docker lists a joiner
+// without addresses: no inspect is made.
+func (e *Engine) dropJoiners(ctx context.Context, peers []Target) []Target {
+	claims := map[netip.Addr]int{}
+	for _, p := range peers {
+		for _, ip := range p.IPs {
+			claims[ip]++
+		}
+	}
+	kept := peers[:0]
+	for _, p := range peers {
+		shared := false
+		for _, ip := range p.IPs {
+			shared = shared || claims[ip] > 1
+		}
+		if shared {
+			res, err := e.cli.ContainerInspect(ctx, p.ID, client.ContainerInspectOptions{})
+			if err == nil && res.Container.HostConfig != nil && strings.HasPrefix(string(res.Container.HostConfig.NetworkMode), "container:") {
+				continue
+			}
+		}
+		kept = append(kept, p)
+	}
+	return kept
 }
 
 // endpointIPs returns the IPv4 and global IPv6 addresses of a container's

@@ -4,9 +4,10 @@
 // name ("sniffer attach app", "sniffer attach --cri shop/web").
 //
 // Finding the container (Connect, Engine.Find) or the pods (ConnectCRI,
-// CRI.Pods), following the container through the engine's events
-// (Engine.Watch) and entering a network namespace (Do, DoPath) are
-// separate: Do and DoPath are the only code that touches namespaces.
+// CRI.Pods), following them (Engine.Watch; the sources of targets
+// Engine and PodTargets, which feed attach's stack of several namespaces
+// alike) and entering a network namespace (Do, DoPath) are separate: Do
+// and DoPath are the only code that touches namespaces.
 package nsenter
 
 import (

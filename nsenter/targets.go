@@ -42,6 +42,9 @@ type Target struct {
 	// Service is the compose service (label com.docker.compose.service),
 	// "" when it has none.
 	Service string
+	// Desc is how messages name the target ("shop/web (sandbox
+	// 0123456789abc)"); "" is its name with its 12-character ID.
+	Desc string
 }
 
 // Enter runs fn inside the target's network namespace (Do or DoPath).
@@ -52,8 +55,13 @@ func (t Target) Enter(fn func() error) error {
 	return DoPath(t.Netns, fn)
 }
 
-// Short returns the target's name and its 12-character ID.
-func (t Target) Short() string { return Container{ID: t.ID, Name: t.Name}.Short() }
+// Short returns Desc, else the target's name and its 12-character ID.
+func (t Target) Short() string {
+	if t.Desc != "" {
+		return t.Desc
+	}
+	return Container{ID: t.ID, Name: t.Name}.Short()
+}
 
 // PeerName is how an entry names the target as a peer: its service when it
 // has one, else its name.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 const attachUsage = `Usage:
   sniffer attach NAME|ID|PREFIX [--follow] [flags]
   sniffer attach NAME|ID... | --project NAME | --label KEY=VALUE... [flags]
-  sniffer attach --cri NAMESPACE/POD | --selector KEY=VALUE... [--cri-endpoint URL] [flags]
+  sniffer attach --cri NAMESPACE/POD... | --selector KEY=VALUE... [--cri-endpoint URL] [flags]
 
 Captures in the network namespace of a running Docker container, found through
 the Docker API (DOCKER_HOST, DOCKER_CONTEXT or the docker CLI's current
@@ -44,16 +45,20 @@ access to the engine's socket. From a container:
 On a Kubernetes node (containerd or CRI-O, no Docker) it finds pods through
 the CRI, the API crictl uses, and captures in each pod sandbox's network
 namespace:
-  --cri NAMESPACE/POD   the pod of that namespace and name; exits 0 when it
-                        is gone
+  --cri NAMESPACE/POD   the pod of that namespace and name (repeatable); it
+                        must run; exits 0 when none runs any more
   --selector KEY=VALUE  every ready pod carrying the label (repeatable: all
                         must match), pods that start later included; while
                         none matches it says so and waits
   --cri-endpoint URL    the runtime's socket (default: the first that answers
                         of unix:///run/containerd/containerd.sock and
                         unix:///var/run/crio/crio.sock)
-A pod in the node's network namespace (hostNetwork) is refused: its traffic is
-the node's. examples/kubernetes/daemonset.yaml runs it on every node.
+The pods are listed every 2 s. The rules of several containers hold for pods:
+%container is the pod as NAMESPACE/POD, %source.name and %dest.name name the
+node's pods by their addresses, as NAMESPACE/POD; a connection between two
+watched pods is printed once. A pod in the node's network namespace
+(hostNetwork) is refused: its traffic is the node's.
+examples/kubernetes/daemonset.yaml runs it on every node.
 
 The other flags are sniffer's (see sniffer --help); -f does not apply.
 `
@@ -124,7 +129,9 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		sel.Refs = append(sel.Refs, rest[0])
+		if !slices.Contains(sel.Refs, rest[0]) { // attach a a: one target
+			sel.Refs = append(sel.Refs, rest[0])
+		}
 		rest = rest[1:]
 	}
 	if len(sel.Refs) == 0 && len(sel.Labels) == 0 {
@@ -168,7 +175,7 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 	}
 	defer eng.Close()
 	if multi {
-		return runStack(ctx, stop, o, cfg, out, eng, sel, follow, stderr)
+		return runStack(ctx, stop, o, cfg, out, eng, sel, follow, dockerWords(sel), stderr)
 	}
 	c, err := eng.Find(ctx, sel.Refs[0])
 	if err != nil {

@@ -9,11 +9,11 @@ import (
 )
 
 func TestExtractCRIFlags(t *testing.T) {
-	cf, rest, err := extractCRIFlags([]string{"--cri", "shop/web", "-p", "port 80", "--selector=app=web", "-selector", "tier=front", "--cri-endpoint=unix:///x.sock", "--json"})
+	cf, rest, err := extractCRIFlags([]string{"--cri", "shop/web", "-p", "port 80", "--selector=app=web", "-selector", "tier=front", "--cri-endpoint=unix:///x.sock", "--json", "--cri=shop/web", "--cri", "api", "--cri", "default/api"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cf.pod != "shop/web" || cf.endpoint != "unix:///x.sock" || len(cf.selector) != 2 || cf.selector["app"] != "web" || cf.selector["tier"] != "front" || !cf.on() {
+	if !slices.Equal(cf.pods, []string{"shop/web", "default/api"}) || cf.endpoint != "unix:///x.sock" || len(cf.selector) != 2 || cf.selector["app"] != "web" || cf.selector["tier"] != "front" || !cf.on() {
 		t.Errorf("flags %+v", cf)
 	}
 	if !slices.Equal(rest, []string{"-p", "port 80", "--json"}) {
@@ -41,7 +41,6 @@ func TestCRIAttachUsage(t *testing.T) {
 		{[]string{"--cri", "shop/web", "app"}, "name no container"},
 		{[]string{"--selector", "app"}, "want KEY=VALUE"},
 		{[]string{"--cri", "shop/web", "-f", "x.pcap"}, "-f does not apply"},
-		{[]string{"--selector", "app=web", "--metrics", "127.0.0.1:0"}, "--metrics applies to --cri"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if st := runAttach(tc.args, &stdout, &stderr); st != 2 || !strings.Contains(stderr.String(), tc.want) {

@@ -9,9 +9,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -363,6 +368,7 @@ func TestCRI(t *testing.T) {
 			t.Errorf("stderr lacks the attach notice:\n%s", errOut)
 		}
 	})
+	t.Run("stack", func(t *testing.T) { testCRIStack(t, bin, e, images) })
 	t.Run("by-selector-pods-come-and-go", func(t *testing.T) {
 		// A second pod that matches starts while attached: it is
 		// attached to, its entries join the first's; removed, it is
@@ -486,4 +492,160 @@ func TestCRI(t *testing.T) {
 			t.Errorf("no stop notice or summary:\n%s", stderr.String())
 		}
 	})
+}
+
+// criStackEntry is the format of the CRI stack test's entries.
+const criStackEntry = "%container|%source.name|%dest.name|%request.url|%response.code|%response.timestamp2|%source.port"
+
+// testCRIStack attaches by selector to two pods, each with clients of its
+// own server on its loopback, one client of the other pod's server: the
+// entries of both merged in time order, each naming its pod (%container,
+// HAR _container) and the pods it went between (%source.name,
+// %dest.name); the connection between the two pods printed once, from the
+// client's; --metrics counting over both.
+func testCRIStack(t *testing.T, bin string, e *criEnv, images map[string]string) {
+	// The pods talk across the test's bridge: Docker's FORWARD policy
+	// drops bridged packets (br_netfilter) unless accepted.
+	bridge := "snifcri" + e.tag
+	rule := []string{"FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"}
+	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables -I %q: %v\n%s", rule, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("iptables", append([]string{"-D"}, rule...)...).CombinedOutput(); err != nil {
+			t.Errorf("iptables -D %q: %v\n%s", rule, err, out)
+		}
+	})
+	ns, app := "shop", "stack-"+e.tag
+	labels := map[string]string{"app": app}
+	back, front := "back-"+e.tag, "front-"+e.tag
+	backID := e.runPod(t, ns, back, labels, false,
+		[]string{images["app"], images["leaky"]},
+		[][]string{nil, {"INTERVAL=150ms", "URL=http://127.0.0.1:8080/back"}})
+	st, err := e.rt.PodSandboxStatus(context.Background(), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: backID})
+	if err != nil || st.Status.GetNetwork().GetIp() == "" {
+		t.Fatalf("the back pod's address: %v %v", st, err)
+	}
+	backIP := st.Status.Network.Ip
+	e.runPod(t, ns, front, labels, false,
+		[]string{images["app"], images["leaky"], images["leaky"]},
+		[][]string{nil, {"INTERVAL=150ms", "URL=http://127.0.0.1:8080/front"}, {"INTERVAL=150ms", "URL=http://" + backIP + ":8080/cross"}})
+
+	dir := t.TempDir()
+	har := filepath.Join(dir, "stack.har")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(bin, "attach", "--selector", "app="+app, "--cri-endpoint", e.endpoint, "--har", har, "--metrics", metricsAddr, "-l", criStackEntry)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	if !waitFor(30*time.Second, func() bool {
+		return strings.Count(stdout.String(), "/cross|") >= 5 && strings.Count(stdout.String(), "/back|") >= 5
+	}) {
+		t.Fatalf("too few entries:\n%s\n%s", stdout.String(), stderr.String())
+	}
+	// --metrics counts over both pods: the cross requests by the back
+	// pod's address.
+	series := regexp.MustCompile(`(?m)^sniffer_requests_total\{server="` + regexp.QuoteMeta(backIP) + `:8080"\} (\d+)$`)
+	var body string
+	if !waitFor(10*time.Second, func() bool {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		m := series.FindStringSubmatch(body)
+		return m != nil && m[1] != "0"
+	}) {
+		t.Errorf("/metrics lacks requests to %s:8080:\n%s", backIP, body)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err = <-done:
+		if err != nil {
+			t.Errorf("attach exited with %v on SIGINT:\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("attach still running 30s after SIGINT:\n%s", stderr.String())
+	}
+	out, errOut := stdout.String(), stderr.String()
+	if !strings.Contains(errOut, "sniffer: attach: watching --selector app="+app+" at "+e.endpoint+": 2 pods attached") {
+		t.Errorf("no watching line for the two pods:\n%s", errOut)
+	}
+	backName, frontName := ns+"/"+back, ns+"/"+front
+	want := map[string][3]string{ // url: container, source, dest
+		"/back":  {backName, "", ""},
+		"/front": {frontName, "", ""},
+		"/cross": {frontName, frontName, backName},
+	}
+	var last float64
+	count := map[string]int{}
+	pods := map[string]bool{}
+	ports := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(l, "|")
+		if len(f) != 7 {
+			t.Errorf("entry %q: want 7 fields", l)
+			continue
+		}
+		// Each connection once (a new one per request).
+		if port := f[3] + " " + f[6]; ports[port] {
+			t.Errorf("entry %q: its connection printed twice", l)
+		} else {
+			ports[port] = true
+		}
+		w, ok := want[f[3]]
+		if !ok || f[0] != w[0] || f[1] != w[1] && !(w[1] == "" && f[1] == "-") || f[2] != w[2] && !(w[2] == "" && f[2] == "-") || f[4] != "200" {
+			t.Errorf("entry %q: want container %q, source %q, dest %q, code 200", l, w[0], w[1], w[2])
+		}
+		count[f[3]]++
+		pods[f[0]] = true
+		// Merged in time order: every entry is its connection's only
+		// one (the clients close after each response), handed out at
+		// once.
+		ts, err := strconv.ParseFloat(f[5], 64)
+		if err != nil {
+			t.Errorf("entry %q: response timestamp %q: %v", l, f[5], err)
+			continue
+		}
+		if ts < last {
+			t.Errorf("entry %q out of time order: after %.6f", l, last)
+		}
+		last = ts
+	}
+	if len(pods) != 2 {
+		t.Errorf("entries of %d pods, want 2", len(pods))
+	}
+	// Those whose connection both captures saw whole (not the first,
+	// begun before the second capture opened, nor the one cut at the end).
+	skipped := regexp.MustCompile(`sniffer: (\d+) entr(y|ies) seen in two watched namespaces printed once`).FindStringSubmatch(errOut)
+	n := -1
+	if skipped != nil {
+		n, _ = strconv.Atoi(skipped[1])
+	}
+	if n < count["/cross"]-2 || n > count["/cross"] || n < 1 {
+		t.Errorf("want the %d cross entries seen in both pods and printed once:\n%s", count["/cross"], errOut)
+	}
+	b, err := os.ReadFile(har)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, w := strings.Count(string(b), `"_container":"`+frontName+`"`), count["/front"]+count["/cross"]; n != w {
+		t.Errorf("HAR: %d entries with _container %s, want %d", n, frontName, w)
+	}
+	if n := strings.Count(string(b), `"_container":"`+backName+`"`); n != count["/back"] {
+		t.Errorf("HAR: %d entries with _container %s, want %d", n, backName, count["/back"])
+	}
+	t.Logf("entries: %v", count)
 }

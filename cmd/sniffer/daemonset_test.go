@@ -219,6 +219,9 @@ collect:
 		}
 		u, _ := req["url"].(string)
 		paths[u]++
+		if c, _ := m["container"].(string); c != "shop/web-"+e.tag {
+			t.Errorf("JSON container %q, want the pod shop/web-%s", c, e.tag)
+		}
 	}
 	if paths["/leaky"] == 0 || paths["/fixed"] == 0 {
 		t.Errorf("want both clients' requests, got paths %v in %v", paths, got)

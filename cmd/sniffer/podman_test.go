@@ -146,6 +146,41 @@ func TestPodman(t *testing.T) {
 		t.Errorf("stderr lacks the attach notice or the summary:\n%s", stderr.String())
 	}
 
+	// Names through podman's API: a client on podman's network calls the
+	// app by its address; attach, and a sidecar (sniffer live in the
+	// app's namespace with DOCKER_HOST), name both ends by container.
+	appIP := strings.TrimSpace(podman(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", app))
+	cross := id + "-cross"
+	containers = append(containers, cross)
+	podman(t, append(append([]string{"run", "-d", "--name", cross,
+		"-e", "INTERVAL=200ms", "-e", "URL=http://" + appIP + ":8080/cross"}, podmanUlimits...), "localhost/sniffer-podman-fixed:"+id)...)
+	pid := strings.TrimSpace(podman(t, "inspect", "-f", "{{.State.Pid}}", app))
+	checkNames := func(what string, args ...string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+host)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, stderr.String())
+		}
+		n := 0
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			if strings.HasSuffix(l, "|/cross") {
+				n++
+				if l != cross+"|"+app+"|/cross" {
+					t.Errorf("%s: entry %q, want %s|%s|/cross", what, l, cross, app)
+				}
+			}
+		}
+		if n < 2 {
+			t.Errorf("%s: %d entries of the client on podman's network:\n%s\n%s", what, n, stdout.String(), stderr.String())
+		}
+	}
+	names := "%source.name|%dest.name|%request.url"
+	checkNames("attach", bin, "attach", app, "--duration", "3s", "-l", names)
+	checkNames("sidecar", "nsenter", "--net=/proc/"+pid+"/ns/net", bin, "--duration", "3s", "-l", names)
+
 	// podman stop: attach follows the container through the events of
 	// podman's API and exits 0 with its summary.
 	var out2, err2 syncBuffer

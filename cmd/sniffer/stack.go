@@ -109,8 +109,26 @@ func newStack(o *options, cfg sniff.Config, out *printer, names *nsenter.Names, 
 		srcs: map[*nsCapture]*live.Source{}}
 }
 
-// runStack is sniffer attach with several containers, --project or --label.
-func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg sniff.Config, out *printer, eng nsenter.TargetSource, sel nsenter.Selector, follow bool, stderr io.Writer) int {
+// stackWords is how runStack's messages name what it watches.
+type stackWords struct {
+	// noun is what a target is: "container", "pod".
+	noun string
+	// sel describes the selection: "project web".
+	sel string
+	// waiting is said while nothing matches.
+	waiting string
+}
+
+// dockerWords are the words for Docker's containers selected by sel.
+func dockerWords(sel nsenter.Selector) stackWords {
+	return stackWords{noun: "container", sel: sel.String(),
+		waiting: fmt.Sprintf("nothing matches %s yet: waiting for a container to start (--duration ends the wait)", sel)}
+}
+
+// runStack is sniffer attach with several containers, --project or
+// --label, and with --cri or --selector (pods): the targets of eng that
+// sel selects.
+func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg sniff.Config, out *printer, eng nsenter.TargetSource, sel nsenter.Selector, follow bool, words stackWords, stderr io.Writer) int {
 	s := newStack(o, cfg, out, nsenter.NewNames(eng), stderr)
 	s.eng = eng
 	if x := out.extras; x != nil && x.metrics != nil {
@@ -132,7 +150,7 @@ func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg snif
 	defer o.readyFile.clear()
 	refsOnly := len(sel.Labels) == 0
 	if refsOnly && len(initial) == 0 && !follow {
-		fmt.Fprintf(stderr, "sniffer: attach: %v: none of %s: start them, or use --follow to wait for them\n", nsenter.ErrNotRunning, sel)
+		fmt.Fprintf(stderr, "sniffer: attach: %v: none of %s: start them, or use --follow to wait for them\n", nsenter.ErrNotRunning, words.sel)
 		return exitFailed
 	}
 	for _, t := range initial {
@@ -141,9 +159,9 @@ func runStack(ctx context.Context, stop context.CancelFunc, o *options, cfg snif
 			return status
 		}
 	}
-	watching := fmt.Sprintf("sniffer: attach: watching %s: %d container%s attached", sel, len(initial), plural(len(initial)))
+	watching := fmt.Sprintf("sniffer: attach: watching %s: %d %s%s attached", words.sel, len(initial), words.noun, plural(len(initial)))
 	if len(initial) == 0 {
-		watching = fmt.Sprintf("sniffer: attach: nothing matches %s yet: waiting for a container to start (--duration ends the wait)", sel)
+		watching = "sniffer: attach: " + words.waiting
 	}
 	fmt.Fprintln(stderr, watching)
 	if err := o.readyFile.set(watching); err != nil {
@@ -210,7 +228,7 @@ loop:
 		case now := <-ticker.C:
 			s.tick(now)
 		case <-grace:
-			fmt.Fprintln(stderr, "sniffer: attach: no watched container runs any more")
+			fmt.Fprintf(stderr, "sniffer: attach: no watched %s runs any more\n", words.noun)
 			break loop
 		case <-ctx.Done():
 			break loop
@@ -295,7 +313,7 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			t2, ierr := s.eng.InspectTarget(ctx, t.ID)
 			cancel()
-			if ierr == nil && t2.Pid == t.Pid && t2.Pid > 0 {
+			if ierr == nil && (t2.Pid > 0 || t2.Netns != "") && t2.Pid == t.Pid && t2.Netns == t.Netns {
 				fmt.Fprintf(s.stderr, "sniffer: attach: %s: %v\n", t.Short(), err)
 				return exitFailed
 			}
@@ -311,13 +329,17 @@ func (s *stack) start(t nsenter.Target, started time.Time) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	after := ""
+	where := ""
+	if t.Netns != "" {
+		where = ", network namespace " + t.Netns
+	}
 	if !started.IsZero() {
 		after = fmt.Sprintf(" (%s after its start event)", live.Sub(started).Round(time.Millisecond))
 	}
 	if restarted {
-		fmt.Fprintf(s.stderr, "sniffer: %s restarted: attached to its new network namespace, listening on %s%s\n", t.Short(), src, after)
+		fmt.Fprintf(s.stderr, "sniffer: %s restarted: attached to its new network namespace%s, listening on %s%s\n", t.Short(), where, src, after)
 	} else {
-		fmt.Fprintf(s.stderr, "sniffer: attached to %s, listening on %s%s\n", t.Short(), src, after)
+		fmt.Fprintf(s.stderr, "sniffer: attached to %s%s, listening on %s%s\n", t.Short(), where, src, after)
 	}
 	go func() {
 		defer close(c.done)
