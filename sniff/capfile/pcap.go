@@ -27,10 +27,15 @@ const (
 )
 
 // pcapReader reads classic pcap records. Packet data is handed out as a
-// slice of the bufio.Reader's buffer, like the pcapng reader: each record
-// is Peeked whole, then Discarded.
+// slice of the bufio.Reader's buffer, like the pcapng reader. Records are
+// cut from a window of what the buffer holds (win, of which off bytes were
+// handed out and not yet Discarded): the buffer is only Discarded and
+// Peeked again when the window holds no whole record, i.e. once per
+// buffer of records rather than twice per record.
 type pcapReader struct {
 	br       *bufio.Reader
+	win      []byte
+	off      int
 	order    binary.ByteOrder
 	big      bool // order is big endian
 	nanos    bool // nanosecond timestamps
@@ -90,7 +95,7 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 // keeps the bytes. A record whose captured length exceeds its original
 // length is returned as it is: Reader.Next skips it.
 func (r *pcapReader) next(n int) (Packet, error) {
-	h, err := r.br.Peek(pcapRecordLen)
+	h, err := r.avail(pcapRecordLen)
 	if len(h) < pcapRecordLen {
 		if len(h) == 0 && err == io.EOF {
 			return Packet{}, io.EOF
@@ -115,11 +120,11 @@ func (r *pcapReader) next(n int) (Packet, error) {
 		return Packet{}, fmt.Errorf("capfile: reading packet %d: capture length %d exceeds the maximum %d", n, capLen, MaxCaptureLength)
 	}
 	total := pcapRecordLen + int(capLen) // at most bufSize
-	b, err := r.br.Peek(total)
+	b, err := r.avail(total)
 	if len(b) < total {
 		return Packet{}, r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
 	}
-	r.br.Discard(total) // cannot fail: the bytes are buffered
+	r.off += total
 	nsec := int64(frac)
 	if !r.nanos {
 		nsec *= 1000
@@ -132,6 +137,24 @@ func (r *pcapReader) next(n int) (Packet, error) {
 		Length:        int(origLen),
 		LinkType:      r.linkType,
 	}, nil
+}
+
+// avail returns the unread bytes of the window, at least n of them (at
+// most bufSize) unless the input ends first: then what is left, and the
+// read's error. Bytes handed out before are Discarded when the window must
+// be refilled, so a packet's data stays valid until the next call.
+func (r *pcapReader) avail(n int) ([]byte, error) {
+	if len(r.win)-r.off >= n {
+		return r.win[r.off:], nil
+	}
+	r.br.Discard(r.off) // cannot fail: the bytes are buffered
+	r.win, r.off = nil, 0
+	b, err := r.br.Peek(n)
+	if len(b) < n {
+		return b, err
+	}
+	r.win, _ = r.br.Peek(r.br.Buffered()) // cannot fail: the bytes are buffered
+	return r.win, nil
 }
 
 // readErr describes a failed read of record n. A short read is reported as
