@@ -84,7 +84,7 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	return r, nil
 }
 
-// next reads the next record; n is its number in the file, from 1, for
+// next reads the next record into p; n is its number in the file, from 1, for
 // error messages.
 //
 // Records are read whole whatever the file's snap length says, up to
@@ -94,13 +94,13 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 // to the snap length instead (tcpdump shows the rest as missing); sniffer
 // keeps the bytes. A record whose captured length exceeds its original
 // length is returned as it is: Reader.Next skips it.
-func (r *pcapReader) next(n int) (Packet, error) {
+func (r *pcapReader) next(n int, p *Packet) error {
 	h, err := r.avail(pcapRecordLen)
 	if len(h) < pcapRecordLen {
 		if len(h) == 0 && err == io.EOF {
-			return Packet{}, io.EOF
+			return io.EOF
 		}
-		return Packet{}, r.readErr(n, "record header", err)
+		return r.readErr(n, "record header", err)
 	}
 	// The record header's fields, read without the ByteOrder interface's
 	// dynamic calls (this runs for every packet).
@@ -117,12 +117,12 @@ func (r *pcapReader) next(n int) (Packet, error) {
 		capLen, origLen = origLen, capLen
 	}
 	if capLen > MaxCaptureLength {
-		return Packet{}, fmt.Errorf("capfile: reading packet %d: capture length %d exceeds the maximum %d", n, capLen, MaxCaptureLength)
+		return fmt.Errorf("capfile: reading packet %d: capture length %d exceeds the maximum %d", n, capLen, MaxCaptureLength)
 	}
 	total := pcapRecordLen + int(capLen) // at most bufSize
 	b, err := r.avail(total)
 	if len(b) < total {
-		return Packet{}, r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
+		return r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
 	}
 	r.off += total
 	nsec := int64(frac)
@@ -130,13 +130,11 @@ func (r *pcapReader) next(n int) (Packet, error) {
 		nsec *= 1000
 	}
 	data := b[pcapRecordLen:total:total]
-	return Packet{
-		Data:          data,
-		Timestamp:     time.Unix(int64(sec), nsec).UTC(),
-		CaptureLength: int(capLen),
-		Length:        int(origLen),
-		LinkType:      r.linkType,
-	}, nil
+	p.Data = data
+	p.Timestamp = time.Unix(int64(sec), nsec).UTC()
+	p.CaptureLength, p.Length = int(capLen), int(origLen)
+	p.LinkType = r.linkType
+	return nil
 }
 
 // avail returns the unread bytes of the window, at least n of them (at
