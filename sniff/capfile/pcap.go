@@ -28,14 +28,14 @@ const (
 
 // pcapReader reads classic pcap records. Packet data is handed out as a
 // slice of the bufio.Reader's buffer, like the pcapng reader. Records are
-// cut from a window of what the buffer holds (win, of which off bytes were
-// handed out and not yet Discarded): the buffer is only Discarded and
-// Peeked again when the window holds no whole record, i.e. once per
-// buffer of records rather than twice per record.
+// cut from a window of what the buffer holds (rest is its unread part;
+// used bytes before it were handed out and not yet Discarded): the buffer
+// is only Discarded and Peeked again when the window holds no whole
+// record, i.e. once per buffer of records rather than twice per record.
 type pcapReader struct {
 	br       *bufio.Reader
-	win      []byte
-	off      int
+	rest     []byte
+	used     int
 	order    binary.ByteOrder
 	big      bool // order is big endian
 	nanos    bool // nanosecond timestamps
@@ -124,7 +124,8 @@ func (r *pcapReader) next(n int, p *Packet) error {
 	if len(b) < total {
 		return r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
 	}
-	r.off += total
+	r.rest = r.rest[total:]
+	r.used += total
 	nsec := int64(frac)
 	if !r.nanos {
 		nsec *= 1000
@@ -142,17 +143,22 @@ func (r *pcapReader) next(n int, p *Packet) error {
 // read's error. Bytes handed out before are Discarded when the window must
 // be refilled, so a packet's data stays valid until the next call.
 func (r *pcapReader) avail(n int) ([]byte, error) {
-	if len(r.win)-r.off >= n {
-		return r.win[r.off:], nil
+	if len(r.rest) >= n {
+		return r.rest, nil
 	}
-	r.br.Discard(r.off) // cannot fail: the bytes are buffered
-	r.win, r.off = nil, 0
+	return r.refill(n)
+}
+
+// refill is avail's slow path (kept apart so that avail inlines).
+func (r *pcapReader) refill(n int) ([]byte, error) {
+	r.br.Discard(r.used) // cannot fail: the bytes are buffered
+	r.rest, r.used = nil, 0
 	b, err := r.br.Peek(n)
 	if len(b) < n {
 		return b, err
 	}
-	r.win, _ = r.br.Peek(r.br.Buffered()) // cannot fail: the bytes are buffered
-	return r.win, nil
+	r.rest, _ = r.br.Peek(r.br.Buffered()) // cannot fail: the bytes are buffered
+	return r.rest, nil
 }
 
 // readErr describes a failed read of record n. A short read is reported as
