@@ -248,6 +248,18 @@ func (h *Half) SegmentCut(seq Seq, payload []byte, lost int64, fin bool, ts time
 		h.started = true
 	}
 	d := seq.Sub(h.next)
+	if d == 0 && len(payload) > 0 && lost <= 0 && !fin && !h.finSeen && len(h.pending) == 0 {
+		// The common case: the next bytes, nothing waiting behind them,
+		// no FIN. What take, deliver and drain would do, without the
+		// calls.
+		h.oowRun = 0
+		h.next = seq.Add(int64(len(payload)))
+		if h.next.After(h.high) {
+			h.high = h.next
+		}
+		r.Data(payload, ts)
+		return true
+	}
 	if w := h.window(); d < -w || d >= w {
 		return h.outOfWindow(seq, d, payload, lost, fin, ts, r)
 	}
