@@ -329,14 +329,17 @@ func (h *Half) outOfWindow(seq Seq, d int64, payload []byte, lost int64, fin boo
 // behind them is delivered. It reports false for an acknowledgment more
 // than the window ahead, which is counted and ignored.
 func (h *Half) Ack(ack Seq, ts time.Time, r Receiver) bool {
-	if !h.started {
+	// Most acknowledgments are of bytes delivered already: this part
+	// inlines into the caller, the rest is ackAhead.
+	if !h.started || int32(ack-h.next) <= 0 { // ack.Sub(h.next), cheaper to inline
 		return true
 	}
-	d := ack.Sub(h.next)
-	if d <= 0 {
-		return true
-	}
-	if d > h.window() {
+	return h.ackAhead(ack, ts, r)
+}
+
+// ackAhead is Ack for an acknowledgment past the next byte to deliver.
+func (h *Half) ackAhead(ack Seq, ts time.Time, r Receiver) bool {
+	if d := ack.Sub(h.next); d > h.window() {
 		h.Stats.OutOfWindow++
 		return false
 	}
