@@ -126,12 +126,14 @@ type Engine struct {
 	x     exchange.Shared
 	pkt   decode.Packet
 	stats Stats
+	// now is the latest packet time; nowAt the same as an instant.
 	now   time.Time
+	nowAt instant
 	// tickDue is when Packet next checks timeouts: 100 ms of capture time
 	// after the last Tick. Kept as an instant rather than comparing the
 	// time since the last tick, because time.Time.Sub (an Add and an Equal
 	// to detect overflow) costs more than the rest of the check per packet.
-	tickDue time.Time
+	tickDue instant
 	// ended is handed to Config.ConnEnd.
 	ended entry.ConnEnd
 }
@@ -162,7 +164,8 @@ func New(cfg Config) *Engine {
 	if cfg.Emit == nil {
 		cfg.Emit = func(*entry.Entry) {}
 	}
-	e := &Engine{cfg: cfg}
+	zero := instantOf(time.Time{}) // as the zero now and tickDue were
+	e := &Engine{cfg: cfg, nowAt: zero, tickDue: zero}
 	e.table.Init(tcp.Config{MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FlushAfter: cfg.FlushAfter,
 		MaxPendingPerConn: cfg.MaxPendingPerConn, MaxPendingTotal: cfg.MaxPendingTotal, NoPureACKs: cfg.NoPureACKs}, (*upper)(e))
 	e.x = exchange.Shared{HeaderCap: cfg.HeaderCap, BodyCap: cfg.BodyCap, KeepBodies: cfg.KeepBodies, MaxKept: cfg.MaxKept,
@@ -195,8 +198,8 @@ func (e *Engine) Packet(link layers.LinkType, ts time.Time, frame []byte) {
 	if e.cfg.Tap != nil {
 		e.cfg.Tap(link, ts, frame)
 	}
-	if ts.After(e.now) {
-		e.now = ts
+	if at := instantOf(ts); e.nowAt.before(at) {
+		e.now, e.nowAt = ts, at
 	}
 	if err := decode.Decode(link, frame, &e.pkt); err != nil {
 		switch err {
@@ -214,16 +217,33 @@ func (e *Engine) Packet(link layers.LinkType, ts time.Time, frame []byte) {
 		return
 	}
 	e.table.Segment(&e.pkt, ts)
-	if !e.now.Before(e.tickDue) {
+	if !e.nowAt.before(e.tickDue) {
 		e.Tick(e.now)
 	}
+}
+
+// instant is a time.Time's wall clock reading as seconds and nanoseconds
+// (Unix, Nanosecond), compared in a few inlined instructions where
+// time.Time.After and Before are calls (Packet compares twice per packet).
+// Capture timestamps carry no monotonic reading, so the order is the same
+// as theirs; no overflow, whatever the year.
+type instant struct {
+	sec  int64
+	nsec int32
+}
+
+func instantOf(t time.Time) instant { return instant{t.Unix(), int32(t.Nanosecond())} }
+
+// before reports whether i is before j.
+func (i instant) before(j instant) bool {
+	return i.sec < j.sec || i.sec == j.sec && i.nsec < j.nsec
 }
 
 // Tick applies the time-based rules (idle timeout, flush-after) as of now.
 // Packet calls it as capture time passes; a live capture also calls it on a
 // timer so that idle connections are handled without traffic.
 func (e *Engine) Tick(now time.Time) {
-	e.tickDue = now.Add(time.Second / 10)
+	e.tickDue = instantOf(now.Add(time.Second / 10))
 	e.table.Tick(now)
 }
 

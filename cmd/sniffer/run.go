@@ -198,8 +198,9 @@ func runFile(o *options, cfg sniff.Config, out *printer, stdin io.Reader, stderr
 	out.stop = func() {}
 	status := 0
 	first, seen := layers.LinkType(0), false // the first packet's link type
+	var p capfile.Packet
 	for !out.done() && !interrupted.Load() {
-		p, err := r.Next()
+		err := r.Read(&p)
 		if err == io.EOF {
 			break
 		}

@@ -174,26 +174,35 @@ func (r *Reader) Skipped() int { return r.skipped }
 // any error, Next keeps returning it. Records whose captured length
 // exceeds their original length are skipped and counted (Skipped).
 func (r *Reader) Next() (Packet, error) {
+	var p Packet
+	if err := r.Read(&p); err != nil {
+		return Packet{}, err
+	}
+	return p, nil
+}
+
+// Read is Next into p, which a loop over a whole file reuses (no Packet is
+// copied on the way). After an error p's fields are unspecified.
+func (r *Reader) Read(p *Packet) error {
 	if r.err != nil {
-		return Packet{}, r.err
+		return r.err
 	}
 	for {
-		var p Packet
 		var err error
 		if r.ng != nil {
-			p, err = r.ng.next()
+			*p, err = r.ng.next()
 		} else {
-			p, err = r.pcap.next(r.n + r.skipped + 1)
+			err = r.pcap.next(r.n+r.skipped+1, p)
 		}
 		if err != nil {
 			r.err = err
-			return Packet{}, err
+			return err
 		}
 		if p.CaptureLength > p.Length {
 			r.skipped++
 			continue
 		}
 		r.n++
-		return p, nil
+		return nil
 	}
 }

@@ -27,10 +27,15 @@ const (
 )
 
 // pcapReader reads classic pcap records. Packet data is handed out as a
-// slice of the bufio.Reader's buffer, like the pcapng reader: each record
-// is Peeked whole, then Discarded.
+// slice of the bufio.Reader's buffer, like the pcapng reader. Records are
+// cut from a window of what the buffer holds (rest is its unread part;
+// used bytes before it were handed out and not yet Discarded): the buffer
+// is only Discarded and Peeked again when the window holds no whole
+// record, i.e. once per buffer of records rather than twice per record.
 type pcapReader struct {
 	br       *bufio.Reader
+	rest     []byte
+	used     int
 	order    binary.ByteOrder
 	big      bool // order is big endian
 	nanos    bool // nanosecond timestamps
@@ -79,7 +84,7 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 	return r, nil
 }
 
-// next reads the next record; n is its number in the file, from 1, for
+// next reads the next record into p; n is its number in the file, from 1, for
 // error messages.
 //
 // Records are read whole whatever the file's snap length says, up to
@@ -89,13 +94,13 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 // to the snap length instead (tcpdump shows the rest as missing); sniffer
 // keeps the bytes. A record whose captured length exceeds its original
 // length is returned as it is: Reader.Next skips it.
-func (r *pcapReader) next(n int) (Packet, error) {
-	h, err := r.br.Peek(pcapRecordLen)
+func (r *pcapReader) next(n int, p *Packet) error {
+	h, err := r.avail(pcapRecordLen)
 	if len(h) < pcapRecordLen {
 		if len(h) == 0 && err == io.EOF {
-			return Packet{}, io.EOF
+			return io.EOF
 		}
-		return Packet{}, r.readErr(n, "record header", err)
+		return r.readErr(n, "record header", err)
 	}
 	// The record header's fields, read without the ByteOrder interface's
 	// dynamic calls (this runs for every packet).
@@ -112,26 +117,48 @@ func (r *pcapReader) next(n int) (Packet, error) {
 		capLen, origLen = origLen, capLen
 	}
 	if capLen > MaxCaptureLength {
-		return Packet{}, fmt.Errorf("capfile: reading packet %d: capture length %d exceeds the maximum %d", n, capLen, MaxCaptureLength)
+		return fmt.Errorf("capfile: reading packet %d: capture length %d exceeds the maximum %d", n, capLen, MaxCaptureLength)
 	}
 	total := pcapRecordLen + int(capLen) // at most bufSize
-	b, err := r.br.Peek(total)
+	b, err := r.avail(total)
 	if len(b) < total {
-		return Packet{}, r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
+		return r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
 	}
-	r.br.Discard(total) // cannot fail: the bytes are buffered
+	r.rest = r.rest[total:]
+	r.used += total
 	nsec := int64(frac)
 	if !r.nanos {
 		nsec *= 1000
 	}
 	data := b[pcapRecordLen:total:total]
-	return Packet{
-		Data:          data,
-		Timestamp:     time.Unix(int64(sec), nsec).UTC(),
-		CaptureLength: int(capLen),
-		Length:        int(origLen),
-		LinkType:      r.linkType,
-	}, nil
+	p.Data = data
+	p.Timestamp = time.Unix(int64(sec), nsec).UTC()
+	p.CaptureLength, p.Length = int(capLen), int(origLen)
+	p.LinkType = r.linkType
+	return nil
+}
+
+// avail returns the unread bytes of the window, at least n of them (at
+// most bufSize) unless the input ends first: then what is left, and the
+// read's error. Bytes handed out before are Discarded when the window must
+// be refilled, so a packet's data stays valid until the next call.
+func (r *pcapReader) avail(n int) ([]byte, error) {
+	if len(r.rest) >= n {
+		return r.rest, nil
+	}
+	return r.refill(n)
+}
+
+// refill is avail's slow path (kept apart so that avail inlines).
+func (r *pcapReader) refill(n int) ([]byte, error) {
+	r.br.Discard(r.used) // cannot fail: the bytes are buffered
+	r.rest, r.used = nil, 0
+	b, err := r.br.Peek(n)
+	if len(b) < n {
+		return b, err
+	}
+	r.rest, _ = r.br.Peek(r.br.Buffered()) // cannot fail: the bytes are buffered
+	return r.rest, nil
 }
 
 // readErr describes a failed read of record n. A short read is reported as

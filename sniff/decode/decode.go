@@ -155,7 +155,11 @@ func Decode(link layers.LinkType, data []byte, p *Packet) error {
 		if len(data) < 14 {
 			return ErrMalformed
 		}
-		return decodeEther(binary.BigEndian.Uint16(data[12:14]), data[14:], p)
+		et := binary.BigEndian.Uint16(data[12:14])
+		if et == etherIPv4 { // the usual frame: no VLAN tag to step over
+			return decodeIPv4(data[14:], p)
+		}
+		return decodeEther(et, data[14:], p)
 	case layers.LinkTypeLinuxSLL:
 		if len(data) < 16 {
 			return ErrMalformed

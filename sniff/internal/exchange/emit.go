@@ -117,11 +117,11 @@ func (c *Conn) EmitAll(flushed, closeTS time.Time, origin entry.Originator, clos
 // or truncation).
 func (c *Conn) emitAt(i int, flushed, closeTS time.Time, origin entry.Originator, final bool) {
 	x := c.queue[i]
-	var n int
-	if i == 0 {
-		n = copy(c.queue, c.queue[1:])
-	} else {
-		n = i + copy(c.queue[i:], c.queue[i+1:])
+	// The queue is short (MaxQueue): a loop of pointer moves costs less
+	// than copy's call to typedslicecopy.
+	n := len(c.queue) - 1
+	for j := i; j < n; j++ {
+		c.queue[j] = c.queue[j+1]
 	}
 	c.queue[n] = nil
 	c.queue = c.queue[:n]

@@ -248,6 +248,18 @@ func (h *Half) SegmentCut(seq Seq, payload []byte, lost int64, fin bool, ts time
 		h.started = true
 	}
 	d := seq.Sub(h.next)
+	if d == 0 && len(payload) > 0 && lost <= 0 && !fin && !h.finSeen && len(h.pending) == 0 {
+		// The common case: the next bytes, nothing waiting behind them,
+		// no FIN. What take, deliver and drain would do, without the
+		// calls.
+		h.oowRun = 0
+		h.next = seq.Add(int64(len(payload)))
+		if h.next.After(h.high) {
+			h.high = h.next
+		}
+		r.Data(payload, ts)
+		return true
+	}
 	if w := h.window(); d < -w || d >= w {
 		return h.outOfWindow(seq, d, payload, lost, fin, ts, r)
 	}
@@ -317,14 +329,17 @@ func (h *Half) outOfWindow(seq Seq, d int64, payload []byte, lost int64, fin boo
 // behind them is delivered. It reports false for an acknowledgment more
 // than the window ahead, which is counted and ignored.
 func (h *Half) Ack(ack Seq, ts time.Time, r Receiver) bool {
-	if !h.started {
+	// Most acknowledgments are of bytes delivered already: this part
+	// inlines into the caller, the rest is ackAhead.
+	if !h.started || int32(ack-h.next) <= 0 { // ack.Sub(h.next), cheaper to inline
 		return true
 	}
-	d := ack.Sub(h.next)
-	if d <= 0 {
-		return true
-	}
-	if d > h.window() {
+	return h.ackAhead(ack, ts, r)
+}
+
+// ackAhead is Ack for an acknowledgment past the next byte to deliver.
+func (h *Half) ackAhead(ack Seq, ts time.Time, r Receiver) bool {
+	if d := ack.Sub(h.next); d > h.window() {
 		h.Stats.OutOfWindow++
 		return false
 	}

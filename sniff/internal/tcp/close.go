@@ -303,7 +303,7 @@ func (t *Table) open(key connKey, client, server netip.AddrPort, ts time.Time, p
 	c.next, c.prev = t.lru.next, &t.lru
 	t.lru.next.prev = c
 	t.lru.next = c
-	c.LastSeen = ts
+	c.LastSeen, c.lastAt = ts, instantOf(ts)
 	t.up.Open(c)
 	c.recv[0], c.recv[1] = c.Up.Receiver(0), c.Up.Receiver(1)
 	return c
@@ -311,8 +311,8 @@ func (t *Table) open(key connKey, client, server netip.AddrPort, ts time.Time, p
 
 // touch marks c as the most recently active.
 func (t *Table) touch(c *Conn, ts time.Time) {
-	if ts.After(c.LastSeen) {
-		c.LastSeen = ts
+	if at := instantOf(ts); c.lastAt.before(at) {
+		c.LastSeen, c.lastAt = ts, at
 	}
 	if t.lru.next == c {
 		return
@@ -321,6 +321,23 @@ func (t *Table) touch(c *Conn, ts time.Time) {
 	c.next, c.prev = t.lru.next, &t.lru
 	t.lru.next.prev = c
 	t.lru.next = c
+}
+
+// instant is a time.Time's wall clock reading as seconds and nanoseconds
+// (Unix, Nanosecond), compared in a few inlined instructions where
+// time.Time.After is a call (touch compares for every packet). Capture
+// timestamps carry no monotonic reading, so the order is the same as
+// theirs; no overflow, whatever the year.
+type instant struct {
+	sec  int64
+	nsec int32
+}
+
+func instantOf(t time.Time) instant { return instant{t.Unix(), int32(t.Nanosecond())} }
+
+// before reports whether i is before j.
+func (i instant) before(j instant) bool {
+	return i.sec < j.sec || i.sec == j.sec && i.nsec < j.nsec
 }
 
 func (c *Conn) flushHalves(ts time.Time) {

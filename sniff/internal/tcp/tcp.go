@@ -165,8 +165,10 @@ type Conn struct {
 	Pickup bool
 	// finDir is the direction of the first FIN, -1 if none.
 	finDir int8
-	// LastSeen is the time of the latest packet.
+	// LastSeen is the time of the latest packet (lastAt: the same, as an
+	// instant, for touch).
 	LastSeen time.Time
+	lastAt   instant
 
 	prev, next *Conn // LRU list
 }
