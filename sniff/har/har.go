@@ -530,8 +530,18 @@ func appendQuery(dst, target []byte) []byte {
 // whose quotes the caller writes): every byte it writes is a printable
 // ASCII character that needs no JSON escape.
 func appendURL(dst []byte, e *entry.Entry, method, target []byte) []byte {
-	if hasHTTPScheme(target) {
-		return appendEscaped(dst, target) // absolute-form: a proxy's request
+	if n := httpScheme(target); n > 0 {
+		// absolute-form (a proxy's request), kept when its authority can
+		// stand as a URL's: a hostile one would make the URL unparseable
+		// (it is then the path of a URL built from the Host header or the
+		// server's address, below).
+		auth := target[n:]
+		if i := bytes.IndexAny(auth, "/?#"); i >= 0 {
+			auth = auth[:i]
+		}
+		if validAuthority(auth) {
+			return appendEscaped(dst, target)
+		}
 	}
 	dst = append(dst, "http://"...)
 	if equalFold(method, "CONNECT") && validAuthority(target) {
@@ -554,8 +564,16 @@ func appendURL(dst []byte, e *entry.Entry, method, target []byte) []byte {
 	return appendEscaped(dst, target)
 }
 
-func hasHTTPScheme(b []byte) bool {
-	return len(b) > 7 && equalFold(b[:7], "http://") || len(b) > 8 && equalFold(b[:8], "https://")
+// httpScheme returns the length of b's "http://" or "https://" prefix
+// (case-insensitive), 0 if it has neither.
+func httpScheme(b []byte) int {
+	switch {
+	case len(b) > 7 && equalFold(b[:7], "http://"):
+		return 7
+	case len(b) > 8 && equalFold(b[:8], "https://"):
+		return 8
+	}
+	return 0
 }
 
 // validAuthority reports whether b can stand as a URL's host[:port], so
