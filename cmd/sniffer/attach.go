@@ -139,22 +139,9 @@ func runAttach(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	multi := len(sel.Refs) > 1 || len(sel.Labels) > 0
-	o, err := parseOptions(rest, stdout)
-	if err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "sniffer: attach: %v (see sniffer attach --help)\n", err)
-			return 2
-		}
-		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return exitFailed
-	}
-	if o.help {
-		return 0
-	}
-	if o.file != "" {
-		fmt.Fprintln(stderr, "sniffer: attach: -f does not apply: attach captures live (see sniffer attach --help)")
-		return 2
+	o, status, ok := attachOptions(rest, stdout, stderr)
+	if !ok {
+		return status
 	}
 	if o.execute != "" {
 		stderr = syncWriter(stderr) // shared with the -e worker
@@ -442,4 +429,28 @@ func openInContainer(pid int, cfg live.Config) (*live.Source, error) {
 		src = nil
 	}
 	return src, err
+}
+
+// attachOptions parses the capture flags of attach (after what selects the
+// containers or pods): ok is false when attach must exit with status
+// (bad flags, --help, -f, which does not apply).
+func attachOptions(args []string, stdout, stderr io.Writer) (o *options, status int, ok bool) {
+	o, err := parseOptions(args, stdout)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "sniffer: attach: %v (see sniffer attach --help)\n", err)
+			return nil, 2, false
+		}
+		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
+		return nil, exitFailed, false
+	}
+	if o.help {
+		return nil, 0, false
+	}
+	if o.file != "" {
+		fmt.Fprintln(stderr, "sniffer: attach: -f does not apply: attach captures live (see sniffer attach --help)")
+		return nil, 2, false
+	}
+	return o, 0, true
 }

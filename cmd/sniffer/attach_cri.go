@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -76,22 +75,9 @@ func runCRIAttach(cf criFlags, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sniffer: attach: --cri-endpoint needs --cri NAMESPACE/POD or --selector KEY=VALUE (see sniffer attach --help)")
 		return 2
 	}
-	o, err := parseOptions(args, stdout)
-	if err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "sniffer: attach: %v (see sniffer attach --help)\n", err)
-			return 2
-		}
-		fmt.Fprintf(stderr, "sniffer: attach: %v\n", err)
-		return exitFailed
-	}
-	if o.help {
-		return 0
-	}
-	if o.file != "" {
-		fmt.Fprintln(stderr, "sniffer: attach: -f does not apply: attach captures live (see sniffer attach --help)")
-		return 2
+	o, status, ok := attachOptions(args, stdout, stderr)
+	if !ok {
+		return status
 	}
 	// The pod source says, from its own goroutine, which pods it leaves
 	// out.
