@@ -77,19 +77,19 @@ func ScanFields(dst []Field, m *Message) []Field {
 
 // LineField returns the field of the header line line (without its line
 // end), found at offset off of the message's bytes: its name is what is
-// before the first colon (for a line that starts with a colon, an HTTP/2
-// pseudo-header field, the second), right-trimmed of blanks, its value what
+// before the first colon (for a line that starts with a colon and has a
+// second, an HTTP/2 pseudo-header field, the second), right-trimmed of blanks, its value what
 // is after, trimmed. ok is false when the line has no colon or the offsets do not
 // fit a Span.
 func LineField(line []byte, off int) (f Field, ok bool) {
 	colon := bytes.IndexByte(line, ':')
 	if colon == 0 && len(line) > 1 {
 		// An HTTP/2 head's pseudo-header field (":authority: example.com",
-		// see h2conn.AppendHead): the name starts with its colon. In
-		// HTTP/1 such a line (an empty name) is no header at all.
-		colon = bytes.IndexByte(line[1:], ':')
-		if colon >= 0 {
-			colon++
+		// see h2conn.AppendHead): the name starts with its colon and ends
+		// at the second. (In HTTP/1 a line with an empty name is not a
+		// valid header either way.)
+		if c := bytes.IndexByte(line[1:], ':'); c >= 0 {
+			colon = c + 1
 		}
 	}
 	if colon < 0 || off < 0 || off+len(line) > 1<<31-1 {

@@ -11,8 +11,8 @@ import (
 // refFindHeader is the plain header look-up that findHeader and
 // lookupFields over the fields of a head must agree with: each line of the
 // block after the first split at its first colon (a line that starts with
-// a colon, an HTTP/2 pseudo-header field, at its second), up to the blank
-// line.
+// a colon and has a second, an HTTP/2 pseudo-header field, at its second),
+// up to the blank line.
 func refFindHeader(block []byte, name string) ([]byte, bool) {
 	i := bytes.IndexByte(block, '\n')
 	if i < 0 {
@@ -24,10 +24,9 @@ func refFindHeader(block []byte, name string) ([]byte, bool) {
 			break
 		}
 		n, v, ok := bytes.Cut(line, []byte(":"))
-		if ok && len(n) == 0 && len(line) > 1 {
-			var rest []byte
-			if rest, v, ok = bytes.Cut(line[1:], []byte(":")); ok {
-				n = line[:1+len(rest)]
+		if ok && len(n) == 0 {
+			if rest, v2, ok2 := bytes.Cut(line[1:], []byte(":")); ok2 {
+				n, v = line[:1+len(rest)], v2
 			}
 		}
 		if ok && bytes.EqualFold(bytes.TrimRight(n, " \t"), []byte(name)) {

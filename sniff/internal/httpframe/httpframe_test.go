@@ -500,7 +500,8 @@ func fieldStrings(t *testing.T, msg []byte, fields []entry.Field) []string {
 // scanFields returns the fields of the head that begins msg, as linesFields
 // shows them, found by a plain reading of the bytes: CRs and LFs before the
 // start line are passed over, the start line skipped, then each line up to
-// the blank one split at its first colon.
+// the blank one split at its first colon (a line that starts with one and
+// has a second: at the second).
 func scanFields(msg []byte) string {
 	b := bytes.TrimLeft(msg, "\r\n")
 	i := bytes.IndexByte(b, '\n')
@@ -516,6 +517,13 @@ func scanFields(msg []byte) string {
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
 			continue
+		}
+		if name == "" {
+			// An HTTP/2 pseudo-header line (entry.LineField): up to
+			// the second colon.
+			if n, v, ok := strings.Cut(value, ":"); ok {
+				name, value = ":"+n, v
+			}
 		}
 		out = append(out, fmt.Sprintf("%q=%q", strings.TrimRight(name, " \t"), strings.Trim(value, " \t")))
 	}
