@@ -87,7 +87,11 @@ func (f *Fields) add(name, value []byte, unknown bool) {
 	f.buf = append(f.buf, name...)
 	vo := len(f.buf)
 	f.buf = append(f.buf, value...)
-	f.spans = append(f.spans, span{int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown})
+	// The span is filled in place: a span built aside and copied in is
+	// read back wider than it was written (a store-forwarding stall).
+	f.spans = append(f.spans, span{})
+	sp := &f.spans[len(f.spans)-1]
+	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.unknown = int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown
 }
 
 // Side is one direction of a stream: the request (client to server) or
@@ -280,7 +284,9 @@ func appendLines(dst []byte, spans []Span, f *Fields, trailer bool) ([]byte, []S
 		if unknown && len(name) == 0 {
 			continue
 		}
-		var sp Span
+		// Filled in place (see Fields.add).
+		spans = append(spans, Span{})
+		sp := &spans[len(spans)-1]
 		sp.Trailer = trailer
 		sp.NameStart = len(dst)
 		dst = append(dst, name...)
@@ -290,7 +296,6 @@ func appendLines(dst []byte, spans []Span, f *Fields, trailer bool) ([]byte, []S
 		dst = append(dst, value...)
 		sp.ValueEnd = len(dst)
 		dst = append(dst, "\r\n"...)
-		spans = append(spans, sp)
 	}
 	return dst, spans
 }
