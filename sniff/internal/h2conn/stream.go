@@ -48,6 +48,9 @@ type span struct {
 // pseudo-header fields included. Names and values live in one buffer owned
 // by the stream: they are valid until the Handler's End returns.
 type Fields struct {
+	// buf holds every field as its rendered line, "name: value\r\n", so
+	// that AppendSide copies runs of lines at once; a field left out of
+	// the rendering (unknown, its name empty) holds its value only.
 	buf   []byte
 	spans []span
 	size  int // RFC 9113 header list size: name+value+32 per field
@@ -82,11 +85,22 @@ func (f *Fields) Get(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// skipped reports whether a field is left out of the rendering: its name
+// is not known.
+func (s *span) skipped() bool { return s.unknown && s.nameLen == 0 }
+
 func (f *Fields) add(name, value []byte, unknown bool) {
 	no := len(f.buf)
-	f.buf = append(f.buf, name...)
-	vo := len(f.buf)
-	f.buf = append(f.buf, value...)
+	vo := no
+	if unknown && len(name) == 0 {
+		f.buf = append(f.buf, value...)
+	} else {
+		f.buf = append(f.buf, name...)
+		f.buf = append(f.buf, ": "...)
+		vo = len(f.buf)
+		f.buf = append(f.buf, value...)
+		f.buf = append(f.buf, "\r\n"...)
+	}
 	// The span is filled in place: a span built aside and copied in is
 	// read back wider than it was written (a store-forwarding stall).
 	f.spans = append(f.spans, span{})
@@ -279,23 +293,26 @@ func AppendSide(dst []byte, spans []Span, sd *Side, request bool) (out []byte, o
 }
 
 func appendLines(dst []byte, spans []Span, f *Fields, trailer bool) ([]byte, []Span) {
+	// The lines are in f.buf as rendered: runs of them are copied at once,
+	// the spans moved by the run's offset.
+	run := 0 // start in f.buf of the run not yet copied
 	for i := range f.spans {
-		name, value, unknown := f.At(i)
-		if unknown && len(name) == 0 {
+		s := &f.spans[i]
+		if s.skipped() {
+			dst = append(dst, f.buf[run:s.nameOff]...)
+			run = int(s.valOff + s.valLen)
 			continue
 		}
-		// Filled in place (see Fields.add).
+		// f.buf[x] lands at dst[x+shift] once the run is copied.
+		shift := len(dst) - run
 		spans = append(spans, Span{})
 		sp := &spans[len(spans)-1]
 		sp.Trailer = trailer
-		sp.NameStart = len(dst)
-		dst = append(dst, name...)
-		sp.NameEnd = len(dst)
-		dst = append(dst, ": "...)
-		sp.ValueStart = len(dst)
-		dst = append(dst, value...)
-		sp.ValueEnd = len(dst)
-		dst = append(dst, "\r\n"...)
+		sp.NameStart = shift + int(s.nameOff)
+		sp.NameEnd = sp.NameStart + int(s.nameLen)
+		sp.ValueStart = shift + int(s.valOff)
+		sp.ValueEnd = sp.ValueStart + int(s.valLen)
 	}
+	dst = append(dst, f.buf[run:]...)
 	return dst, spans
 }
