@@ -2,6 +2,7 @@ package h2conn
 
 import (
 	"errors"
+	"unsafe"
 
 	"golang.org/x/net/http2/hpack"
 )
@@ -223,6 +224,11 @@ func readString(b []byte, w *byteWriter) (int, error) {
 	return used + int(n), nil
 }
 
+// view returns the bytes of s without copying them: the sink and the
+// table only read a field's name and value (the table copies what it
+// inserts), and a table entry's string stays as it is while viewed.
+func view(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 // entry returns the entry at index i (1-based): ok false with known true is
 // an index error; known false is a reference to an entry that is unknown.
 func (d *blockDecoder) entry(i uint64) (name, value string, ok bool) {
@@ -265,9 +271,7 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 				f.unknown = true
 				unknown++
 			} else {
-				d.scratch.b = append(append(d.scratch.b[:0], name...), value...)
-				f.name = d.scratch.b[:len(name)]
-				f.value = d.scratch.b[len(name):]
+				f.name, f.value = view(name), view(value)
 			}
 			sink(f)
 		case c&0xe0 == 0x20: // dynamic table size update
@@ -316,7 +320,7 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 					}
 					nameUnknown = true
 				}
-				d.scratch.b = append(d.scratch.b, name...)
+				f.name = view(name)
 			}
 			nl := len(d.scratch.b)
 			n, err = readString(b, &d.scratch)
@@ -324,7 +328,9 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 				return unknown, err
 			}
 			b = b[n:]
-			f.name = d.scratch.b[:nl]
+			if i == 0 {
+				f.name = d.scratch.b[:nl]
+			}
 			f.value = d.scratch.b[nl:]
 			if nameUnknown {
 				f.unknown = true
