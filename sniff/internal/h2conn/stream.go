@@ -110,12 +110,17 @@ func equalFold(a []byte, b string) bool {
 // is not known.
 func (s *span) skipped() bool { return s.unknown && s.nameLen == 0 }
 
-func (f *Fields) add(name, value []byte, unknown bool) {
+func (f *Fields) add(fd *field) {
+	name, value, unknown := fd.name, fd.value, fd.unknown
 	no := len(f.buf)
 	vo := no
-	if unknown && len(name) == 0 {
+	switch {
+	case fd.line != nil:
+		f.buf = append(f.buf, fd.line...)
+		vo = no + len(name) + 2
+	case unknown && len(name) == 0:
 		f.buf = append(f.buf, value...)
-	} else {
+	default:
 		f.buf = append(f.buf, name...)
 		f.buf = append(f.buf, ": "...)
 		vo = len(f.buf)
