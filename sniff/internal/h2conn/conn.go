@@ -788,7 +788,7 @@ func (c *Conn) addField(f *field) {
 		return
 	}
 	fl.size += sz
-	fl.add(f.name, f.value, f.unknown)
+	fl.add(f)
 }
 
 // grpc reads grpc-status and grpc-message from the response's last block.

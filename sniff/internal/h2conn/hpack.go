@@ -2,6 +2,7 @@ package h2conn
 
 import (
 	"errors"
+	"unsafe"
 
 	"golang.org/x/net/http2/hpack"
 )
@@ -36,18 +37,31 @@ var staticTable = func() [61]hpack.HeaderField {
 	return t
 }()
 
+// staticLines holds staticTable's entries as rendered lines.
+var staticLines = func() [61]tableEntry {
+	var t [61]tableEntry
+	for i, f := range staticTable {
+		t[i] = tableEntry{f.Name + ": " + f.Value + "\r\n", len(f.Name)}
+	}
+	return t
+}()
+
 // entryOverhead is the per-entry size overhead of RFC 7541 4.1.
 const entryOverhead = 32
 
-// tableEntry holds name and value in one string: one allocation per
-// insertion.
+// tableEntry holds name and value in one string, rendered as the line
+// "name: value\r\n" that Fields keeps: one allocation per insertion, and
+// one copy of an indexed field into its Fields.
 type tableEntry struct {
-	nv   string
+	line string
 	nlen int
 }
 
-func (e tableEntry) name() string  { return e.nv[:e.nlen] }
-func (e tableEntry) value() string { return e.nv[e.nlen:] }
+func (e tableEntry) name() string  { return e.line[:e.nlen] }
+func (e tableEntry) value() string { return e.line[e.nlen+2 : len(e.line)-2] }
+
+// size is the entry's RFC 7541 4.1 size.
+func (e tableEntry) size() int { return len(e.line) - 4 + entryOverhead }
 
 // dynTable is a dynamic table: entries[len-1] is the newest (index 62).
 type dynTable struct {
@@ -87,7 +101,7 @@ func (t *dynTable) lose() {
 
 func (t *dynTable) evictOldest() {
 	e := t.entries[0]
-	t.size -= uint32(len(e.nv) + entryOverhead)
+	t.size -= uint32(e.size())
 	copy(t.entries, t.entries[1:])
 	t.entries[len(t.entries)-1] = tableEntry{}
 	t.entries = t.entries[:len(t.entries)-1]
@@ -109,8 +123,9 @@ func (t *dynTable) setMax(n uint32) {
 	}
 }
 
-func (t *dynTable) add(name, value []byte) {
-	sz := uint64(len(name)) + uint64(len(value)) + entryOverhead
+// add inserts the field whose rendered line is line, its name line[:nlen].
+func (t *dynTable) add(line []byte, nlen int) {
+	sz := uint64(len(line)) - 4 + entryOverhead
 	if t.maxKnown && sz > uint64(t.max) {
 		// RFC 7541 4.4: an entry larger than the table empties it.
 		for len(t.entries) > 0 {
@@ -135,7 +150,7 @@ func (t *dynTable) add(name, value []byte) {
 		t.evictOldest()
 		t.unknownTail = true
 	}
-	t.entries = append(t.entries, tableEntry{string(name) + string(value), len(name)})
+	t.entries = append(t.entries, tableEntry{string(line), nlen})
 	t.size += uint32(sz)
 }
 
@@ -176,10 +191,13 @@ func readInt(b []byte, n uint) (uint64, int, error) {
 // into scratch storage valid until the next field; unknown means the field
 // referenced a dynamic entry that is not known (name and value empty, or
 // only the value known when the name's index was unknown).
+//
+// line is the field rendered, "name: value\r\n" (name and value are in
+// it), nil when the name is unknown.
 type field struct {
-	name, value []byte
-	unknown     bool
-	sensitive   bool
+	name, value, line []byte
+	unknown           bool
+	sensitive         bool
 }
 
 // blockDecoder decodes header blocks of one direction.
@@ -223,22 +241,25 @@ func readString(b []byte, w *byteWriter) (int, error) {
 	return used + int(n), nil
 }
 
+// view returns the bytes of s without copying them: the sink and the
+// table only read a field's name and value (the table copies what it
+// inserts), and a table entry's string stays as it is while viewed.
+func view(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 // entry returns the entry at index i (1-based): ok false with known true is
 // an index error; known false is a reference to an entry that is unknown.
-func (d *blockDecoder) entry(i uint64) (name, value string, ok bool) {
+func (d *blockDecoder) entry(i uint64) (e *tableEntry, ok bool) {
 	if i == 0 {
-		return "", "", false
+		return nil, false
 	}
-	if i <= uint64(len(staticTable)) {
-		f := staticTable[i-1]
-		return f.Name, f.Value, true
+	if i <= uint64(len(staticLines)) {
+		return &staticLines[i-1], true
 	}
-	j := i - uint64(len(staticTable)) - 1
+	j := i - uint64(len(staticLines)) - 1
 	if j < uint64(len(d.table.entries)) {
-		e := d.table.entries[len(d.table.entries)-1-int(j)]
-		return e.name(), e.value(), true
+		return &d.table.entries[len(d.table.entries)-1-int(j)], true
 	}
-	return "", "", false
+	return nil, false
 }
 
 // decode decodes one complete header block, calling sink for every field.
@@ -257,7 +278,7 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 				return unknown, err
 			}
 			b = b[n:]
-			name, value, ok := d.entry(i)
+			e, ok := d.entry(i)
 			if !ok {
 				if i == 0 || !d.table.unknownTail {
 					return unknown, errIndex
@@ -265,9 +286,9 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 				f.unknown = true
 				unknown++
 			} else {
-				d.scratch.b = append(append(d.scratch.b[:0], name...), value...)
-				f.name = d.scratch.b[:len(name)]
-				f.value = d.scratch.b[len(name):]
+				f.line = view(e.line)
+				f.name = f.line[:e.nlen]
+				f.value = f.line[e.nlen+2 : len(f.line)-2]
 			}
 			sink(f)
 		case c&0xe0 == 0x20: // dynamic table size update
@@ -309,23 +330,35 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 				}
 				b = b[n:]
 			} else {
-				name, _, ok := d.entry(i)
+				e, ok := d.entry(i)
 				if !ok {
 					if !d.table.unknownTail {
 						return unknown, errIndex
 					}
 					nameUnknown = true
+				} else {
+					d.scratch.b = append(d.scratch.b, e.name()...)
 				}
-				d.scratch.b = append(d.scratch.b, name...)
 			}
+			// scratch: the line rendered, or the value alone when the
+			// name is unknown.
 			nl := len(d.scratch.b)
+			if !nameUnknown {
+				d.scratch.b = append(d.scratch.b, ": "...)
+			}
+			vs := len(d.scratch.b)
 			n, err = readString(b, &d.scratch)
 			if err != nil {
 				return unknown, err
 			}
 			b = b[n:]
+			ve := len(d.scratch.b)
+			if !nameUnknown {
+				d.scratch.b = append(d.scratch.b, "\r\n"...)
+				f.line = d.scratch.b
+			}
 			f.name = d.scratch.b[:nl]
-			f.value = d.scratch.b[nl:]
+			f.value = d.scratch.b[vs:ve]
 			if nameUnknown {
 				f.unknown = true
 				unknown++
@@ -338,7 +371,7 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 					// table is lost below it instead.
 					d.table.lose()
 				} else {
-					d.table.add(f.name, f.value)
+					d.table.add(f.line, len(f.name))
 				}
 			}
 			sink(f)

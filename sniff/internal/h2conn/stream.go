@@ -1,7 +1,6 @@
 package h2conn
 
 import (
-	"bytes"
 	"time"
 )
 
@@ -48,6 +47,9 @@ type span struct {
 // pseudo-header fields included. Names and values live in one buffer owned
 // by the stream: they are valid until the Handler's End returns.
 type Fields struct {
+	// buf holds every field as its rendered line, "name: value\r\n", so
+	// that AppendSide copies runs of lines at once; a field left out of
+	// the rendering (unknown, its name empty) holds its value only.
 	buf   []byte
 	spans []span
 	size  int // RFC 9113 header list size: name+value+32 per field
@@ -75,19 +77,61 @@ func (f *Fields) At(i int) (name, value []byte, unknown bool) {
 // need not be), and whether there is one.
 func (f *Fields) Get(name string) ([]byte, bool) {
 	for _, s := range f.spans {
-		if int(s.nameLen) == len(name) && !s.unknown && bytes.EqualFold(f.buf[s.nameOff:s.nameOff+s.nameLen], []byte(name)) {
+		if int(s.nameLen) == len(name) && !s.unknown && equalFold(f.buf[s.nameOff:s.nameOff+s.nameLen], name) {
 			return f.buf[s.valOff : s.valOff+s.valLen], true
 		}
 	}
 	return nil, false
 }
 
-func (f *Fields) add(name, value []byte, unknown bool) {
+// equalFold is bytes.EqualFold for a and b of one length, ASCII only
+// (HTTP field names are tokens), inlined: most names differ at their first
+// byte.
+func equalFold(a []byte, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// skipped reports whether a field is left out of the rendering: its name
+// is not known.
+func (s *span) skipped() bool { return s.unknown && s.nameLen == 0 }
+
+func (f *Fields) add(fd *field) {
+	name, value, unknown := fd.name, fd.value, fd.unknown
 	no := len(f.buf)
-	f.buf = append(f.buf, name...)
-	vo := len(f.buf)
-	f.buf = append(f.buf, value...)
-	f.spans = append(f.spans, span{int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown})
+	vo := no
+	switch {
+	case fd.line != nil:
+		f.buf = append(f.buf, fd.line...)
+		vo = no + len(name) + 2
+	case unknown && len(name) == 0:
+		f.buf = append(f.buf, value...)
+	default:
+		f.buf = append(f.buf, name...)
+		f.buf = append(f.buf, ": "...)
+		vo = len(f.buf)
+		f.buf = append(f.buf, value...)
+		f.buf = append(f.buf, "\r\n"...)
+	}
+	// The span is filled in place: a span built aside and copied in is
+	// read back wider than it was written (a store-forwarding stall).
+	f.spans = append(f.spans, span{})
+	sp := &f.spans[len(f.spans)-1]
+	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.unknown = int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown
 }
 
 // Side is one direction of a stream: the request (client to server) or
@@ -275,22 +319,26 @@ func AppendSide(dst []byte, spans []Span, sd *Side, request bool) (out []byte, o
 }
 
 func appendLines(dst []byte, spans []Span, f *Fields, trailer bool) ([]byte, []Span) {
+	// The lines are in f.buf as rendered: runs of them are copied at once,
+	// the spans moved by the run's offset.
+	run := 0 // start in f.buf of the run not yet copied
 	for i := range f.spans {
-		name, value, unknown := f.At(i)
-		if unknown && len(name) == 0 {
+		s := &f.spans[i]
+		if s.skipped() {
+			dst = append(dst, f.buf[run:s.nameOff]...)
+			run = int(s.valOff + s.valLen)
 			continue
 		}
-		var sp Span
+		// f.buf[x] lands at dst[x+shift] once the run is copied.
+		shift := len(dst) - run
+		spans = append(spans, Span{})
+		sp := &spans[len(spans)-1]
 		sp.Trailer = trailer
-		sp.NameStart = len(dst)
-		dst = append(dst, name...)
-		sp.NameEnd = len(dst)
-		dst = append(dst, ": "...)
-		sp.ValueStart = len(dst)
-		dst = append(dst, value...)
-		sp.ValueEnd = len(dst)
-		dst = append(dst, "\r\n"...)
-		spans = append(spans, sp)
+		sp.NameStart = shift + int(s.nameOff)
+		sp.NameEnd = sp.NameStart + int(s.nameLen)
+		sp.ValueStart = shift + int(s.valOff)
+		sp.ValueEnd = sp.ValueStart + int(s.valLen)
 	}
+	dst = append(dst, f.buf[run:]...)
 	return dst, spans
 }
