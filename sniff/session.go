@@ -60,6 +60,9 @@ func (r *client) Gap(n int64, ts time.Time) {
 		d.Gap(0, n, ts)
 		return
 	}
+	if s.x.Begun() == 0 && s.h1.Fresh() {
+		s.x.EarlyGap(0, n, ts) // for the decoder a probe may choose
+	}
 	s.h1.ClientGap(n, ts)
 }
 
@@ -83,6 +86,9 @@ func (r *server) Gap(n int64, ts time.Time) {
 	if d := s.x.Dec; d != nil {
 		d.Gap(1, n, ts)
 		return
+	}
+	if s.x.Begun() == 0 && s.h1.Fresh() {
+		s.x.EarlyGap(1, n, ts)
 	}
 	s.h1.ServerGap(n, ts)
 }

@@ -403,3 +403,34 @@ func TestTLSNotFlushedEarly(t *testing.T) {
 	f.Close(true)
 	check(t, play(t, c, "%connection %tls.round-trips %close.originator", sniff.Config{FlushAfter: time.Second}), "unique 2 client\n")
 }
+
+// TestTLSStartLost: the client's first record was never captured, and the
+// bytes after the gap look like a ClientHello's. The connection is still
+// taken for TLS, but its entry must say the gap and give its round trips
+// as a lower bound: the decoder chosen after the gap is told of it.
+func TestTLSStartLost(t *testing.T) {
+	hello := []byte{22, 3, 1, 0, 4, 1, 0, 0, 0}
+	c := pcaptest.New(layers.LinkTypeEthernet)
+	f := c.Flow(cli4, srv443, t0)
+	f.Handshake()
+	f.Advance(true, uint32(len(hello))) // never captured
+	f.Send(true, hello)
+	f.Ack(false)
+	f.Send(false, []byte{22, 3, 3, 0, 4, 2, 0, 0, 0})
+	f.Ack(true)
+	f.Send(true, append([]byte{23, 3, 3, 0, 32}, make([]byte, 32)...))
+	f.Ack(false)
+	f.Send(false, append([]byte{23, 3, 3, 0, 64}, make([]byte, 64)...))
+	f.Ack(true)
+	f.Close(true)
+	var got []entry.Entry
+	eng := sniff.New(sniff.Config{Emit: func(e *entry.Entry) { got = append(got, *e) }})
+	pcaptest.Replay(t, c.Pcap(), eng.Packet)
+	eng.Finish()
+	if len(got) != 1 || got[0].TLS == nil {
+		t.Fatalf("%d entries, want one of TLS", len(got))
+	}
+	if e := got[0]; !e.Gap || !e.TLS.LowerBound {
+		t.Errorf("gap %v, round trips %d lower bound %v: want the gap said", e.Gap, e.TLS.RoundTrips, e.TLS.LowerBound)
+	}
+}

@@ -200,7 +200,28 @@ type Conn struct {
 	// provisional is set while an exchange is printed before its place
 	// in the connection is known (FlushIdle).
 	provisional bool
+	// early counts the bytes of each direction never captured before a
+	// decoder was chosen (EarlyGap), and earlyAt is when the last such
+	// gap was declared: the decoder a probe puts in charge is told.
+	early   [2]int64
+	earlyAt time.Time
 }
+
+// EarlyGap records that n bytes of direction dir were never captured
+// while no exchange had begun and no decoder was chosen, the default
+// decoder having been told. A probe that then puts a decoder in charge
+// hands it the gap, so that what it reports (Entry.Gap, a lower bound)
+// says the framing it took up was not seen from its start.
+func (c *Conn) EarlyGap(dir int, n int64, ts time.Time) {
+	c.early[dir&1] += n
+	c.earlyAt = ts
+}
+
+// MidStream reports whether the client's first bytes were not captured:
+// the connection was picked up in the middle, or bytes were lost before
+// any client byte was seen. What follows is probed as the middle of a
+// stream (Factory.Probe's pickup), not as its beginning.
+func (c *Conn) MidStream() bool { return c.T.Pickup || c.early[0] > 0 }
 
 // Init prepares c for the connection t, keeping the buffers of the slot's
 // previous connection.
@@ -236,8 +257,9 @@ func (c *Conn) Release() {
 // did.
 func (c *Conn) Probe(b []byte) bool {
 	for i := range c.S.Registry {
-		if f := &c.S.Registry[i]; f.Probe != nil && f.Probe(b, c.T.Pickup) {
+		if f := &c.S.Registry[i]; f.Probe != nil && f.Probe(b, c.MidStream()) {
 			c.use(i, nil, b)
+			c.replayEarly()
 			return true
 		}
 	}
@@ -250,8 +272,9 @@ func (c *Conn) Probe(b []byte) bool {
 // whether one did.
 func (c *Conn) ProbeServer(b []byte) bool {
 	for i := range c.S.Registry {
-		if f := &c.S.Registry[i]; f.ServerProbe != nil && f.ServerProbe(b, c.T.Pickup) {
+		if f := &c.S.Registry[i]; f.ServerProbe != nil && f.ServerProbe(b, c.T.Pickup || c.early[1] > 0) {
 			c.use(i, nil, nil)
+			c.replayEarly()
 			return true
 		}
 	}
@@ -282,6 +305,17 @@ func (c *Conn) use(i int, up *Exchange, first []byte) {
 	}
 	c.Dec = d
 	d.Start(c, up, first)
+}
+
+// replayEarly tells the decoder just put in charge of the gaps declared
+// before it was (EarlyGap).
+func (c *Conn) replayEarly() {
+	for dir, n := range c.early {
+		if n > 0 {
+			c.Dec.Gap(dir, n, c.earlyAt)
+		}
+	}
+	c.early = [2]int64{}
 }
 
 func equalFold(b []byte, s string) bool {

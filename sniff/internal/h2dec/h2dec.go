@@ -147,7 +147,7 @@ func (d *Decoder) Start(c *exchange.Conn, up *exchange.Exchange, first []byte) {
 				d.h.ApplySettings(0, d.settings[:n])
 			}
 		}
-	case c.T.Pickup && (len(first) == 0 || !bytes.HasPrefix(first, []byte(h2conn.Preface[:min(len(first), len(h2conn.Preface))]))):
+	case c.MidStream() && (len(first) == 0 || !bytes.HasPrefix(first, []byte(h2conn.Preface[:min(len(first), len(h2conn.Preface))]))):
 		d.h.Reset(h2conn.StartMidstream)
 	default:
 		d.h.Reset(h2conn.StartPreface)
