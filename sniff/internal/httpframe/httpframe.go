@@ -389,6 +389,28 @@ func (p *Parser) feed(data []byte) (int, Event) {
 			p.state = stStartLine
 			p.newLine()
 			p.startLines()
+			// Most start lines are complete in data: read them in place
+			// and go on to the header lines without a turn of the loop.
+			j := bytes.IndexByte(data[i:], '\n')
+			if j < 0 {
+				continue // the line is read piece by piece
+			}
+			line := data[i : i+j]
+			i += j + 1
+			if !p.startLine(line) {
+				if p.mayResync() {
+					p.Resync()
+					return i, Malformed
+				}
+				p.state = stStopped
+				return i, NotHTTP
+			}
+			p.state = stHeader
+			n, ev, stop := p.headerLines(data[i:], p.off+i)
+			i += n
+			if stop {
+				return i, ev
+			}
 
 		case stJunk:
 			// The first line of a Malformed message.
@@ -725,6 +747,51 @@ func (p *Parser) startLineOK(complete bool) bool {
 	return string(tail[:8]) == " HTTP/1." && tail[8] >= '0' && tail[8] <= '9'
 }
 
+// startLine checks the start line b, complete in the data fed (without its
+// LF), as startLineOK does, and reads its status or method.
+func (p *Parser) startLine(b []byte) bool {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		b = b[:len(b)-1]
+	}
+	if p.kind == Response {
+		// HTTP/1.x SP 3DIGIT [SP reason]
+		if len(b) < 12 || string(b[:7]) != "HTTP/1." || !isDigit(b[7]) || b[8] != ' ' ||
+			!isDigit(b[9]) || !isDigit(b[10]) || !isDigit(b[11]) || len(b) > 12 && b[12] != ' ' {
+			return false
+		}
+		p.status = int(b[9]-'0')*100 + int(b[10]-'0')*10 + int(b[11]-'0')
+		return true
+	}
+	// METHOD SP target SP HTTP/1.x: the method is all that precedes the
+	// first byte that cannot be in one, a space.
+	sp := 0
+	for sp < len(b) && sp <= maxMethod && isMethodChar(b[sp]) {
+		sp++
+	}
+	if sp == 0 || sp > maxMethod || len(b) < sp+1+1+9 || b[sp] != ' ' {
+		return false
+	}
+	if tail := b[len(b)-9:]; string(tail[:8]) != " HTTP/1." || !isDigit(tail[8]) {
+		return false
+	}
+	p.setMethod(b[:sp])
+	return true
+}
+
+// setMethod records the request method m.
+func (p *Parser) setMethod(m []byte) {
+	p.method = OtherMethod
+	switch string(m) {
+	case "HEAD":
+		p.method = HEAD
+	case "CONNECT":
+		p.method = CONNECT
+	}
+	p.tunnel = p.method == CONNECT
+}
+
+func isDigit(c byte) bool { return c-'0' <= 9 }
+
 // actOnLine acts on a complete line; the caller then resets the line
 // state. stop reports that Feed must return ev.
 func (p *Parser) actOnLine() (ev Event, stop bool) {
@@ -742,15 +809,7 @@ func (p *Parser) actOnLine() (ev Event, stop bool) {
 		if p.kind == Response {
 			p.status = int(b[9]-'0')*100 + int(b[10]-'0')*10 + int(b[11]-'0')
 		} else {
-			sp := bytes.IndexByte(b, ' ')
-			p.method = OtherMethod
-			switch string(b[:sp]) {
-			case "HEAD":
-				p.method = HEAD
-			case "CONNECT":
-				p.method = CONNECT
-			}
-			p.tunnel = p.method == CONNECT
+			p.setMethod(b[:bytes.IndexByte(b, ' ')])
 		}
 		p.state = stHeader
 		return More, false

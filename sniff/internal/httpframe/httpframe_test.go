@@ -738,3 +738,34 @@ func TestFramePiecesRandom(t *testing.T) {
 		}
 	}
 }
+
+// Start lines read in place (complete in one piece) and piece by piece are
+// checked alike: valid and invalid ones, first in a stream and after a
+// message.
+func TestStartLinesPieces(t *testing.T) {
+	requests := []string{
+		"GET / HTTP/1.1", "HEAD /x HTTP/1.0", "CONNECT h:443 HTTP/1.1", "PROPPATCH / HTTP/1.1",
+		"M-_ / HTTP/1.1", strings.Repeat("A", 24) + " / HTTP/1.1", strings.Repeat("A", 25) + " / HTTP/1.1",
+		"GET  HTTP/1.1", "GET / HTTP/1.1 ", "GET / HTTP/1.x", "GET / HTTP/2.0", "get / HTTP/1.1",
+		" GET / HTTP/1.1", "GET\t/ HTTP/1.1", "GET / HTTP/1.1\r", "GET", "GET /", "GET / http/1.1",
+		"G / HTTP/1.1", "GET HTTP/1.1", "GETHTTP/1.1 HTTP/1.1", "GET /" + strings.Repeat("a", 300) + " HTTP/1.1",
+	}
+	responses := []string{
+		"HTTP/1.1 200 OK", "HTTP/1.0 404", "HTTP/1.1 304 Not Modified", "HTTP/1.1 20 OK", "HTTP/1.1 2000 OK",
+		"HTTP/1.1 200OK", "HTTP/1.x 200 OK", "HTTP/2.0 200 OK", "HTTP/1.1  200 OK", "HTTP/1.1 2x0 OK",
+		"HTTP/1.1 200 OK\r", "HTTP/1.1", "HTTP/1.", "HTTX/1.1 200 OK", "HTTP/1.1 101 x", "HTTP/1.1 100 Continue",
+	}
+	for _, c := range []struct {
+		kind  uint8
+		lines []string
+		first string
+	}{{16, requests, "GET / HTTP/1.1\r\n\r\n"}, {17, responses, "HTTP/1.1 204 x\r\n\r\n"}} {
+		for _, line := range c.lines {
+			for _, before := range []string{"", c.first} {
+				data := before + line + "\r\nHost: x\r\nContent-Length: 1\r\n\r\nz" + c.first
+				checkPieces(t, []byte(data), c.kind, []byte{4, 0, 20})
+				checkPieces(t, []byte(strings.ReplaceAll(data, "\r\n", "\n")), c.kind, nil)
+			}
+		}
+	}
+}
