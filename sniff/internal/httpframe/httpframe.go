@@ -622,7 +622,7 @@ func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 		if p.record {
 			p.recordLine(at+start, len(b))
 		}
-		if c := b[0]; framingFirst[c>>6]&(1<<(c&63)) != 0 {
+		if k := int(framingColon[b[0]]); k != 0 && k < len(b) && b[k] == ':' {
 			p.framing(b)
 		}
 	}
@@ -873,9 +873,9 @@ func (p *Parser) header(b []byte, off, n int, whole bool) {
 	if p.record {
 		p.recordLine(off, n)
 	}
-	// Most lines start with a letter that no framing header starts with:
-	// one test passes them over.
-	if c := b[0]; framingFirst[c>>6]&(1<<(c&63)) != 0 {
+	// Most lines start with a letter that no framing header starts with,
+	// or have no colon where its name would end: one look passes them over.
+	if k := int(framingColon[b[0]]); k != 0 && k < len(b) && b[k] == ':' {
 		p.framing(b)
 	}
 }
@@ -893,11 +893,15 @@ func (p *Parser) framing(b []byte) {
 	switch c | 0x20 {
 	case 'c':
 		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.Match(b[:len(cl)]) {
-			v := bytes.TrimSpace(b[len(cl)+1:])
+			// The usual value: spaces, then one number, once.
+			v := b[len(cl)+1:]
+			for len(v) > 0 && v[0] == ' ' {
+				v = v[1:]
+			}
 			if n, ok := parseDecimal(v); ok && p.contentLength < 0 {
-				p.contentLength = n // the usual: one number, once
+				p.contentLength = n
 			} else {
-				p.setContentLength(v)
+				p.setContentLength(bytes.TrimSpace(v))
 			}
 		}
 	case 't':
@@ -949,14 +953,15 @@ func parseContentLength(v []byte) (int64, bool) {
 	}
 }
 
-// framingFirst are the bytes the framing headers start with
-// (Content-Length, Transfer-Encoding, Upgrade), in either case.
-var framingFirst = func() (set [4]uint64) {
-	for _, c := range []byte("cCtTuU") {
-		set[c>>6] |= 1 << (c & 63)
-	}
-	return set
-}()
+// framingColon gives, for the first byte of a header line, where the colon
+// ends the name of the framing header that starts with that byte
+// (Content-Length, Transfer-Encoding, Upgrade, in either case); 0 for the
+// bytes none starts with.
+var framingColon = [256]uint8{
+	'c': uint8(len("content-length")), 'C': uint8(len("content-length")),
+	't': uint8(len("transfer-encoding")), 'T': uint8(len("transfer-encoding")),
+	'u': uint8(len("upgrade")), 'U': uint8(len("upgrade")),
+}
 
 // startLines starts the header lines of a message.
 func (p *Parser) startLines() {

@@ -120,6 +120,9 @@ func TestFraming(t *testing.T) {
 		{"bad status", Response, 0, "HTTP/1.1 2x0 OK\r\n\r\n", []mark{{-1, NotHTTP}}},
 		{"crlf between messages", Request, 0, get + "\r\n" + get, []mark{{len(get), Done}, {2*len(get) + 2, Done}}},
 		{"bare LF lines", Request, 0, "GET / HTTP/1.0\nContent-Length: 2\n\nok", []mark{{34, HeadDone}, {36, Done}}},
+		{"content-length in blanks", Response, 0, "HTTP/1.1 200 OK\r\nContent-Length:\t 2 \t\r\n\r\nok", []mark{{41, HeadDone}, {43, Done}}},
+		{"content-length after a no-break space", Response, 0, "HTTP/1.1 200 OK\r\nContent-Length: \u00a02\r\n\r\nok", []mark{{40, HeadDone}, {42, Done}}},
+		{"content-length with a sign", Response, 0, "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\n", []mark{{39, Done}}},
 		{"header case", Response, 0, "HTTP/1.0 200 OK\r\ncOnTeNt-LeNgTh: 1\r\n\r\nz", []mark{{38, HeadDone}, {39, Done}}},
 	}
 	for _, tt := range tests {
