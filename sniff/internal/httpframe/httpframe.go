@@ -1260,13 +1260,17 @@ func (k *FoldKey) Match(b []byte) bool {
 		}
 		return true
 	}
-	for i, w := range k.words {
-		o := min(i*8, len(b)-8)
-		if binary.LittleEndian.Uint64(b[o:])|k.masks[i] != w {
+	w, m := k.words, k.masks
+	last := len(w) - 1
+	if last < 0 || len(m) != len(w) {
+		return false
+	}
+	for i := range last {
+		if binary.LittleEndian.Uint64(b[i*8:])|m[i] != w[i] {
 			return false
 		}
 	}
-	return true
+	return binary.LittleEndian.Uint64(b[len(b)-8:])|m[last] == w[last]
 }
 
 // The framing headers' names.
