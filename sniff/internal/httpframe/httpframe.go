@@ -40,7 +40,8 @@ const (
 // Event is what Feed found at the end of the bytes it consumed.
 type Event uint8
 
-// The events.
+// The events. Those from Done on end the message (or the bytes skipped)
+// the consumed bytes belong to: the parser relies on the order.
 const (
 	// More: every byte was consumed and the current message goes on (or no
 	// message has started yet).
@@ -167,14 +168,15 @@ type Parser struct {
 
 	// The header fields (see SwapFields). off is the message offset of
 	// the next byte Feed consumes; lineStart that of the current line's
-	// first byte; ended says the last event ended a message, so that the
-	// next byte starts one.
+	// first byte; ended (set by Resync) or a last event (the last Feed
+	// returned) from Done on says the next byte starts a message.
 	record    bool
 	fields    []entry.Field
 	over      bool // the current head has more lines than a Parser records
 	off       int
 	lineStart int
 	ended     bool
+	last      Event
 }
 
 // MaxLines bounds the header lines of one message that a Parser reports
@@ -349,22 +351,22 @@ func (p *Parser) RemainingKnown() int64 {
 // the event that stopped it. Feed stops after each event other than More so
 // that the caller can attribute the bytes before and after the event to
 // different messages; call it again with the rest.
+//
+// Feed only keeps the message offset and the last event, so that it is
+// inlined in the callers: feed does the work.
 func (p *Parser) Feed(data []byte) (int, Event) {
-	if p.ended {
-		p.ended, p.off = false, 0
-	}
-	p.carried = 0
 	n, ev := p.feed(data)
-	p.off += n
-	switch ev {
-	case Done, Interim, Upgrade, Skipped, NotHTTP, Malformed:
-		p.ended = true
-	}
+	p.off, p.last = p.off+n, ev
 	return n, ev
 }
 
-// feed is Feed; p.off is the message offset of data[0].
+// feed is Feed but for the message offset and end it keeps: p.off is the
+// message offset of data[0].
 func (p *Parser) feed(data []byte) (int, Event) {
+	if p.ended || p.last >= Done {
+		p.ended, p.last, p.off = false, More, 0
+	}
+	p.carried = 0
 	i := 0
 	for i < len(data) {
 		switch p.state {
