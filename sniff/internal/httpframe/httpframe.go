@@ -894,7 +894,7 @@ func (p *Parser) framing(b []byte) {
 	b = b[:min(len(b), maxLinePrefix)]
 	switch c | 0x20 {
 	case 'c':
-		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.Match(b[:len(cl)]) {
+		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.matchTwo(b[:len(cl)]) {
 			// The usual value: spaces, then one number, once.
 			v := b[len(cl)+1:]
 			for len(v) > 0 && v[0] == ' ' {
@@ -1224,6 +1224,8 @@ type FoldKey struct {
 	// …, the last at len(s)-8 (overlapping the one before); masks have
 	// 0x20 at the letters, which OR-ing folds to lower case.
 	words, masks []uint64
+	// The first and the last word and their masks (see matchTwo).
+	head, headMask, tail, tailMask uint64
 }
 
 // NewFoldKey returns the FoldKey of name.
@@ -1245,12 +1247,29 @@ func NewFoldKey(name string) FoldKey {
 		}
 		k.words, k.masks = append(k.words, w), append(k.masks, m)
 	}
+	k.head, k.headMask = k.words[0], k.masks[0]
+	k.tail, k.tailMask = k.words[len(k.words)-1], k.masks[len(k.masks)-1]
 	return k
 }
 
 // Match reports whether b (as long as the name) equals the name under
 // ASCII case folding.
 func (k *FoldKey) Match(b []byte) bool {
+	if len(b) == len(k.s) && len(b) >= 8 && len(b) <= 16 {
+		return k.matchTwo(b)
+	}
+	return k.match(b)
+}
+
+// matchTwo is Match for a name of one or two words (8 to 16 bytes, as
+// most header names) and a b as long: small enough to be inlined.
+func (k *FoldKey) matchTwo(b []byte) bool {
+	return binary.LittleEndian.Uint64(b)|k.headMask == k.head &&
+		binary.LittleEndian.Uint64(b[len(b)-8:])|k.tailMask == k.tail
+}
+
+// match is Match for the names of other lengths, and a b of another length.
+func (k *FoldKey) match(b []byte) bool {
 	if len(b) != len(k.s) {
 		return false
 	}
