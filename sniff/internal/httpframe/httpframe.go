@@ -607,6 +607,11 @@ func (p *Parser) readLine(data []byte) (int, bool) {
 func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 	for {
 		start := n
+		if n+1 < len(data) && data[n] == '\r' && data[n+1] == '\n' {
+			// The blank line that ends the head, seen without a search.
+			ev, stop = p.headDone()
+			return n + 2, ev, stop
+		}
 		j := bytes.IndexByte(data[n:], '\n')
 		if j < 0 {
 			return n, More, false
