@@ -630,7 +630,7 @@ func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
 			p.recordLine(at+start, len(b))
 		}
 		if k := int(framingColon[b[0]]); k != 0 && k < len(b) && b[k] == ':' {
-			p.framing(b)
+			p.framing(b, k)
 		}
 	}
 }
@@ -886,23 +886,24 @@ func (p *Parser) header(b []byte, off, n int, whole bool) {
 	// Most lines start with a letter that no framing header starts with,
 	// or have no colon where its name would end: one look passes them over.
 	if k := int(framingColon[b[0]]); k != 0 && k < len(b) && b[k] == ':' {
-		p.framing(b)
+		p.framing(b, k)
 	}
 }
 
-// framing reads the header line b (not empty) for the framing headers (see
-// header).
-func (p *Parser) framing(b []byte) {
+// framing reads the header line b for the framing headers (see header):
+// b[k] is a colon, where the name of the framing header its first byte
+// starts would end (framingColon). The first byte is not read again here,
+// so that the name's first word is read in one load.
+func (p *Parser) framing(b []byte, k int) {
 	const (
 		cl = "content-length"
 		te = "transfer-encoding"
 		up = "upgrade"
 	)
-	c := b[0]
 	b = b[:min(len(b), maxLinePrefix)]
-	switch c | 0x20 {
-	case 'c':
-		if len(b) > len(cl) && b[len(cl)] == ':' && contentLength.matchTwo(b[:len(cl)]) {
+	switch k {
+	case len(cl):
+		if contentLength.matchTwo(b[:len(cl)]) {
 			// The usual value: spaces, then one number, once.
 			v := b[len(cl)+1:]
 			for len(v) > 0 && v[0] == ' ' {
@@ -914,12 +915,12 @@ func (p *Parser) framing(b []byte) {
 				p.setContentLength(bytes.TrimSpace(v))
 			}
 		}
-	case 't':
-		if len(b) > len(te) && b[len(te)] == ':' && transferEncoding.Match(b[:len(te)]) {
+	case len(te):
+		if transferEncoding.Match(b[:len(te)]) {
 			p.transferEncoding(b[len(te)+1:])
 		}
-	case 'u':
-		if p.kind == Request && len(b) > len(up) && b[len(up)] == ':' && upgrade.Match(b[:len(up)]) {
+	case len(up):
+		if p.kind == Request && upgrade.Match(b[:len(up)]) {
 			p.tunnel = true
 		}
 	}
