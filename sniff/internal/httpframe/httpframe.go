@@ -605,29 +605,30 @@ func (p *Parser) readLine(data []byte) (int, bool) {
 // than find the line's end and let header skip the lines that do not
 // matter, rather than going through Feed, readLine and actOnLine per line.
 func (p *Parser) headerLines(data []byte, at int) (n int, ev Event, stop bool) {
+	rest := data // data[n:]
 	for {
-		start := n
-		if n+1 < len(data) && data[n] == '\r' && data[n+1] == '\n' {
+		if len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n' {
 			// The blank line that ends the head, seen without a search.
 			ev, stop = p.headDone()
-			return n + 2, ev, stop
+			return len(data) - len(rest) + 2, ev, stop
 		}
-		j := bytes.IndexByte(data[n:], '\n')
+		j := bytes.IndexByte(rest, '\n')
 		if j < 0 {
-			return n, More, false
+			return len(data) - len(rest), More, false
 		}
-		b := data[n : n+j]
-		n += j + 1
+		off := at + len(data) - len(rest)
+		b := rest[:j]
+		rest = rest[j+1:]
 		if len(b) > 0 && b[len(b)-1] == '\r' {
 			b = b[:len(b)-1]
 		}
 		if len(b) == 0 {
 			ev, stop = p.headDone()
-			return n, ev, stop
+			return len(data) - len(rest), ev, stop
 		}
 		// header, inlined: most lines need only be recorded.
 		if p.record {
-			p.recordLine(at+start, len(b))
+			p.recordLine(off, len(b))
 		}
 		if k := int(framingColon[b[0]]); k != 0 && k < len(b) && b[k] == ':' {
 			p.framing(b, k)
