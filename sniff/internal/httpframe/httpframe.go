@@ -388,8 +388,7 @@ func (p *Parser) feed(data []byte) (int, Event) {
 				p.state = stStopped
 				return i, NotHTTP
 			}
-			p.state = stStartLine
-			p.newLine()
+			p.state = stStartLine // the line state is clear (reset, hunt)
 			p.startLines()
 			// Most start lines are complete in data: read them in place
 			// and go on to the header lines without a turn of the loop.
