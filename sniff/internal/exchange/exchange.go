@@ -447,8 +447,24 @@ func (c *Conn) KeepRaw(s *Side, m *entry.Message, b []byte) {
 // truncated when not all of b fits.
 func (c *Conn) AppendKept(s *Side, m *entry.Message, b []byte, room int) {
 	want := min(max(room, 0), len(b))
+	if n := len(s.Buf); n+want <= cap(s.Buf) {
+		// The bytes fit in the buffer as it is (the usual case, and a
+		// body not kept): no budget to consult, no capacity to count.
+		if want < len(b) {
+			m.BytesTruncated = true
+		}
+		s.Buf = s.Buf[:n+want]
+		copy(s.Buf[n:], b)
+		m.Bytes = s.Buf
+		return
+	}
+	c.appendGrow(s, m, b, want)
+}
+
+// appendGrow is AppendKept when the buffer must grow to take want bytes.
+func (c *Conn) appendGrow(s *Side, m *entry.Message, b []byte, want int) {
 	limit := c.S.MaxKept
-	room = c.within(s, want, limit-limit/4)
+	room := c.within(s, want, limit-limit/4)
 	if s.InHead && room < want {
 		if start := m.Head + headStart - len(s.Buf); start > room {
 			room = max(room, c.within(s, min(want, start), limit))
