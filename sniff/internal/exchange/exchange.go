@@ -367,7 +367,6 @@ func (c *Conn) Begin() *Exchange {
 	reqBuf, respBuf := x.Req.Buf[:0], x.Resp.Buf[:0]
 	reqF, respF := x.X.Request.Fields[:0], x.X.Response.Fields[:0]
 	*x = Exchange{}
-	x.X.Request.Fields, x.X.Response.Fields = reqF, respF
 	x.Req = Side{Buf: reqBuf, InHead: true, HeadEnd: -1}
 	x.Resp = Side{Buf: respBuf, InHead: true, HeadEnd: -1}
 	x.X.Request.Fields, x.X.Response.Fields = reqF, respF
