@@ -424,7 +424,10 @@ func (c *Conn) Keep(s *Side, m *entry.Message, b []byte) {
 	} else if c.S.KeepBodies {
 		room = s.HeadEnd + c.S.BodyCap - len(s.Buf)
 	}
-	c.AppendKept(s, m, b, room)
+	// AppendKept, its usual case inlined: Keep runs for every segment.
+	if want := min(max(room, 0), len(b)); !appendFit(s, m, b, want) {
+		c.appendGrow(s, m, b, want)
+	}
 	if s.InHead && m.BytesTruncated && !m.HeadTruncated {
 		m.HeadTruncated = true
 		c.S.HeadsTruncated++
@@ -445,19 +448,29 @@ func (c *Conn) KeepRaw(s *Side, m *entry.Message, b []byte) {
 // MaxKept still allows all connections to hold, and marks the message
 // truncated when not all of b fits.
 func (c *Conn) AppendKept(s *Side, m *entry.Message, b []byte, room int) {
-	want := min(max(room, 0), len(b))
-	if n := len(s.Buf); n+want <= cap(s.Buf) {
-		// The bytes fit in the buffer as it is (the usual case, and a
-		// body not kept): no budget to consult, no capacity to count.
-		if want < len(b) {
-			m.BytesTruncated = true
-		}
+	if want := min(max(room, 0), len(b)); !appendFit(s, m, b, want) {
+		c.appendGrow(s, m, b, want)
+	}
+}
+
+// appendFit is AppendKept of want bytes of b when they fit in the buffer
+// as it is (the usual case, and a body not kept): no budget to consult, no
+// capacity to count. It reports false, having done nothing, when the
+// buffer must grow.
+func appendFit(s *Side, m *entry.Message, b []byte, want int) bool {
+	n := len(s.Buf)
+	if n+want > cap(s.Buf) {
+		return false
+	}
+	if want < len(b) {
+		m.BytesTruncated = true
+	}
+	if want > 0 {
 		s.Buf = s.Buf[:n+want]
 		copy(s.Buf[n:], b)
-		m.Bytes = s.Buf
-		return
 	}
-	c.appendGrow(s, m, b, want)
+	m.Bytes = s.Buf
+	return true
 }
 
 // appendGrow is AppendKept when the buffer must grow to take want bytes.
