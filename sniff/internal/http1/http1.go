@@ -175,11 +175,17 @@ func (d *Decoder) respTarget() *exchange.Exchange {
 	return nil
 }
 
-// headDone records the end of a message head, which p framed.
+// headDone records the end of a message head, which p framed, unless it
+// was recorded (a message whose head and body came apart). It inlines, so
+// that the second case costs no call.
 func (d *Decoder) headDone(s *exchange.Side, m *entry.Message, p *httpframe.Parser) {
-	if !s.InHead {
-		return
+	if s.InHead {
+		endHead(s, m, p)
 	}
+}
+
+// endHead is headDone of a head not yet recorded.
+func endHead(s *exchange.Side, m *entry.Message, p *httpframe.Parser) {
 	s.InHead = false
 	s.HeadEnd = len(s.Buf)
 	m.HTTP = true
