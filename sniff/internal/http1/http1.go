@@ -38,8 +38,10 @@ type Decoder struct {
 // Reset prepares d for the connection of c. Its parsers report the header
 // lines of each head, which become the messages' Fields.
 func (d *Decoder) Reset(c *exchange.Conn) {
-	req, resp := d.req, d.resp // their line buffers, for reuse
-	*d = Decoder{c: c, req: req, resp: resp}
+	// Field by field rather than by a composite literal, which would copy
+	// the parsers (kept for their line buffers) out and back: Init resets
+	// each of them in place.
+	d.c, d.raw, d.skipped, d.orphans = c, false, 0, nil
 	d.req.Init(httpframe.Request)
 	d.resp.Init(httpframe.Response)
 	d.req.RecordLines(true)
