@@ -227,7 +227,10 @@ func (c *Conn) MidStream() bool { return c.T.Pickup || c.early[0] > 0 }
 // previous connection.
 func (c *Conn) Init(s *Shared, t *tcp.Conn) {
 	queue, spare, cache, def := c.queue[:0], c.spare, c.cache, c.Default
-	*c = Conn{S: s, T: t, queue: queue, spare: spare, cache: cache, Default: def}
+	// Cleared in place, then set: a composite literal would be built
+	// aside and copied.
+	*c = Conn{}
+	c.S, c.T, c.queue, c.spare, c.cache, c.Default = s, t, queue, spare, cache, def
 }
 
 // Decoder returns the decoder in charge.

@@ -204,8 +204,11 @@ func (h *Half) InWindow(seq Seq) bool {
 // Reset forgets everything, releasing held bytes from the Budget.
 func (h *Half) Reset() {
 	h.releaseAll()
-	win, max, segs, budget := h.Window, h.MaxPending, h.MaxSegments, h.Budget
-	*h = Half{Window: win, MaxPending: max, MaxSegments: segs, Budget: budget, pending: h.pending[:0]}
+	win, max, segs, budget, pending := h.Window, h.MaxPending, h.MaxSegments, h.Budget, h.pending[:0]
+	// Cleared in place, then set: a composite literal would be built
+	// aside and copied.
+	*h = Half{}
+	h.Window, h.MaxPending, h.MaxSegments, h.Budget, h.pending = win, max, segs, budget, pending
 }
 
 func (h *Half) releaseAll() {
