@@ -212,6 +212,9 @@ type Table struct {
 	// most packets find theirs there. A connection leaves it when it
 	// leaves the table.
 	recent [recentSize]*Conn
+	// missed is the key of the last segment lookup found in no slot of
+	// recent: the SYN or the pickup that opens its connection uses it.
+	missed connKey
 	// reset holds the tuples of connections closed by a RST, and when:
 	// segments captured after the RST (the other side's data in flight, or
 	// captured out of order on another CPU) are not picked up as a new
@@ -456,7 +459,8 @@ func (t *Table) Segment(p *decode.Packet, ts time.Time) {
 // lookup finds the connection of p in the map, and makes it the recent
 // one of its slot.
 func (t *Table) lookup(p *decode.Packet, slot **Conn) *Conn {
-	c := t.table[makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)]
+	t.missed = makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+	c := t.table[t.missed]
 	if c != nil {
 		*slot = c
 	}
@@ -466,7 +470,9 @@ func (t *Table) lookup(p *decode.Packet, slot **Conn) *Conn {
 // syn handles a SYN without ACK, c being the connection tracked on its
 // tuple, if any.
 func (t *Table) syn(c *Conn, p *decode.Packet, seq reassembly.Seq, ts time.Time) {
+	key := t.missed // c is nil only when lookup missed
 	if c != nil {
+		key = c.key
 		if c.SynSeen && c.isClient(p.Src, p.SrcPort) && c.Dir[0].isn == seq {
 			// A retransmitted SYN; data on it is a retransmission too.
 			t.touch(c, ts)
@@ -479,7 +485,6 @@ func (t *Table) syn(c *Conn, p *decode.Packet, seq reassembly.Seq, ts time.Time)
 		// gone, by a close we saw or by one we did not.
 		t.replaced(c, ts)
 	}
-	key := makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
 	c = t.open(key, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), ts, false, false)
 	c.SynSeen = true
 	c.SynTime = ts
@@ -498,7 +503,7 @@ func (t *Table) pickup(p *decode.Packet, syn, rst bool, ts time.Time) *Conn {
 		t.stats.Stray++
 		return nil
 	}
-	key := makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+	key := t.missed // c is nil: lookup missed
 	if at, ok := t.reset[key]; ok {
 		if ts.Sub(at) < resetLinger {
 			t.stats.Stray++
