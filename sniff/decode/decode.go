@@ -151,15 +151,14 @@ const (
 func Decode(link layers.LinkType, data []byte, p *Packet) error {
 	// The usual frame is decoded here, without the calls and the clearing
 	// of p of decodeAny: Ethernet without a VLAN tag, IPv4 without
-	// options, not a fragment and not cut, TCP, not a SYN (whose options
-	// are read). Any other frame is decoded by decodeAny, as every frame
-	// could be.
+	// options, not a fragment and not cut, TCP. Any other frame is decoded
+	// by decodeAny, as every frame could be.
 	if link == layers.LinkTypeEthernet && len(data) >= 14+20+20 && data[12] == etherIPv4>>8 && data[13] == etherIPv4&0xFF && data[14] == 0x45 {
 		ip := data[14:]
 		end := int(binary.BigEndian.Uint16(ip[2:4]))
 		if ip[9] == protoTCP && binary.BigEndian.Uint16(ip[6:8])&0x3FFF == 0 && end >= 20+20 && end <= len(ip) {
 			seg := ip[20:end]
-			if doff := int(seg[12]>>4) * 4; doff >= 20 && doff <= len(seg) && Flags(seg[13])&SYN == 0 {
+			if doff := int(seg[12]>>4) * 4; doff >= 20 && doff <= len(seg) {
 				p.Src = netip.AddrFrom4([4]byte(ip[12:16]))
 				p.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
 				p.SrcPort = binary.BigEndian.Uint16(seg[0:2])
@@ -170,6 +169,9 @@ func Decode(link layers.LinkType, data []byte, p *Packet) error {
 				p.Window = binary.BigEndian.Uint16(seg[14:16])
 				p.Payload = seg[doff:len(seg):len(seg)]
 				p.Truncated, p.Missing, p.WScale, p.VLAN = false, 0, -1, 0
+				if p.Flags&SYN != 0 {
+					p.WScale = windowScale(seg[20:doff])
+				}
 				return nil
 			}
 		}

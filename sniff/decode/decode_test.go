@@ -521,8 +521,8 @@ func TestSnapCutAndWindowScale(t *testing.T) {
 
 // TestUsualAgrees checks Decode, which decodes the usual frame itself,
 // against the path every frame may take: on frames of the usual kind and
-// on damaged or unusual ones (a SYN, a cut, a VLAN tag), both fail or both
-// find the same, every field set.
+// on damaged or unusual ones (a cut, a VLAN tag), both fail or both find
+// the same, every field set (a SYN's window scale too).
 func TestUsualAgrees(t *testing.T) {
 	s4 := segment{cli4, srv4, 1, 2, decode.PSH | decode.ACK, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
 	syn := segment{cli4, srv4, 1, 0, decode.SYN, nil}
@@ -532,6 +532,9 @@ func TestUsualAgrees(t *testing.T) {
 		frame(layers.LinkTypeEthernet, -1, syn),
 		frame(layers.LinkTypeEthernet, 42, s4),
 	}
+	c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
+	c.TCP(ts, syn.src, syn.dst, syn.seq, syn.ack, syn.flags, nil)
+	base = append(base, c.Frames()[0]) // a SYN with a window scale option
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range 20000 {
 		data := bytes.Clone(base[i%len(base)])
