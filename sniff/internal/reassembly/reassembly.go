@@ -237,6 +237,41 @@ func (h *Half) Segment(seq Seq, payload []byte, fin bool, ts time.Time, r Receiv
 	return h.SegmentCut(seq, payload, 0, fin, ts, r)
 }
 
+// TakeNext and TakeAck take the usual segment of a started half with
+// fewer checks than SegmentCut (TakeNext inlines): TakeNext the next n
+// bytes (n > 0, none lost, nothing waiting, no FIN), without delivering
+// them; TakeAck a segment without payload (captured: its caller checks),
+// lost bytes or FIN inside the window. Each reports whether it took the
+// segment: the caller then gives the bytes TakeNext took to its
+// Receiver's Data, which completes what SegmentCut would do; otherwise the
+// caller calls SegmentCut.
+func (h *Half) TakeNext(seq Seq, n int, lost int64, fin bool) bool {
+	if n == 0 || fin || !h.started || seq != h.next || lost > 0 || h.finSeen || len(h.pending) != 0 {
+		return false
+	}
+	h.oowRun = 0
+	h.next = seq.Add(int64(n))
+	if h.next.After(h.high) {
+		h.high = h.next
+	}
+	return true
+}
+
+// TakeAck: see TakeNext.
+func (h *Half) TakeAck(seq Seq, lost int64, fin bool) bool {
+	if fin || lost > 0 || !h.started {
+		return false
+	}
+	if d, w := seq.Sub(h.next), h.window(); d < -w || d >= w {
+		return false
+	}
+	h.oowRun = 0
+	if seq.After(h.high) {
+		h.high = seq
+	}
+	return true
+}
+
 // SegmentCut is Segment for a segment that the capture's snap length cut:
 // lost bytes of it after payload were never captured. They are a Gap as
 // soon as the bytes before them are delivered, and the FIN, if any, is

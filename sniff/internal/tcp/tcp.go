@@ -411,9 +411,17 @@ func (t *Table) Segment(p *decode.Packet, ts time.Time) {
 	}
 	d, peer := &c.Dir[dir], &c.Dir[1-dir]
 	h := &d.Half
-	if !h.SegmentCut(seq, p.Payload, int64(p.Missing), fin, ts, c.recv[dir]) {
-		// Outside the receive window: the stack drops it, ACK and FIN
-		// with it (RFC 9293 §3.10.7.4); the Half counted it.
+	// The usual segments, in-order bytes and ACKs, are taken without
+	// SegmentCut's call and checks. A segment outside the receive window
+	// is dropped by the stack, ACK and FIN with it (RFC 9293 §3.10.7.4):
+	// SegmentCut counted it.
+	if len(p.Payload) > 0 {
+		if h.TakeNext(seq, len(p.Payload), int64(p.Missing), fin) {
+			c.recv[dir].Data(p.Payload, ts)
+		} else if !h.SegmentCut(seq, p.Payload, int64(p.Missing), fin, ts, c.recv[dir]) {
+			return
+		}
+	} else if !h.TakeAck(seq, int64(p.Missing), fin) && !h.SegmentCut(seq, p.Payload, int64(p.Missing), fin, ts, c.recv[dir]) {
 		return
 	}
 	if dir == 0 && ack && c.SynSeen && c.SynAckSeen && c.HsDone.IsZero() && reassembly.Seq(p.Ack) == c.Dir[1].isn.Add(1) {
