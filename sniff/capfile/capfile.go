@@ -187,6 +187,28 @@ func (r *Reader) Read(p *Packet) error {
 	if r.err != nil {
 		return r.err
 	}
+	if pr := r.pcap; pr != nil && !pr.big && pr.lengths == lengthsInOrder {
+		// The usual record, read here rather than by pcapReader.next: a
+		// little-endian file whose record is whole in the window and is
+		// not skipped. Any other takes next.
+		if rest := pr.win[pr.used:]; len(rest) >= pcapRecordLen {
+			h := rest[:pcapRecordLen:pcapRecordLen]
+			capLen, origLen := binary.LittleEndian.Uint32(h[8:12]), binary.LittleEndian.Uint32(h[12:16])
+			if total := pcapRecordLen + int(capLen); capLen <= origLen && capLen <= MaxCaptureLength && total <= len(rest) {
+				pr.used += total
+				nsec := int64(binary.LittleEndian.Uint32(h[4:8]))
+				if !pr.nanos {
+					nsec *= 1000
+				}
+				p.Data = rest[pcapRecordLen:total:total]
+				p.Timestamp = time.Unix(int64(binary.LittleEndian.Uint32(h[0:4])), nsec).UTC()
+				p.CaptureLength, p.Length = int(capLen), int(origLen)
+				p.LinkType = pr.linkType
+				r.n++
+				return nil
+			}
+		}
+	}
 	for {
 		var err error
 		if r.ng != nil {

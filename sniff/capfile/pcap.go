@@ -28,13 +28,14 @@ const (
 
 // pcapReader reads classic pcap records. Packet data is handed out as a
 // slice of the bufio.Reader's buffer, like the pcapng reader. Records are
-// cut from a window of what the buffer holds (rest is its unread part;
-// used bytes before it were handed out and not yet Discarded): the buffer
+// cut from a window of what the buffer holds (win; its first used bytes
+// were handed out and not yet Discarded, an offset rather than a resliced
+// window so that a record costs no slice store): the buffer
 // is only Discarded and Peeked again when the window holds no whole
 // record, i.e. once per buffer of records rather than twice per record.
 type pcapReader struct {
 	br       *bufio.Reader
-	rest     []byte
+	win      []byte
 	used     int
 	order    binary.ByteOrder
 	big      bool // order is big endian
@@ -95,16 +96,19 @@ func newPcapReader(br *bufio.Reader) (*pcapReader, error) {
 // keeps the bytes. A record whose captured length exceeds its original
 // length is returned as it is: Reader.Next skips it.
 func (r *pcapReader) next(n int, p *Packet) error {
-	h, err := r.avail(pcapRecordLen)
-	if len(h) < pcapRecordLen {
-		if len(h) == 0 && err == io.EOF {
-			return io.EOF
+	rest := r.win[r.used:] // the window's unread bytes
+	if len(rest) < pcapRecordLen {
+		var err error
+		if rest, err = r.refill(pcapRecordLen); len(rest) < pcapRecordLen {
+			if len(rest) == 0 && err == io.EOF {
+				return io.EOF
+			}
+			return r.readErr(n, "record header", err)
 		}
-		return r.readErr(n, "record header", err)
 	}
 	// The record header's fields, read without the ByteOrder interface's
 	// dynamic calls (this runs for every packet).
-	h = h[:pcapRecordLen:pcapRecordLen]
+	h := rest[:pcapRecordLen:pcapRecordLen]
 	var sec, frac, capLen, origLen uint32
 	if r.big {
 		sec, frac = binary.BigEndian.Uint32(h[0:4]), binary.BigEndian.Uint32(h[4:8])
@@ -120,17 +124,18 @@ func (r *pcapReader) next(n int, p *Packet) error {
 		return fmt.Errorf("capfile: reading packet %d: capture length %d exceeds the maximum %d", n, capLen, MaxCaptureLength)
 	}
 	total := pcapRecordLen + int(capLen) // at most bufSize
-	b, err := r.avail(total)
-	if len(b) < total {
-		return r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
+	if len(rest) < total {
+		var err error
+		if rest, err = r.refill(total); len(rest) < total {
+			return r.readErr(n, fmt.Sprintf("data (%d bytes)", capLen), err)
+		}
 	}
-	r.rest = r.rest[total:]
 	r.used += total
 	nsec := int64(frac)
 	if !r.nanos {
 		nsec *= 1000
 	}
-	data := b[pcapRecordLen:total:total]
+	data := rest[pcapRecordLen:total:total]
 	p.Data = data
 	p.Timestamp = time.Unix(int64(sec), nsec).UTC()
 	p.CaptureLength, p.Length = int(capLen), int(origLen)
@@ -138,27 +143,19 @@ func (r *pcapReader) next(n int, p *Packet) error {
 	return nil
 }
 
-// avail returns the unread bytes of the window, at least n of them (at
-// most bufSize) unless the input ends first: then what is left, and the
-// read's error. Bytes handed out before are Discarded when the window must
-// be refilled, so a packet's data stays valid until the next call.
-func (r *pcapReader) avail(n int) ([]byte, error) {
-	if len(r.rest) >= n {
-		return r.rest, nil
-	}
-	return r.refill(n)
-}
-
-// refill is avail's slow path (kept apart so that avail inlines).
+// refill refills the window when its unread bytes hold fewer than n (at
+// most bufSize): it returns them, at least n unless the input ends first
+// (then what is left, and the read's error). Bytes handed out before are
+// Discarded, so a packet's data stays valid until the next call.
 func (r *pcapReader) refill(n int) ([]byte, error) {
 	r.br.Discard(r.used) // cannot fail: the bytes are buffered
-	r.rest, r.used = nil, 0
+	r.win, r.used = nil, 0
 	b, err := r.br.Peek(n)
 	if len(b) < n {
 		return b, err
 	}
-	r.rest, _ = r.br.Peek(r.br.Buffered()) // cannot fail: the bytes are buffered
-	return r.rest, nil
+	r.win, _ = r.br.Peek(r.br.Buffered()) // cannot fail: the bytes are buffered
+	return r.win, nil
 }
 
 // readErr describes a failed read of record n. A short read is reported as

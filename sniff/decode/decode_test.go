@@ -518,3 +518,50 @@ func TestSnapCutAndWindowScale(t *testing.T) {
 		}
 	}
 }
+
+// TestUsualAgrees checks Decode, which decodes the usual frame itself,
+// against the path every frame may take: on frames of the usual kind and
+// on damaged or unusual ones (a cut, a VLAN tag), both fail or both find
+// the same, every field set (a SYN's window scale too).
+func TestUsualAgrees(t *testing.T) {
+	s4 := segment{cli4, srv4, 1, 2, decode.PSH | decode.ACK, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
+	syn := segment{cli4, srv4, 1, 0, decode.SYN, nil}
+	base := [][]byte{
+		frame(layers.LinkTypeEthernet, -1, s4),                     // the usual frame
+		append(frame(layers.LinkTypeEthernet, -1, s4), 0, 0, 0, 0), // padding
+		frame(layers.LinkTypeEthernet, -1, syn),
+		frame(layers.LinkTypeEthernet, 42, s4),
+	}
+	c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
+	c.TCP(ts, syn.src, syn.dst, syn.seq, syn.ack, syn.flags, nil)
+	base = append(base, c.Frames()[0]) // a SYN with a window scale option
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 20000 {
+		data := bytes.Clone(base[i%len(base)])
+		if i >= len(base) {
+			for range 1 + rng.IntN(3) {
+				data[rng.IntN(min(len(data), 60))] = byte(rng.Uint32())
+			}
+			if rng.IntN(4) == 0 {
+				data = data[:rng.IntN(len(data)+1)]
+			}
+		}
+		// Stale fields of an earlier packet, which Decode must overwrite.
+		stale := decode.Packet{Truncated: true, Missing: 7, WScale: 5, VLAN: 9, Payload: []byte("old"), Flags: decode.RST}
+		a, b := stale, stale
+		errA, errB := decode.Decode(layers.LinkTypeEthernet, data, &a), decode.DecodeAny(layers.LinkTypeEthernet, data, &b)
+		if errA != errB {
+			t.Fatalf("frame % x: Decode %v, the path of every frame %v", data, errA, errB)
+		}
+		if errA != nil {
+			continue
+		}
+		if a.Src != b.Src || a.Dst != b.Dst || a.SrcPort != b.SrcPort || a.DstPort != b.DstPort ||
+			a.Seq != b.Seq || a.Ack != b.Ack || a.Flags != b.Flags || a.Window != b.Window ||
+			a.Truncated != b.Truncated || a.Missing != b.Missing || a.WScale != b.WScale || a.VLAN != b.VLAN ||
+			len(a.Payload) != len(b.Payload) || cap(a.Payload) != cap(b.Payload) ||
+			len(a.Payload) > 0 && &a.Payload[0] != &b.Payload[0] {
+			t.Fatalf("frame % x: Decode %+v, the path of every frame %+v", data, a, b)
+		}
+	}
+}

@@ -227,7 +227,10 @@ func (c *Conn) MidStream() bool { return c.T.Pickup || c.early[0] > 0 }
 // previous connection.
 func (c *Conn) Init(s *Shared, t *tcp.Conn) {
 	queue, spare, cache, def := c.queue[:0], c.spare, c.cache, c.Default
-	*c = Conn{S: s, T: t, queue: queue, spare: spare, cache: cache, Default: def}
+	// Cleared in place, then set: a composite literal would be built
+	// aside and copied.
+	*c = Conn{}
+	c.S, c.T, c.queue, c.spare, c.cache, c.Default = s, t, queue, spare, cache, def
 }
 
 // Decoder returns the decoder in charge.
@@ -367,7 +370,6 @@ func (c *Conn) Begin() *Exchange {
 	reqBuf, respBuf := x.Req.Buf[:0], x.Resp.Buf[:0]
 	reqF, respF := x.X.Request.Fields[:0], x.X.Response.Fields[:0]
 	*x = Exchange{}
-	x.X.Request.Fields, x.X.Response.Fields = reqF, respF
 	x.Req = Side{Buf: reqBuf, InHead: true, HeadEnd: -1}
 	x.Resp = Side{Buf: respBuf, InHead: true, HeadEnd: -1}
 	x.X.Request.Fields, x.X.Response.Fields = reqF, respF
@@ -425,7 +427,10 @@ func (c *Conn) Keep(s *Side, m *entry.Message, b []byte) {
 	} else if c.S.KeepBodies {
 		room = s.HeadEnd + c.S.BodyCap - len(s.Buf)
 	}
-	c.AppendKept(s, m, b, room)
+	// AppendKept, its usual case inlined: Keep runs for every segment.
+	if want := min(max(room, 0), len(b)); !appendFit(s, m, b, want) {
+		c.appendGrow(s, m, b, want)
+	}
 	if s.InHead && m.BytesTruncated && !m.HeadTruncated {
 		m.HeadTruncated = true
 		c.S.HeadsTruncated++
@@ -446,9 +451,35 @@ func (c *Conn) KeepRaw(s *Side, m *entry.Message, b []byte) {
 // MaxKept still allows all connections to hold, and marks the message
 // truncated when not all of b fits.
 func (c *Conn) AppendKept(s *Side, m *entry.Message, b []byte, room int) {
-	want := min(max(room, 0), len(b))
+	if want := min(max(room, 0), len(b)); !appendFit(s, m, b, want) {
+		c.appendGrow(s, m, b, want)
+	}
+}
+
+// appendFit is AppendKept of want bytes of b when they fit in the buffer
+// as it is (the usual case, and a body not kept): no budget to consult, no
+// capacity to count. It reports false, having done nothing, when the
+// buffer must grow.
+func appendFit(s *Side, m *entry.Message, b []byte, want int) bool {
+	n := len(s.Buf)
+	if n+want > cap(s.Buf) {
+		return false
+	}
+	if want < len(b) {
+		m.BytesTruncated = true
+	}
+	if want > 0 {
+		s.Buf = s.Buf[:n+want]
+		copy(s.Buf[n:], b)
+	}
+	m.Bytes = s.Buf
+	return true
+}
+
+// appendGrow is AppendKept when the buffer must grow to take want bytes.
+func (c *Conn) appendGrow(s *Side, m *entry.Message, b []byte, want int) {
 	limit := c.S.MaxKept
-	room = c.within(s, want, limit-limit/4)
+	room := c.within(s, want, limit-limit/4)
 	if s.InHead && room < want {
 		if start := m.Head + headStart - len(s.Buf); start > room {
 			room = max(room, c.within(s, min(want, start), limit))

@@ -38,8 +38,10 @@ type Decoder struct {
 // Reset prepares d for the connection of c. Its parsers report the header
 // lines of each head, which become the messages' Fields.
 func (d *Decoder) Reset(c *exchange.Conn) {
-	req, resp := d.req, d.resp // their line buffers, for reuse
-	*d = Decoder{c: c, req: req, resp: resp}
+	// Field by field rather than by a composite literal, which would copy
+	// the parsers (kept for their line buffers) out and back: Init resets
+	// each of them in place.
+	d.c, d.raw, d.skipped, d.orphans = c, false, 0, nil
 	d.req.Init(httpframe.Request)
 	d.resp.Init(httpframe.Response)
 	d.req.RecordLines(true)
@@ -175,11 +177,17 @@ func (d *Decoder) respTarget() *exchange.Exchange {
 	return nil
 }
 
-// headDone records the end of a message head, which p framed.
+// headDone records the end of a message head, which p framed, unless it
+// was recorded (a message whose head and body came apart). It inlines, so
+// that the second case costs no call.
 func (d *Decoder) headDone(s *exchange.Side, m *entry.Message, p *httpframe.Parser) {
-	if !s.InHead {
-		return
+	if s.InHead {
+		endHead(s, m, p)
 	}
+}
+
+// endHead is headDone of a head not yet recorded.
+func endHead(s *exchange.Side, m *entry.Message, p *httpframe.Parser) {
 	s.InHead = false
 	s.HeadEnd = len(s.Buf)
 	m.HTTP = true

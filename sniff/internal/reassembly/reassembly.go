@@ -204,8 +204,11 @@ func (h *Half) InWindow(seq Seq) bool {
 // Reset forgets everything, releasing held bytes from the Budget.
 func (h *Half) Reset() {
 	h.releaseAll()
-	win, max, segs, budget := h.Window, h.MaxPending, h.MaxSegments, h.Budget
-	*h = Half{Window: win, MaxPending: max, MaxSegments: segs, Budget: budget, pending: h.pending[:0]}
+	win, max, segs, budget, pending := h.Window, h.MaxPending, h.MaxSegments, h.Budget, h.pending[:0]
+	// Cleared in place, then set: a composite literal would be built
+	// aside and copied.
+	*h = Half{}
+	h.Window, h.MaxPending, h.MaxSegments, h.Budget, h.pending = win, max, segs, budget, pending
 }
 
 func (h *Half) releaseAll() {
@@ -232,6 +235,41 @@ func (h *Half) shrink() {
 // outside the receive window, which is counted and skipped (its FIN too).
 func (h *Half) Segment(seq Seq, payload []byte, fin bool, ts time.Time, r Receiver) bool {
 	return h.SegmentCut(seq, payload, 0, fin, ts, r)
+}
+
+// TakeNext and TakeAck take the usual segment of a started half with
+// fewer checks than SegmentCut (TakeNext inlines): TakeNext the next n
+// bytes (n > 0, none lost, nothing waiting, no FIN), without delivering
+// them; TakeAck a segment without payload (captured: its caller checks),
+// lost bytes or FIN inside the window. Each reports whether it took the
+// segment: the caller then gives the bytes TakeNext took to its
+// Receiver's Data, which completes what SegmentCut would do; otherwise the
+// caller calls SegmentCut.
+func (h *Half) TakeNext(seq Seq, n int, lost int64, fin bool) bool {
+	if n == 0 || fin || !h.started || seq != h.next || lost > 0 || h.finSeen || len(h.pending) != 0 {
+		return false
+	}
+	h.oowRun = 0
+	h.next = seq.Add(int64(n))
+	if h.next.After(h.high) {
+		h.high = h.next
+	}
+	return true
+}
+
+// TakeAck: see TakeNext.
+func (h *Half) TakeAck(seq Seq, lost int64, fin bool) bool {
+	if fin || lost > 0 || !h.started {
+		return false
+	}
+	if d, w := seq.Sub(h.next), h.window(); d < -w || d >= w {
+		return false
+	}
+	h.oowRun = 0
+	if seq.After(h.high) {
+		h.high = seq
+	}
+	return true
 }
 
 // SegmentCut is Segment for a segment that the capture's snap length cut:

@@ -289,8 +289,11 @@ func (t *Table) open(key connKey, client, server netip.AddrPort, ts time.Time, p
 		c = new(Conn)
 	}
 	up, gen := c.Up, c.gen+1
-	*c = Conn{t: t, key: key, Client: client, Server: server, finDir: -1, gen: gen, Up: up,
-		Pickup: pickup, AfterEvict: afterEvict}
+	// Cleared in place, then set: a composite literal of the fields would
+	// be built aside and copied.
+	*c = Conn{}
+	c.t, c.key, c.Client, c.Server, c.finDir, c.gen, c.Up = t, key, client, server, -1, gen, up
+	c.Pickup, c.AfterEvict = pickup, afterEvict
 	for d := range c.Dir {
 		c.Dir[d].Half.MaxPending = t.cfg.MaxPendingPerConn
 		c.Dir[d].Half.Budget = &t.budget

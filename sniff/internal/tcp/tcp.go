@@ -212,6 +212,9 @@ type Table struct {
 	// most packets find theirs there. A connection leaves it when it
 	// leaves the table.
 	recent [recentSize]*Conn
+	// missed is the key of the last segment lookup found in no slot of
+	// recent: the SYN or the pickup that opens its connection uses it.
+	missed connKey
 	// reset holds the tuples of connections closed by a RST, and when:
 	// segments captured after the RST (the other side's data in flight, or
 	// captured out of order on another CPU) are not picked up as a new
@@ -370,69 +373,20 @@ func (t *Table) Segment(p *decode.Packet, ts time.Time) {
 	// the map is the costliest part of finding a packet's connection.
 	slot := &t.recent[recentSlot(p.SrcPort, p.DstPort)]
 	c := *slot
-	var key connKey
-	if c != nil && c.carries(p) {
-		key = c.key
-	} else {
-		key = makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
-		c = t.table[key]
-		if c != nil {
-			*slot = c
-		}
+	if c == nil || !c.carries(p) {
+		c = t.lookup(p, slot)
 	}
 	syn, ack, fin, rst := p.Flags.Has(decode.SYN), p.Flags.Has(decode.ACK), p.Flags.Has(decode.FIN), p.Flags.Has(decode.RST)
 	seq := reassembly.Seq(p.Seq)
 
 	if syn && !ack {
-		if c != nil {
-			if c.SynSeen && c.isClient(p.Src, p.SrcPort) && c.Dir[0].isn == seq {
-				// A retransmitted SYN; data on it is a retransmission too.
-				t.touch(c, ts)
-				if len(p.Payload) > 0 {
-					c.fastOpen(0, seq, p, ts)
-				}
-				return
-			}
-			// A new connection on a tuple still tracked: the old one is
-			// gone, by a close we saw or by one we did not.
-			t.replaced(c, ts)
-		}
-		c = t.open(key, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), ts, false, false)
-		c.SynSeen = true
-		c.SynTime = ts
-		c.Dir[0].isn = seq
-		c.Dir[0].wscale = p.WScale
-		c.Dir[0].Half.Start(seq)
-		c.setWindows()
-		c.fastOpen(0, seq, p, ts)
+		t.syn(c, p, seq, ts)
 		return
 	}
 	if c == nil {
-		if rst || (len(p.Payload) == 0 && p.Missing == 0 && !syn) {
-			t.stats.Stray++
+		if c = t.pickup(p, syn, rst, ts); c == nil {
 			return
 		}
-		if at, ok := t.reset[key]; ok {
-			if ts.Sub(at) < resetLinger {
-				t.stats.Stray++
-				return
-			}
-			delete(t.reset, key)
-		}
-		// Picked up in the middle: the handshake was not captured.
-		var client, server netip.AddrPort
-		src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
-		if syn || senderIsServer(p) {
-			client, server = dst, src
-		} else {
-			client, server = src, dst
-		}
-		afterEvict := false
-		if _, ok := t.evicted[key]; ok {
-			delete(t.evicted, key)
-			afterEvict = true
-		}
-		c = t.open(key, client, server, ts, true, afterEvict)
 	}
 	t.touch(c, ts)
 	dir := 0
@@ -457,9 +411,17 @@ func (t *Table) Segment(p *decode.Packet, ts time.Time) {
 	}
 	d, peer := &c.Dir[dir], &c.Dir[1-dir]
 	h := &d.Half
-	if !h.SegmentCut(seq, p.Payload, int64(p.Missing), fin, ts, c.recv[dir]) {
-		// Outside the receive window: the stack drops it, ACK and FIN
-		// with it (RFC 9293 §3.10.7.4); the Half counted it.
+	// The usual segments, in-order bytes and ACKs, are taken without
+	// SegmentCut's call and checks. A segment outside the receive window
+	// is dropped by the stack, ACK and FIN with it (RFC 9293 §3.10.7.4):
+	// SegmentCut counted it.
+	if len(p.Payload) > 0 {
+		if h.TakeNext(seq, len(p.Payload), int64(p.Missing), fin) {
+			c.recv[dir].Data(p.Payload, ts)
+		} else if !h.SegmentCut(seq, p.Payload, int64(p.Missing), fin, ts, c.recv[dir]) {
+			return
+		}
+	} else if !h.TakeAck(seq, int64(p.Missing), fin) && !h.SegmentCut(seq, p.Payload, int64(p.Missing), fin, ts, c.recv[dir]) {
 		return
 	}
 	if dir == 0 && ack && c.SynSeen && c.SynAckSeen && c.HsDone.IsZero() && reassembly.Seq(p.Ack) == c.Dir[1].isn.Add(1) {
@@ -500,6 +462,76 @@ func (t *Table) Segment(p *decode.Packet, ts time.Time) {
 		// byte before them are in, at the second FIN (as Finish).
 		t.close(c, c.secondFin(), c.Closer())
 	}
+}
+
+// lookup finds the connection of p in the map, and makes it the recent
+// one of its slot.
+func (t *Table) lookup(p *decode.Packet, slot **Conn) *Conn {
+	t.missed = makeKey(p.Src, p.Dst, p.SrcPort, p.DstPort)
+	c := t.table[t.missed]
+	if c != nil {
+		*slot = c
+	}
+	return c
+}
+
+// syn handles a SYN without ACK, c being the connection tracked on its
+// tuple, if any.
+func (t *Table) syn(c *Conn, p *decode.Packet, seq reassembly.Seq, ts time.Time) {
+	key := t.missed // c is nil only when lookup missed
+	if c != nil {
+		key = c.key
+		if c.SynSeen && c.isClient(p.Src, p.SrcPort) && c.Dir[0].isn == seq {
+			// A retransmitted SYN; data on it is a retransmission too.
+			t.touch(c, ts)
+			if len(p.Payload) > 0 {
+				c.fastOpen(0, seq, p, ts)
+			}
+			return
+		}
+		// A new connection on a tuple still tracked: the old one is
+		// gone, by a close we saw or by one we did not.
+		t.replaced(c, ts)
+	}
+	c = t.open(key, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort), ts, false, false)
+	c.SynSeen = true
+	c.SynTime = ts
+	c.Dir[0].isn = seq
+	c.Dir[0].wscale = p.WScale
+	c.Dir[0].Half.Start(seq)
+	c.setWindows()
+	c.fastOpen(0, seq, p, ts)
+}
+
+// pickup opens the connection of a segment (not a SYN without ACK) on a
+// tuple not tracked: one picked up in the middle, its handshake not
+// captured. It returns nil when the segment opens none (a stray).
+func (t *Table) pickup(p *decode.Packet, syn, rst bool, ts time.Time) *Conn {
+	if rst || (len(p.Payload) == 0 && p.Missing == 0 && !syn) {
+		t.stats.Stray++
+		return nil
+	}
+	key := t.missed // c is nil: lookup missed
+	if at, ok := t.reset[key]; ok {
+		if ts.Sub(at) < resetLinger {
+			t.stats.Stray++
+			return nil
+		}
+		delete(t.reset, key)
+	}
+	var client, server netip.AddrPort
+	src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
+	if syn || senderIsServer(p) {
+		client, server = dst, src
+	} else {
+		client, server = src, dst
+	}
+	afterEvict := false
+	if _, ok := t.evicted[key]; ok {
+		delete(t.evicted, key)
+		afterEvict = true
+	}
+	return t.open(key, client, server, ts, true, afterEvict)
 }
 
 // fastOpen takes the data a SYN (TCP Fast Open, RFC 7413) or a SYN-ACK
