@@ -2,6 +2,7 @@ package logformat
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strings"
 
 	"github.com/sniffer/sniffer/sniff/entry"
@@ -180,12 +181,57 @@ type headerKey struct {
 	name string             // a plainName
 	fold *httpframe.FoldKey // name, to compare; nil: compared byte by byte
 	slot uint8              // where lookupFields puts its value
+	// words: the name is at most 16 bytes, and is compared as two
+	// 8-byte words (little-endian) read at 0 and at second: a name of
+	// more than 8 bytes as its first and last eight, a shorter one twice
+	// as its first word, span (8 or the length) bytes being read. That
+	// costs a few instructions where a loop over the bytes costs some per
+	// byte. w is the name in lower case, m has 0x20 at its letters (OR-ing
+	// folds them to lower case) and keep the bytes of the name.
+	words        bool
+	second, span uint8
+	w, m, keep   [2]uint64
 }
 
 // newHeaderKey returns the headerKey of name (a plainName) and slot.
 func newHeaderKey(name string, slot uint8) headerKey {
 	k := httpframe.NewFoldKey(name)
-	return headerKey{name: name, fold: &k, slot: slot}
+	key := headerKey{name: name, fold: &k, slot: slot}
+	switch n := len(name); {
+	case n <= 8:
+		key.words, key.span = true, 8
+		w, m := foldWord(name)
+		keep := ^uint64(0) >> (64 - 8*n)
+		key.w, key.m, key.keep = [2]uint64{w, w}, [2]uint64{m, m}, [2]uint64{keep, keep}
+	case n <= 16:
+		key.words, key.second, key.span = true, uint8(n-8), uint8(n)
+		key.w[0], key.m[0] = foldWord(name[:8])
+		key.w[1], key.m[1] = foldWord(name[n-8:])
+		key.keep = [2]uint64{^uint64(0), ^uint64(0)}
+	}
+	return key
+}
+
+// foldWord returns s (at most 8 bytes) in lower case as a little-endian
+// word, and the mask with 0x20 at its letters.
+func foldWord(s string) (w, m uint64) {
+	for i := len(s) - 1; i >= 0; i-- {
+		c := lower(s[i])
+		w, m = w<<8|uint64(c), m<<8
+		if 'a' <= c && c <= 'z' {
+			m |= 0x20
+		}
+	}
+	return w, m
+}
+
+// match reports whether b (as long as the name) is the name under ASCII
+// case folding.
+func (k *headerKey) match(b []byte) bool {
+	if k.fold != nil {
+		return k.fold.Match(b)
+	}
+	return equalFoldASCII(b, k.name)
 }
 
 // maxLookups bounds the header look-ups that Append resolves together.
@@ -236,12 +282,11 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 // start with, so that most cost one test, and a line not split is compared
 // with a name where it starts (a plainName is what precedes a line's first
 // colon, right-trimmed, exactly when the line starts with it, blanks and a
-// colon) rather than split.
+// colon) rather than split. A line not split as decoders leave it (at its
+// name's offset, in b) is read here, its name compared as words
+// (headerKey.words); other fields go through otherField.
 func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]uint64, values [][]byte) (found uint) {
-	var want uint
-	for _, k := range keys {
-		want |= 1 << k.slot
-	}
+	left := len(keys)
 	for i := range fields {
 		f := &fields[i]
 		off := uint(f.Name.Off)
@@ -251,28 +296,72 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]ui
 		if c := b[off]; first[c>>6]&(1<<(c&63)) == 0 {
 			continue
 		}
-		for _, k := range keys {
-			if found&(1<<k.slot) != 0 {
+		if f.Name.Len >= 0 || f.Value.Off != f.Name.Off || uint(f.Value.Len) > uint(len(b))-off {
+			if found, left = otherField(b, f, keys, values, found, left); left == 0 {
+				return found
+			}
+			continue
+		}
+		line := b[off : off+uint(f.Value.Len)]
+		for j := range keys {
+			k := &keys[j]
+			kn := len(k.name)
+			if len(line) <= kn || found&(1<<k.slot) != 0 {
 				continue
 			}
-			if f.Name.Len < 0 {
-				// The byte after the name first (fieldValue).
-				if kn := len(k.name); int(f.Value.Len) <= kn || off+uint(kn) >= uint(len(b)) || b[off+uint(kn)] != ':' && !isBlank(b[off+uint(kn)]) {
+			// The byte after the name first (fieldValue).
+			if c := line[kn]; c != ':' && !isBlank(c) {
+				continue
+			}
+			if k.words && off+uint(k.span) <= uint(len(b)) {
+				if (binary.LittleEndian.Uint64(b[off:])|k.m[0])&k.keep[0] != k.w[0] ||
+					(binary.LittleEndian.Uint64(b[off+uint(k.second):])|k.m[1])&k.keep[1] != k.w[1] {
 					continue
 				}
+			} else if !k.match(line[:kn]) {
+				continue
 			}
-			v, ok := fieldValue(b, f, k)
+			v, ok := colonValue(line[kn:])
 			if !ok {
 				continue
 			}
 			values[k.slot] = v
 			found |= 1 << k.slot
-			if found == want {
+			if left--; left == 0 {
 				return found
 			}
 		}
 	}
 	return found
+}
+
+// otherField is lookupFields for one field that is split, or not where a
+// decoder leaves the line (at its name's offset, within b): it returns
+// found and left (the keys still looked for) updated.
+func otherField(b []byte, f *entry.Field, keys []headerKey, values [][]byte, found uint, left int) (uint, int) {
+	off := uint(f.Name.Off)
+	for j := range keys {
+		k := &keys[j]
+		if found&(1<<k.slot) != 0 {
+			continue
+		}
+		if f.Name.Len < 0 {
+			// The byte after the name first (fieldValue).
+			if kn := uint(len(k.name)); int(f.Value.Len) <= int(kn) || off+kn >= uint(len(b)) || b[off+kn] != ':' && !isBlank(b[off+kn]) {
+				continue
+			}
+		}
+		v, ok := fieldValue(b, f, k)
+		if !ok {
+			continue
+		}
+		values[k.slot] = v
+		found |= 1 << k.slot
+		if left--; left == 0 {
+			break
+		}
+	}
+	return found, left
 }
 
 // addFirst adds c, in both cases, to the byte set set.
@@ -283,9 +372,9 @@ func addFirst(set [4]uint64, c byte) [4]uint64 {
 	return set
 }
 
-// fieldValue returns the value of f in b if its name is name (a
+// fieldValue returns the value of f in b if its name is key's (a
 // plainName, compared case-insensitively).
-func fieldValue(b []byte, f *entry.Field, key headerKey) ([]byte, bool) {
+func fieldValue(b []byte, f *entry.Field, key *headerKey) ([]byte, bool) {
 	name := key.name
 	if f.Name.Len >= 0 {
 		n, v := f.Name.Bytes(b), f.Value.Bytes(b)
@@ -301,16 +390,24 @@ func fieldValue(b []byte, f *entry.Field, key headerKey) ([]byte, bool) {
 	if len(line) <= k || line[k] != ':' && !isBlank(line[k]) {
 		return nil, false
 	}
-	if key.fold != nil && !key.fold.Match(line[:k]) || key.fold == nil && !equalFoldASCII(line[:k], name) {
+	if !key.match(line[:k]) {
 		return nil, false
 	}
-	for k < len(line) && isBlank(line[k]) {
+	return colonValue(line[k:])
+}
+
+// colonValue returns the value of a header line from the end of its name
+// on (rest): after blanks and a colon, trimmed. ok is false when no colon
+// follows the blanks.
+func colonValue(rest []byte) ([]byte, bool) {
+	k := 0
+	for k < len(rest) && isBlank(rest[k]) {
 		k++
 	}
-	if k == len(line) || line[k] != ':' {
+	if k == len(rest) || rest[k] != ':' {
 		return nil, false
 	}
-	v := trimBlanks(line[k+1:])
+	v := trimBlanks(rest[k+1:])
 	return v[:len(v):len(v)], true
 }
 
