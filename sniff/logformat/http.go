@@ -3,6 +3,7 @@ package logformat
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"strings"
 
 	"github.com/sniffer/sniffer/sniff/entry"
@@ -262,54 +263,73 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 		}
 		return nil, false
 	}
-	var v [1][]byte
-	first := addFirst([4]uint64{}, name[0])
-	if lookupFields(m.Bytes, fields, []headerKey{{name: name}}, &first, v[:]) == 0 {
+	var ks keySet
+	ks.add(headerKey{name: name})
+	var v [maxLookups][]byte
+	if lookupFields(m.Bytes, fields, &ks, &v) == 0 {
 		return nil, false
 	}
 	return v[0], true
 }
 
-// lookupFields finds the values of the first fields named by keys (each a
-// plainName, compared whole and case-insensitively) among fields, whose
-// spans are in b: the value of keys[k] goes to values[keys[k].slot], and
-// bit slot of the result is set when it was found. Slots must be below
-// len(values).
+// keySet is the header names lookupFields looks for in one pass.
+type keySet struct {
+	keys []headerKey
+	// first has bit j set at the bytes keys[j] starts with (either case):
+	// most fields cost one look-up in it.
+	first [256]uint8
+}
+
+// add adds k to the set, which holds fewer than maxLookups keys.
+func (ks *keySet) add(k headerKey) {
+	bit := uint8(1) << len(ks.keys)
+	ks.first[lower(k.name[0])] |= bit
+	ks.first[upper(k.name[0])] |= bit
+	ks.keys = append(ks.keys, k)
+}
+
+// lookupFields finds the values of the first fields named by the keys of
+// ks (each a plainName, compared whole and case-insensitively) among
+// fields, whose spans are in b: the value of a key goes to values[its
+// slot], and bit slot of the result is set when it was found.
 //
 // It is the inner loop of every %…header.NAME, hence one pass for all the
 // names of a message, and the way fields are read: a field's first byte
-// (that of its name, split or not) is tested against the bytes the names
-// start with, so that most cost one test, and a line not split is compared
-// with a name where it starts (a plainName is what precedes a line's first
-// colon, right-trimmed, exactly when the line starts with it, blanks and a
-// colon) rather than split. A line not split as decoders leave it (at its
-// name's offset, in b) is read here, its name compared as words
-// (headerKey.words); other fields go through otherField.
-func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]uint64, values [][]byte) (found uint) {
-	left := len(keys)
+// (that of its name, split or not) is looked up in ks.first, so that most
+// cost one test, and a line not split is compared with a name where it
+// starts (a plainName is what precedes a line's first colon, right-trimmed,
+// exactly when the line starts with it, blanks and a colon) rather than
+// split. A line not split as decoders leave it (at its name's offset, in
+// b) is read here, compared with the keys that start with its first byte,
+// as words (headerKey.words); other fields go through otherField.
+func lookupFields(b []byte, fields []entry.Field, ks *keySet, values *[maxLookups][]byte) (found uint) {
+	var done uint8 // bit j: keys[j] was found
+	all := uint8(1)<<len(ks.keys) - 1
 	for i := range fields {
 		f := &fields[i]
 		off := uint(f.Name.Off)
 		if off >= uint(len(b)) {
 			continue
 		}
-		if c := b[off]; first[c>>6]&(1<<(c&63)) == 0 {
+		starts := ks.first[b[off]]
+		if starts == 0 {
 			continue
 		}
 		if f.Name.Len >= 0 || f.Value.Off != f.Name.Off || uint(f.Value.Len) > uint(len(b))-off {
-			if found, left = otherField(b, f, keys, values, found, left); left == 0 {
+			if done = otherField(b, f, ks, values, done, &found); done == all {
 				return found
 			}
 			continue
 		}
 		line := b[off : off+uint(f.Value.Len)]
-		for j := range keys {
-			k := &keys[j]
+		for cand := starts &^ done; cand != 0; cand &= cand - 1 {
+			j := bits.TrailingZeros8(cand)
+			k := &ks.keys[j]
 			kn := len(k.name)
-			if len(line) <= kn || found&(1<<k.slot) != 0 {
+			// The byte after the name first (fieldValue).
+			if len(line) <= kn {
 				continue
 			}
-			// The byte after the name first (fieldValue).
 			if c := line[kn]; c != ':' && !isBlank(c) {
 				continue
 			}
@@ -325,9 +345,9 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]ui
 			if !ok {
 				continue
 			}
-			values[k.slot] = v
+			values[k.slot&(maxLookups-1)] = v
 			found |= 1 << k.slot
-			if left--; left == 0 {
+			if done |= 1 << j; done == all {
 				return found
 			}
 		}
@@ -336,13 +356,14 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]ui
 }
 
 // otherField is lookupFields for one field that is split, or not where a
-// decoder leaves the line (at its name's offset, within b): it returns
-// found and left (the keys still looked for) updated.
-func otherField(b []byte, f *entry.Field, keys []headerKey, values [][]byte, found uint, left int) (uint, int) {
+// decoder leaves the line (at its name's offset, within b), whose first
+// byte one of the keys starts with: it tries every key not found yet
+// (done) and returns done updated.
+func otherField(b []byte, f *entry.Field, ks *keySet, values *[maxLookups][]byte, done uint8, found *uint) uint8 {
 	off := uint(f.Name.Off)
-	for j := range keys {
-		k := &keys[j]
-		if found&(1<<k.slot) != 0 {
+	for j := range ks.keys {
+		k := &ks.keys[j]
+		if done&(1<<j) != 0 {
 			continue
 		}
 		if f.Name.Len < 0 {
@@ -355,21 +376,11 @@ func otherField(b []byte, f *entry.Field, keys []headerKey, values [][]byte, fou
 		if !ok {
 			continue
 		}
-		values[k.slot] = v
-		found |= 1 << k.slot
-		if left--; left == 0 {
-			break
-		}
+		values[k.slot&(maxLookups-1)] = v
+		*found |= 1 << k.slot
+		done |= 1 << j
 	}
-	return found, left
-}
-
-// addFirst adds c, in both cases, to the byte set set.
-func addFirst(set [4]uint64, c byte) [4]uint64 {
-	for _, c := range [2]byte{lower(c), upper(c)} {
-		set[c>>6] |= 1 << (c & 63)
-	}
-	return set
+	return done
 }
 
 // fieldValue returns the value of f in b if its name is key's (a

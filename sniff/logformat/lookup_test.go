@@ -90,22 +90,18 @@ func TestHeaderLookups(t *testing.T) {
 			hits++
 		}
 
-		var keys []headerKey
+		var ks keySet
 		for slot := range uint8(r.IntN(maxLookups) + 1) {
 			if n := names[r.IntN(len(names))]; plainName(n) {
-				keys = append(keys, newHeaderKey(n, slot))
+				ks.add(newHeaderKey(n, slot))
 			}
 		}
 		var values [maxLookups][]byte
-		var first [4]uint64
-		for _, k := range keys {
-			first = addFirst(first, k.name[0])
-		}
 		split := entry.ScanFields(nil, hm)
 		for i, fields := range [][]entry.Field{split, unsplit(b, split)} {
 			clear(values[:])
-			found := lookupFields(b, fields, keys, &first, values[:])
-			for _, k := range keys {
+			found := lookupFields(b, fields, &ks, &values)
+			for _, k := range ks.keys {
 				wv, wok := refFindHeader(b, k.name)
 				if ok := found&(1<<k.slot) != 0; ok != wok || ok && !bytes.Equal(values[k.slot], wv) {
 					t.Fatalf("lookupFields(%q, %q, unsplit %v): %q, %v; want %q, %v", b, k.name, i == 1, values[k.slot], ok, wv, wok)

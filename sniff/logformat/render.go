@@ -268,7 +268,7 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			case p.slot != noSlot:
 				if !sc.resolved[p.side] {
 					sc.resolved[p.side] = true
-					sc.found |= f.resolve(m, p.side, sc.values[:])
+					sc.found |= f.resolve(m, p.side, &sc.values)
 				}
 				v, ok = sc.values[p.slot], sc.found&(1<<p.slot) != 0
 			default:
@@ -433,12 +433,12 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	var values [maxLookups][]byte
 	var found uint
 	if resp.HTTP {
-		found = f.resolve(resp, response, values[:])
+		found = f.resolve(resp, response, &values)
 	}
 	dst = appendLookup(dst, &ops[8], resp.HTTP, values[:], found, o)
 	dst = append(dst, ops[9].text...)
 	if req.HTTP {
-		found |= f.resolve(req, request, values[:])
+		found |= f.resolve(req, request, &values)
 	}
 	dst = appendLookup(dst, &ops[10], req.HTTP, values[:], found, o)
 	dst = append(dst, ops[11].text...)
@@ -466,16 +466,16 @@ func appendText(dst, b []byte, enc Encoding) []byte {
 
 // resolve finds the values of the header look-ups of a side in m (an HTTP
 // message) in one pass over its fields (lookupFields).
-func (f *Format) resolve(m *entry.Message, s side, values [][]byte) (found uint) {
-	keys := f.keys[s]
-	if len(keys) == 0 {
+func (f *Format) resolve(m *entry.Message, s side, values *[maxLookups][]byte) (found uint) {
+	ks := &f.keys[s]
+	if len(ks.keys) == 0 {
 		return 0
 	}
 	if !m.HasFields {
 		var buf [fieldBuf]entry.Field
-		return lookupFields(m.Bytes, m.HeaderFields(buf[:]), keys, &f.first[s], values)
+		return lookupFields(m.Bytes, m.HeaderFields(buf[:]), ks, values)
 	}
-	return lookupFields(m.Bytes, m.Fields, keys, &f.first[s], values)
+	return lookupFields(m.Bytes, m.Fields, ks, values)
 }
 
 // missing appends the not-found value of the op.
