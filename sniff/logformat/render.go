@@ -430,29 +430,42 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 		dst = appendText(dst, part, o.Encoding)
 	}
 	dst = append(dst, ops[7].text...)
+	// The look-ups (resolve) and their values or not-found strings,
+	// inlined: calls cost more than a short value's copy.
 	var values [maxLookups][]byte
 	var found uint
 	if resp.HTTP {
-		found = f.resolve(resp, response, &values)
+		if resp.HasFields {
+			found = lookupFields(resp.Bytes, resp.Fields, &f.keys[response], &values)
+		} else {
+			found = f.resolve(resp, response, &values)
+		}
 	}
-	dst = appendLookup(dst, &ops[8], resp.HTTP, values[:], found, o)
+	if p := &ops[8]; resp.HTTP && found&(1<<p.slot) != 0 {
+		dst = appendText(dst, values[p.slot&(maxLookups-1)], o.Encoding)
+	} else {
+		dst = p.missing(dst, o)
+	}
 	dst = append(dst, ops[9].text...)
 	if req.HTTP {
-		found |= f.resolve(req, request, &values)
+		if req.HasFields {
+			found |= lookupFields(req.Bytes, req.Fields, &f.keys[request], &values)
+		} else {
+			found |= f.resolve(req, request, &values)
+		}
 	}
-	dst = appendLookup(dst, &ops[10], req.HTTP, values[:], found, o)
+	if p := &ops[10]; req.HTTP && found&(1<<p.slot) != 0 {
+		dst = appendText(dst, values[p.slot&(maxLookups-1)], o.Encoding)
+	} else {
+		dst = p.missing(dst, o)
+	}
 	dst = append(dst, ops[11].text...)
-	dst = appendLookup(dst, &ops[12], req.HTTP, values[:], found, o)
-	return append(dst, ops[13].text...)
-}
-
-// appendLookup appends the value of the %…header.NAME op p, whose message
-// is HTTP or not, from the values resolve found.
-func appendLookup(dst []byte, p *op, http bool, values [][]byte, found uint, o *Options) []byte {
-	if !http || found&(1<<p.slot) == 0 {
-		return p.missing(dst, o)
+	if p := &ops[12]; req.HTTP && found&(1<<p.slot) != 0 {
+		dst = appendText(dst, values[p.slot&(maxLookups-1)], o.Encoding)
+	} else {
+		dst = p.missing(dst, o)
 	}
-	return appendText(dst, values[p.slot], o.Encoding)
+	return append(dst, ops[13].text...)
 }
 
 // appendText is appendEncoded for bytes, with the common case inlined: the
