@@ -1,7 +1,6 @@
 package logformat
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"strings"
@@ -64,15 +63,24 @@ func body(m *entry.Message) []byte {
 // firstLine returns the bytes at m.Head up to the first CR or LF.
 func firstLine(m *entry.Message) []byte { return cutLine(headerBlock(m)) }
 
-// cutLine returns b up to its first CR or LF.
+// cutLine returns b up to its first CR or LF. It skips eight bytes at a
+// time while none is below 0x0e (CR), then goes byte by byte: a first line
+// is some tens of bytes, which two bytes.IndexByte calls cost more to set
+// up than to scan.
 func cutLine(b []byte) []byte {
-	// Two bytes.IndexByte rather than one bytes.IndexAny(b, "\r\n"),
-	// which builds a byte set and tests the line byte by byte.
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		b = b[:i]
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	rest := b
+	for len(rest) >= 8 {
+		x := binary.LittleEndian.Uint64(rest)
+		if (x-ones*0x0e)&^x&highs != 0 {
+			break
+		}
+		rest = rest[8:]
 	}
-	if i := bytes.IndexByte(b, '\r'); i >= 0 {
-		b = b[:i]
+	for i := len(b) - len(rest); i < len(b); i++ {
+		if b[i] == '\r' || b[i] == '\n' {
+			return b[:i]
+		}
 	}
 	return b
 }
