@@ -112,7 +112,7 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		HeaderCap:   o.headerCap,
 		BodyCap:     o.maxBody,
 		KeepBodies:  format.NeedsBodies() && o.maxBody > 0,
-		Emit:        out.emit,
+		Emit:        out.emitter(),
 
 		MaxPendingPerConn: o.maxPending,
 		MaxPendingTotal:   o.maxPendingTotal,
@@ -384,6 +384,30 @@ func (p *printer) emit(e *entry.Entry) {
 	if p.done() && p.stop != nil {
 		p.stop()
 	}
+}
+
+// emitter returns emit, or emitPlain when the printer has nothing to do
+// but print the entries (no --count, -e, extras or redaction).
+func (p *printer) emitter() func(*entry.Entry) {
+	if x := p.extras; p.count == 0 && p.exec == nil && p.redact == nil &&
+		(x == nil || x.agg == nil && x.metrics == nil && x.har == nil && !x.json) {
+		return p.emitPlain
+	}
+	return p.emit
+}
+
+// emitPlain is emit for a printer that only prints (emitter): without the
+// tests of the steps it has not, which every entry pays.
+func (p *printer) emitPlain(e *entry.Entry) {
+	if !p.warned && p.warn != nil && (e.Request.HeadTruncated || e.Response.HeadTruncated) {
+		p.warnHeadTruncated(e)
+	}
+	p.buf = p.format.Append(p.buf[:0], e, &p.opts)
+	if p.newline {
+		p.buf = append(p.buf, '\n')
+	}
+	p.w.Write(p.buf)
+	p.printed++
 }
 
 // warnHeadTruncated tells, once, that an entry's header block was longer
