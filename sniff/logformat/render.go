@@ -406,19 +406,19 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	} else {
 		dst = ops[0].missing(dst, o)
 	}
-	dst = append(dst, ops[1].text...)
+	dst = appendLit(dst, ops[1].text)
 	if t := e.Request.Last; t.IsZero() {
 		dst = ops[2].missing(dst, o)
 	} else {
 		dst = appendStamp(dst, &o.stamps[2&1], ops[2].tf, t, loc)
 	}
-	dst = append(dst, ops[3].text...)
+	dst = appendLit(dst, ops[3].text)
 	if e.TLS != nil {
 		dst = ops[4].missing(dst, o)
 	} else {
 		dst = appendText(dst, firstLine(&e.Request), o.Encoding)
 	}
-	dst = append(dst, ops[5].text...)
+	dst = appendLit(dst, ops[5].text)
 	resp, req := &e.Response, &e.Request
 	var part []byte
 	if resp.HTTP {
@@ -429,7 +429,7 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	} else {
 		dst = appendText(dst, part, o.Encoding)
 	}
-	dst = append(dst, ops[7].text...)
+	dst = appendLit(dst, ops[7].text)
 	// The look-ups (resolve) and their values or not-found strings,
 	// inlined: calls cost more than a short value's copy.
 	var values [maxLookups][]byte
@@ -446,7 +446,7 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	} else {
 		dst = p.missing(dst, o)
 	}
-	dst = append(dst, ops[9].text...)
+	dst = appendLit(dst, ops[9].text)
 	if req.HTTP {
 		if req.HasFields {
 			found |= lookupFields(req.Bytes, req.Fields, &f.keys[request], &values)
@@ -459,13 +459,27 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	} else {
 		dst = p.missing(dst, o)
 	}
-	dst = append(dst, ops[11].text...)
+	dst = appendLit(dst, ops[11].text)
 	if p := &ops[12]; req.HTTP && found&(1<<p.slot) != 0 {
 		dst = appendText(dst, values[p.slot&(maxLookups-1)], o.Encoding)
 	} else {
 		dst = p.missing(dst, o)
 	}
-	return append(dst, ops[13].text...)
+	return appendLit(dst, ops[13].text)
+}
+
+// appendLit appends the literal s, one of a few bytes as bytes: the call
+// to copy them costs more than their appends.
+func appendLit(dst []byte, s string) []byte {
+	switch len(s) {
+	case 1:
+		return append(dst, s[0])
+	case 2:
+		return append(dst, s[0], s[1])
+	case 3:
+		return append(dst, s[0], s[1], s[2])
+	}
+	return append(dst, s...)
 }
 
 // appendText is appendEncoded for bytes, with the common case inlined: the
