@@ -468,10 +468,12 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	return appendLit(dst, ops[13].text)
 }
 
-// appendLit appends the literal s, one of a few bytes as bytes: the call
-// to copy them costs more than their appends.
+// appendLit appends s, of a few bytes as bytes: the call to copy them
+// costs more than their appends.
 func appendLit(dst []byte, s string) []byte {
 	switch len(s) {
+	case 0:
+		return dst
 	case 1:
 		return append(dst, s[0])
 	case 2:
@@ -508,7 +510,7 @@ func (f *Format) resolve(m *entry.Message, s side, values *[maxLookups][]byte) (
 // missing appends the not-found value of the op.
 func (p *op) missing(dst []byte, o *Options) []byte {
 	if p.hasNF {
-		return append(dst, p.nf...)
+		return appendLit(dst, p.nf)
 	}
 	return append(dst, o.NotFound...)
 }
