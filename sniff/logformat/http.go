@@ -286,6 +286,7 @@ type keySet struct {
 	// first has bit j set at the bytes keys[j] starts with (either case):
 	// most fields cost one look-up in it.
 	first [256]uint8
+	all   uint8 // a bit for each key
 }
 
 // add adds k to the set, which holds fewer than maxLookups keys.
@@ -293,6 +294,7 @@ func (ks *keySet) add(k headerKey) {
 	bit := uint8(1) << len(ks.keys)
 	ks.first[lower(k.name[0])] |= bit
 	ks.first[upper(k.name[0])] |= bit
+	ks.all |= bit
 	ks.keys = append(ks.keys, k)
 }
 
@@ -312,7 +314,6 @@ func (ks *keySet) add(k headerKey) {
 // as words (headerKey.words); other fields go through otherField.
 func lookupFields(b []byte, fields []entry.Field, ks *keySet, values *[maxLookups][]byte) (found uint) {
 	var done uint8 // bit j: keys[j] was found
-	all := uint8(1)<<len(ks.keys) - 1
 	for i := range fields {
 		f := &fields[i]
 		off := uint(f.Name.Off)
@@ -323,22 +324,23 @@ func lookupFields(b []byte, fields []entry.Field, ks *keySet, values *[maxLookup
 		if starts == 0 {
 			continue
 		}
-		if f.Name.Len >= 0 || f.Value.Off != f.Name.Off || uint(f.Value.Len) > uint(len(b))-off {
-			if done = otherField(b, f, ks, values, done, &found); done == all {
+		if f.Name.Len >= 0 || f.Value.Off != f.Name.Off {
+			if done = otherField(b, f, ks, values, done, &found); done == ks.all {
 				return found
 			}
 			continue
 		}
-		line := b[off : off+uint(f.Value.Len)]
+		// The line is b[off:end], if that is in b.
+		end := off + uint(f.Value.Len)
 		for cand := starts &^ done; cand != 0; cand &= cand - 1 {
 			j := bits.TrailingZeros8(cand)
 			k := &ks.keys[j]
-			kn := len(k.name)
+			kn := uint(len(k.name))
 			// The byte after the name first (fieldValue).
-			if len(line) <= kn {
+			if int(f.Value.Len) <= int(kn) || off+kn >= uint(len(b)) {
 				continue
 			}
-			if c := line[kn]; c != ':' && !isBlank(c) {
+			if c := b[off+kn]; c != ':' && !isBlank(c) {
 				continue
 			}
 			if k.words && off+uint(k.span) <= uint(len(b)) {
@@ -346,16 +348,19 @@ func lookupFields(b []byte, fields []entry.Field, ks *keySet, values *[maxLookup
 					(binary.LittleEndian.Uint64(b[off+uint(k.second):])|k.m[1])&k.keep[1] != k.w[1] {
 					continue
 				}
-			} else if !k.match(line[:kn]) {
+			} else if !k.match(b[off : off+kn]) {
 				continue
 			}
-			v, ok := colonValue(line[kn:])
+			if end > uint(len(b)) {
+				continue
+			}
+			v, ok := colonValue(b[off+kn : end])
 			if !ok {
 				continue
 			}
 			values[k.slot&(maxLookups-1)] = v
 			found |= 1 << k.slot
-			if done |= 1 << j; done == all {
+			if done |= 1 << j; done == ks.all {
 				return found
 			}
 		}
