@@ -401,16 +401,20 @@ func isCLF(ops []op) bool {
 // of the generic loop for each op, in order, unrolled.
 func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Location) []byte {
 	ops := f.ops[:len(clfOps):len(clfOps)]
-	if a := e.Client.Addr(); a.IsValid() {
-		dst = appendAddr(dst, &o.addrs[request], a)
-	} else {
+	if a := e.Client.Addr(); !a.IsValid() {
 		dst = ops[0].missing(dst, o)
+	} else if c := &o.addrs[request]; c.n > 0 && c.addr == a {
+		dst = append(dst, c.buf[:c.n]...) // appendAddr's test, inlined
+	} else {
+		dst = formatAddr(dst, c, a)
 	}
 	dst = appendLit(dst, ops[1].text)
 	if t := e.Request.Last; t.IsZero() {
 		dst = ops[2].missing(dst, o)
+	} else if c := &o.stamps[2&1]; c.n > 0 && c.tf == ops[2].tf && c.loc == loc && c.sec == t.Unix() {
+		dst = append(dst, c.buf[:c.n]...) // appendStamp's test, inlined
 	} else {
-		dst = appendStamp(dst, &o.stamps[2&1], ops[2].tf, t, loc)
+		dst = formatStamp(dst, c, ops[2].tf, t, loc)
 	}
 	dst = appendLit(dst, ops[3].text)
 	if e.TLS != nil {
@@ -625,10 +629,16 @@ func appendPadded(dst []byte, v int64, width int) []byte {
 // second: under load most entries share their second with the previous one,
 // and strftime is the costliest part of the default format.
 func appendStamp(dst []byte, c *stampCache, tf *strftime.Strftime, t time.Time, loc *time.Location) []byte {
-	sec := t.Unix()
-	if c.n > 0 && c.tf == tf && c.loc == loc && c.sec == sec {
+	if c.n > 0 && c.tf == tf && c.loc == loc && c.sec == t.Unix() {
 		return append(dst, c.buf[:c.n]...)
 	}
+	return formatStamp(dst, c, tf, t, loc)
+}
+
+// formatStamp is appendStamp when the cache does not hold t's second: it
+// renders t and caches the text. (appendCLF tests the cache itself.)
+func formatStamp(dst []byte, c *stampCache, tf *strftime.Strftime, t time.Time, loc *time.Location) []byte {
+	sec := t.Unix()
 	start := len(dst)
 	dst = tf.FormatBuffer(dst, t.In(loc))
 	if n := len(dst) - start; n <= len(c.buf) {
@@ -646,6 +656,12 @@ func appendAddr(dst []byte, c *addrCache, a netip.Addr) []byte {
 	if c.n > 0 && c.addr == a {
 		return append(dst, c.buf[:c.n]...)
 	}
+	return formatAddr(dst, c, a)
+}
+
+// formatAddr is appendAddr when the cache does not hold a: it renders a and
+// caches the text. (appendCLF tests the cache itself.)
+func formatAddr(dst []byte, c *addrCache, a netip.Addr) []byte {
 	start := len(dst)
 	dst = a.AppendTo(dst)
 	if n := len(dst) - start; n <= len(c.buf) {
