@@ -354,9 +354,15 @@ func lookupFields(b []byte, fields []entry.Field, ks *keySet, values *[maxLookup
 			if end > uint(len(b)) {
 				continue
 			}
-			v, ok := colonValue(b[off+kn : end])
-			if !ok {
-				continue
+			// Most lines are "Name: value": that case without a call.
+			var v []byte
+			if rest := b[off+kn : end]; len(rest) > 2 && rest[0] == ':' && rest[1] == ' ' && !isBlank(rest[2]) && !isBlank(rest[len(rest)-1]) {
+				v = rest[2:len(rest):len(rest)]
+			} else {
+				var ok bool
+				if v, ok = colonValue(rest); !ok {
+					continue
+				}
 			}
 			values[k.slot&(maxLookups-1)] = v
 			found |= 1 << k.slot

@@ -426,7 +426,12 @@ func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Loc
 	resp, req := &e.Response, &e.Request
 	var part []byte
 	if resp.HTTP {
-		part = linePart(headerBlock(resp), ops[6].sel, response)
+		// ops[6] is %response.code (isCLF): statusCode first, as linePart.
+		b := headerBlock(resp)
+		var ok bool
+		if part, ok = statusCode(b); !ok {
+			part = linePart(b, ops[6].sel, response)
+		}
 	}
 	if len(part) == 0 {
 		dst = ops[6].missing(dst, o)
