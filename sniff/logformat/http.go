@@ -69,15 +69,14 @@ func firstLine(m *entry.Message) []byte { return cutLine(headerBlock(m)) }
 // up than to scan.
 func cutLine(b []byte) []byte {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	rest := b
-	for len(rest) >= 8 {
-		x := binary.LittleEndian.Uint64(rest)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i : i+8])
 		if (x-ones*0x0e)&^x&highs != 0 {
 			break
 		}
-		rest = rest[8:]
 	}
-	for i := len(b) - len(rest); i < len(b); i++ {
+	for ; i < len(b); i++ {
 		if b[i] == '\r' || b[i] == '\n' {
 			return b[:i]
 		}
