@@ -270,8 +270,10 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 		}
 		return nil, false
 	}
-	var ks keySet
-	ks.add(headerKey{name: name})
+	// A keySet of one key, built without add's append, which allocates.
+	one := [1]headerKey{{name: name}}
+	ks := keySet{keys: one[:], all: 1}
+	ks.first[lower(name[0])], ks.first[upper(name[0])] = 1, 1
 	var v [maxLookups][]byte
 	if lookupFields(m.Bytes, fields, &ks, &v) == 0 {
 		return nil, false
