@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -112,7 +111,7 @@ func setup(o *options, stdout, stderr io.Writer) (sniff.Config, *printer, int) {
 		HeaderCap:   o.headerCap,
 		BodyCap:     o.maxBody,
 		KeepBodies:  format.NeedsBodies() && o.maxBody > 0,
-		Emit:        out.emit,
+		Emit:        out.emitter(),
 
 		MaxPendingPerConn: o.maxPending,
 		MaxPendingTotal:   o.maxPendingTotal,
@@ -288,7 +287,7 @@ type printer struct {
 	format  *logformat.Format
 	opts    logformat.Options
 	newline bool
-	w       *bufio.Writer
+	w       *outWriter
 	buf     []byte
 	// entries is where the entries go (standard output, or standard
 	// error when it carries -w -'s pcap), and -e commands' output.
@@ -321,7 +320,7 @@ func newPrinter(o *options, f *logformat.Format, stdout io.Writer) (*printer, er
 		extras:  x,
 		format:  f,
 		newline: !o.noNewline,
-		w:       bufio.NewWriterSize(stdout, 64<<10),
+		w:       newOutWriter(stdout),
 		entries: stdout,
 		count:   o.count,
 	}
@@ -384,6 +383,118 @@ func (p *printer) emit(e *entry.Entry) {
 	if p.done() && p.stop != nil {
 		p.stop()
 	}
+}
+
+// emitter returns emit, or emitPlain when the printer has nothing to do
+// but print the entries (no --count, -e, extras or redaction).
+func (p *printer) emitter() func(*entry.Entry) {
+	if x := p.extras; p.count == 0 && p.exec == nil && p.redact == nil &&
+		(x == nil || x.agg == nil && x.metrics == nil && x.har == nil && !x.json) {
+		return p.emitPlain
+	}
+	return p.emit
+}
+
+// emitPlain is emit for a printer that only prints (emitter): without the
+// tests of the steps it has not, which every entry pays.
+func (p *printer) emitPlain(e *entry.Entry) {
+	if !p.warned && p.warn != nil && (e.Request.HeadTruncated || e.Response.HeadTruncated) {
+		p.warnHeadTruncated(e)
+	}
+	p.printed++
+	w := p.w
+	if w.err != nil {
+		return // as Write: nothing more is written
+	}
+	// Rendered into the buffer itself: the copy Write makes, left out.
+	start := len(w.buf)
+	w.buf = p.format.Append(w.buf, e, &p.opts)
+	if p.newline {
+		w.buf = append(w.buf, '\n')
+	}
+	w.wrote(len(w.buf) - start)
+}
+
+// outWriter buffers what the printer writes, as a bufio.Writer of
+// outBufSize bytes does (Write, Flush, Buffered, Reset), and lets
+// emitPlain render entries into its buffer.
+type outWriter struct {
+	w   io.Writer
+	buf []byte // what is not written yet
+	// reserve is the room kept for the next entry rendered into buf: the
+	// longest one so far, so that buf does not grow.
+	reserve int
+	err     error // the first write error: nothing more is written
+}
+
+const outBufSize = 64 << 10
+
+func newOutWriter(w io.Writer) *outWriter {
+	return &outWriter{w: w, buf: make([]byte, 0, outBufSize)}
+}
+
+// wrote is told of n bytes appended to buf: it writes buf out when the
+// room left is less than reserve.
+func (o *outWriter) wrote(n int) {
+	o.reserve = max(o.reserve, n)
+	if cap(o.buf)-len(o.buf) < o.reserve {
+		o.Flush()
+	}
+}
+
+// Write buffers b, writing out what the buffer holds first when b does not
+// fit, and b itself when it is longer than the buffer.
+func (o *outWriter) Write(b []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	if len(b) > cap(o.buf)-len(o.buf) {
+		if err := o.Flush(); err != nil {
+			return 0, err
+		}
+		if len(b) >= cap(o.buf) {
+			n, err := o.w.Write(b)
+			if n < len(b) && err == nil {
+				err = io.ErrShortWrite
+			}
+			o.err = err
+			return n, err
+		}
+	}
+	o.buf = append(o.buf, b...)
+	return len(b), nil
+}
+
+// Flush writes out the buffer. After an error, the bytes not written stay
+// buffered and every call returns the error.
+func (o *outWriter) Flush() error {
+	if o.err != nil {
+		return o.err
+	}
+	if len(o.buf) == 0 {
+		return nil
+	}
+	n, err := o.w.Write(o.buf)
+	if n < len(o.buf) && err == nil {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		if n > 0 && n < len(o.buf) {
+			o.buf = o.buf[:copy(o.buf, o.buf[n:])]
+		}
+		o.err = err
+		return err
+	}
+	o.buf = o.buf[:0]
+	return nil
+}
+
+// Buffered returns how many bytes are buffered.
+func (o *outWriter) Buffered() int { return len(o.buf) }
+
+// Reset drops what is buffered, and the error, and writes to w from now on.
+func (o *outWriter) Reset(w io.Writer) {
+	o.w, o.buf, o.err = w, o.buf[:0], nil
 }
 
 // warnHeadTruncated tells, once, that an entry's header block was longer

@@ -1,7 +1,8 @@
 package logformat
 
 import (
-	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strings"
 
 	"github.com/sniffer/sniffer/sniff/entry"
@@ -62,15 +63,23 @@ func body(m *entry.Message) []byte {
 // firstLine returns the bytes at m.Head up to the first CR or LF.
 func firstLine(m *entry.Message) []byte { return cutLine(headerBlock(m)) }
 
-// cutLine returns b up to its first CR or LF.
+// cutLine returns b up to its first CR or LF. It skips eight bytes at a
+// time while none is below 0x0e (CR), then goes byte by byte: a first line
+// is some tens of bytes, which two bytes.IndexByte calls cost more to set
+// up than to scan.
 func cutLine(b []byte) []byte {
-	// Two bytes.IndexByte rather than one bytes.IndexAny(b, "\r\n"),
-	// which builds a byte set and tests the line byte by byte.
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		b = b[:i]
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i : i+8])
+		if (x-ones*0x0e)&^x&highs != 0 {
+			break
+		}
 	}
-	if i := bytes.IndexByte(b, '\r'); i >= 0 {
-		b = b[:i]
+	for ; i < len(b); i++ {
+		if b[i] == '\r' || b[i] == '\n' {
+			return b[:i]
+		}
 	}
 	return b
 }
@@ -180,12 +189,57 @@ type headerKey struct {
 	name string             // a plainName
 	fold *httpframe.FoldKey // name, to compare; nil: compared byte by byte
 	slot uint8              // where lookupFields puts its value
+	// words: the name is at most 16 bytes, and is compared as two
+	// 8-byte words (little-endian) read at 0 and at second: a name of
+	// more than 8 bytes as its first and last eight, a shorter one twice
+	// as its first word, span (8 or the length) bytes being read. That
+	// costs a few instructions where a loop over the bytes costs some per
+	// byte. w is the name in lower case, m has 0x20 at its letters (OR-ing
+	// folds them to lower case) and keep the bytes of the name.
+	words        bool
+	second, span uint8
+	w, m, keep   [2]uint64
 }
 
 // newHeaderKey returns the headerKey of name (a plainName) and slot.
 func newHeaderKey(name string, slot uint8) headerKey {
 	k := httpframe.NewFoldKey(name)
-	return headerKey{name: name, fold: &k, slot: slot}
+	key := headerKey{name: name, fold: &k, slot: slot}
+	switch n := len(name); {
+	case n <= 8:
+		key.words, key.span = true, 8
+		w, m := foldWord(name)
+		keep := ^uint64(0) >> (64 - 8*n)
+		key.w, key.m, key.keep = [2]uint64{w, w}, [2]uint64{m, m}, [2]uint64{keep, keep}
+	case n <= 16:
+		key.words, key.second, key.span = true, uint8(n-8), uint8(n)
+		key.w[0], key.m[0] = foldWord(name[:8])
+		key.w[1], key.m[1] = foldWord(name[n-8:])
+		key.keep = [2]uint64{^uint64(0), ^uint64(0)}
+	}
+	return key
+}
+
+// foldWord returns s (at most 8 bytes) in lower case as a little-endian
+// word, and the mask with 0x20 at its letters.
+func foldWord(s string) (w, m uint64) {
+	for i := len(s) - 1; i >= 0; i-- {
+		c := lower(s[i])
+		w, m = w<<8|uint64(c), m<<8
+		if 'a' <= c && c <= 'z' {
+			m |= 0x20
+		}
+	}
+	return w, m
+}
+
+// match reports whether b (as long as the name) is the name under ASCII
+// case folding.
+func (k *headerKey) match(b []byte) bool {
+	if k.fold != nil {
+		return k.fold.Match(b)
+	}
+	return equalFoldASCII(b, k.name)
 }
 
 // maxLookups bounds the header look-ups that Append resolves together.
@@ -216,58 +270,104 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 		}
 		return nil, false
 	}
-	var v [1][]byte
-	first := addFirst([4]uint64{}, name[0])
-	if lookupFields(m.Bytes, fields, []headerKey{{name: name}}, &first, v[:]) == 0 {
+	// A keySet of one key, built without add's append, which allocates.
+	one := [1]headerKey{{name: name}}
+	ks := keySet{keys: one[:], all: 1}
+	ks.first[lower(name[0])], ks.first[upper(name[0])] = 1, 1
+	var v [maxLookups][]byte
+	if lookupFields(m.Bytes, fields, &ks, &v) == 0 {
 		return nil, false
 	}
 	return v[0], true
 }
 
-// lookupFields finds the values of the first fields named by keys (each a
-// plainName, compared whole and case-insensitively) among fields, whose
-// spans are in b: the value of keys[k] goes to values[keys[k].slot], and
-// bit slot of the result is set when it was found. Slots must be below
-// len(values).
+// keySet is the header names lookupFields looks for in one pass.
+type keySet struct {
+	keys []headerKey
+	// first has bit j set at the bytes keys[j] starts with (either case):
+	// most fields cost one look-up in it.
+	first [256]uint8
+	all   uint8 // a bit for each key
+}
+
+// add adds k to the set, which holds fewer than maxLookups keys.
+func (ks *keySet) add(k headerKey) {
+	bit := uint8(1) << len(ks.keys)
+	ks.first[lower(k.name[0])] |= bit
+	ks.first[upper(k.name[0])] |= bit
+	ks.all |= bit
+	ks.keys = append(ks.keys, k)
+}
+
+// lookupFields finds the values of the first fields named by the keys of
+// ks (each a plainName, compared whole and case-insensitively) among
+// fields, whose spans are in b: the value of a key goes to values[its
+// slot], and bit slot of the result is set when it was found.
 //
 // It is the inner loop of every %…header.NAME, hence one pass for all the
 // names of a message, and the way fields are read: a field's first byte
-// (that of its name, split or not) is tested against the bytes the names
-// start with, so that most cost one test, and a line not split is compared
-// with a name where it starts (a plainName is what precedes a line's first
-// colon, right-trimmed, exactly when the line starts with it, blanks and a
-// colon) rather than split.
-func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]uint64, values [][]byte) (found uint) {
-	var want uint
-	for _, k := range keys {
-		want |= 1 << k.slot
-	}
+// (that of its name, split or not) is looked up in ks.first, so that most
+// cost one test, and a line not split is compared with a name where it
+// starts (a plainName is what precedes a line's first colon, right-trimmed,
+// exactly when the line starts with it, blanks and a colon) rather than
+// split. A line not split as decoders leave it (at its name's offset, in
+// b) is read here, compared with the keys that start with its first byte,
+// as words (headerKey.words); other fields go through otherField.
+func lookupFields(b []byte, fields []entry.Field, ks *keySet, values *[maxLookups][]byte) (found uint) {
+	var done uint8 // bit j: keys[j] was found
 	for i := range fields {
 		f := &fields[i]
 		off := uint(f.Name.Off)
 		if off >= uint(len(b)) {
 			continue
 		}
-		if c := b[off]; first[c>>6]&(1<<(c&63)) == 0 {
+		starts := ks.first[b[off]]
+		if starts == 0 {
 			continue
 		}
-		for _, k := range keys {
-			if found&(1<<k.slot) != 0 {
+		if f.Name.Len >= 0 || f.Value.Off != f.Name.Off {
+			if done = otherField(b, f, ks, values, done, &found); done == ks.all {
+				return found
+			}
+			continue
+		}
+		// The line is b[off:end], if that is in b.
+		end := off + uint(f.Value.Len)
+		for cand := starts &^ done; cand != 0; cand &= cand - 1 {
+			j := bits.TrailingZeros8(cand)
+			k := &ks.keys[j]
+			kn := uint(len(k.name))
+			// The byte after the name first (fieldValue).
+			if int(f.Value.Len) <= int(kn) || off+kn >= uint(len(b)) {
 				continue
 			}
-			if f.Name.Len < 0 {
-				// The byte after the name first (fieldValue).
-				if kn := len(k.name); int(f.Value.Len) <= kn || off+uint(kn) >= uint(len(b)) || b[off+uint(kn)] != ':' && !isBlank(b[off+uint(kn)]) {
+			if c := b[off+kn]; c != ':' && !isBlank(c) {
+				continue
+			}
+			if k.words && off+uint(k.span) <= uint(len(b)) {
+				if (binary.LittleEndian.Uint64(b[off:])|k.m[0])&k.keep[0] != k.w[0] ||
+					(binary.LittleEndian.Uint64(b[off+uint(k.second):])|k.m[1])&k.keep[1] != k.w[1] {
+					continue
+				}
+			} else if !k.match(b[off : off+kn]) {
+				continue
+			}
+			if end > uint(len(b)) {
+				continue
+			}
+			// Most lines are "Name: value": that case without a call.
+			var v []byte
+			if rest := b[off+kn : end]; len(rest) > 2 && rest[0] == ':' && rest[1] == ' ' && !isBlank(rest[2]) && !isBlank(rest[len(rest)-1]) {
+				v = rest[2:len(rest):len(rest)]
+			} else {
+				var ok bool
+				if v, ok = colonValue(rest); !ok {
 					continue
 				}
 			}
-			v, ok := fieldValue(b, f, k)
-			if !ok {
-				continue
-			}
-			values[k.slot] = v
+			values[k.slot&(maxLookups-1)] = v
 			found |= 1 << k.slot
-			if found == want {
+			if done |= 1 << j; done == ks.all {
 				return found
 			}
 		}
@@ -275,17 +375,37 @@ func lookupFields(b []byte, fields []entry.Field, keys []headerKey, first *[4]ui
 	return found
 }
 
-// addFirst adds c, in both cases, to the byte set set.
-func addFirst(set [4]uint64, c byte) [4]uint64 {
-	for _, c := range [2]byte{lower(c), upper(c)} {
-		set[c>>6] |= 1 << (c & 63)
+// otherField is lookupFields for one field that is split, or not where a
+// decoder leaves the line (at its name's offset, within b), whose first
+// byte one of the keys starts with: it tries every key not found yet
+// (done) and returns done updated.
+func otherField(b []byte, f *entry.Field, ks *keySet, values *[maxLookups][]byte, done uint8, found *uint) uint8 {
+	off := uint(f.Name.Off)
+	for j := range ks.keys {
+		k := &ks.keys[j]
+		if done&(1<<j) != 0 {
+			continue
+		}
+		if f.Name.Len < 0 {
+			// The byte after the name first (fieldValue).
+			if kn := uint(len(k.name)); int(f.Value.Len) <= int(kn) || off+kn >= uint(len(b)) || b[off+kn] != ':' && !isBlank(b[off+kn]) {
+				continue
+			}
+		}
+		v, ok := fieldValue(b, f, k)
+		if !ok {
+			continue
+		}
+		values[k.slot&(maxLookups-1)] = v
+		*found |= 1 << k.slot
+		done |= 1 << j
 	}
-	return set
+	return done
 }
 
-// fieldValue returns the value of f in b if its name is name (a
+// fieldValue returns the value of f in b if its name is key's (a
 // plainName, compared case-insensitively).
-func fieldValue(b []byte, f *entry.Field, key headerKey) ([]byte, bool) {
+func fieldValue(b []byte, f *entry.Field, key *headerKey) ([]byte, bool) {
 	name := key.name
 	if f.Name.Len >= 0 {
 		n, v := f.Name.Bytes(b), f.Value.Bytes(b)
@@ -301,16 +421,24 @@ func fieldValue(b []byte, f *entry.Field, key headerKey) ([]byte, bool) {
 	if len(line) <= k || line[k] != ':' && !isBlank(line[k]) {
 		return nil, false
 	}
-	if key.fold != nil && !key.fold.Match(line[:k]) || key.fold == nil && !equalFoldASCII(line[:k], name) {
+	if !key.match(line[:k]) {
 		return nil, false
 	}
-	for k < len(line) && isBlank(line[k]) {
+	return colonValue(line[k:])
+}
+
+// colonValue returns the value of a header line from the end of its name
+// on (rest): after blanks and a colon, trimmed. ok is false when no colon
+// follows the blanks.
+func colonValue(rest []byte) ([]byte, bool) {
+	k := 0
+	for k < len(rest) && isBlank(rest[k]) {
 		k++
 	}
-	if k == len(line) || line[k] != ':' {
+	if k == len(rest) || rest[k] != ':' {
 		return nil, false
 	}
-	v := trimBlanks(line[k+1:])
+	v := trimBlanks(rest[k+1:])
 	return v[:len(v):len(v)], true
 }
 

@@ -285,9 +285,7 @@ type Format struct {
 	// keys are the header names of the look-ups of each side (indexed by
 	// side) that Append resolves in one pass per message: at most
 	// maxLookups in all, each plainName. The ops refer to them by op.slot.
-	keys [2][]headerKey
-	// first are the bytes (either case) the names of keys start with.
-	first       [2][4]uint64
+	keys        [2]keySet
 	needsBodies bool
 	needsHello  bool
 	needsACKs   bool
@@ -636,10 +634,9 @@ func Parse(format string) (*Format, error) {
 		}
 		o.slot = noSlot
 		if sp.kind == opHeaderNamed || sp.kind == opHeaderValue {
-			if n := len(f.keys[request]) + len(f.keys[response]); n < maxLookups && plainName(o.text) {
+			if n := len(f.keys[request].keys) + len(f.keys[response].keys); n < maxLookups && plainName(o.text) {
 				o.slot = uint8(n)
-				f.keys[o.side] = append(f.keys[o.side], newHeaderKey(o.text, o.slot))
-				f.first[o.side] = addFirst(f.first[o.side], o.text[0])
+				f.keys[o.side].add(newHeaderKey(o.text, o.slot))
 			}
 		}
 		switch sp.kind {

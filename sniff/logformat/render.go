@@ -268,7 +268,7 @@ func (f *Format) Append(dst []byte, e *entry.Entry, o *Options) []byte {
 			case p.slot != noSlot:
 				if !sc.resolved[p.side] {
 					sc.resolved[p.side] = true
-					sc.found |= f.resolve(m, p.side, sc.values[:])
+					sc.found |= f.resolve(m, p.side, &sc.values)
 				}
 				v, ok = sc.values[p.slot], sc.found&(1<<p.slot) != 0
 			default:
@@ -401,58 +401,96 @@ func isCLF(ops []op) bool {
 // of the generic loop for each op, in order, unrolled.
 func (f *Format) appendCLF(dst []byte, e *entry.Entry, o *Options, loc *time.Location) []byte {
 	ops := f.ops[:len(clfOps):len(clfOps)]
-	if a := e.Client.Addr(); a.IsValid() {
-		dst = appendAddr(dst, &o.addrs[request], a)
-	} else {
+	if a := e.Client.Addr(); !a.IsValid() {
 		dst = ops[0].missing(dst, o)
+	} else if c := &o.addrs[request]; c.n > 0 && c.addr == a {
+		dst = append(dst, c.buf[:c.n]...) // appendAddr's test, inlined
+	} else {
+		dst = formatAddr(dst, c, a)
 	}
-	dst = append(dst, ops[1].text...)
+	dst = appendLit(dst, ops[1].text)
 	if t := e.Request.Last; t.IsZero() {
 		dst = ops[2].missing(dst, o)
+	} else if c := &o.stamps[2&1]; c.n > 0 && c.tf == ops[2].tf && c.loc == loc && c.sec == t.Unix() {
+		dst = append(dst, c.buf[:c.n]...) // appendStamp's test, inlined
 	} else {
-		dst = appendStamp(dst, &o.stamps[2&1], ops[2].tf, t, loc)
+		dst = formatStamp(dst, c, ops[2].tf, t, loc)
 	}
-	dst = append(dst, ops[3].text...)
+	dst = appendLit(dst, ops[3].text)
 	if e.TLS != nil {
 		dst = ops[4].missing(dst, o)
 	} else {
 		dst = appendText(dst, firstLine(&e.Request), o.Encoding)
 	}
-	dst = append(dst, ops[5].text...)
+	dst = appendLit(dst, ops[5].text)
 	resp, req := &e.Response, &e.Request
 	var part []byte
 	if resp.HTTP {
-		part = linePart(headerBlock(resp), ops[6].sel, response)
+		// ops[6] is %response.code (isCLF): statusCode first, as linePart.
+		b := headerBlock(resp)
+		var ok bool
+		if part, ok = statusCode(b); !ok {
+			part = linePart(b, ops[6].sel, response)
+		}
 	}
 	if len(part) == 0 {
 		dst = ops[6].missing(dst, o)
 	} else {
 		dst = appendText(dst, part, o.Encoding)
 	}
-	dst = append(dst, ops[7].text...)
+	dst = appendLit(dst, ops[7].text)
+	// The look-ups (resolve) and their values or not-found strings,
+	// inlined: calls cost more than a short value's copy.
 	var values [maxLookups][]byte
 	var found uint
 	if resp.HTTP {
-		found = f.resolve(resp, response, values[:])
+		if resp.HasFields {
+			found = lookupFields(resp.Bytes, resp.Fields, &f.keys[response], &values)
+		} else {
+			found = f.resolve(resp, response, &values)
+		}
 	}
-	dst = appendLookup(dst, &ops[8], resp.HTTP, values[:], found, o)
-	dst = append(dst, ops[9].text...)
+	if p := &ops[8]; resp.HTTP && found&(1<<p.slot) != 0 {
+		dst = appendText(dst, values[p.slot&(maxLookups-1)], o.Encoding)
+	} else {
+		dst = p.missing(dst, o)
+	}
+	dst = appendLit(dst, ops[9].text)
 	if req.HTTP {
-		found |= f.resolve(req, request, values[:])
+		if req.HasFields {
+			found |= lookupFields(req.Bytes, req.Fields, &f.keys[request], &values)
+		} else {
+			found |= f.resolve(req, request, &values)
+		}
 	}
-	dst = appendLookup(dst, &ops[10], req.HTTP, values[:], found, o)
-	dst = append(dst, ops[11].text...)
-	dst = appendLookup(dst, &ops[12], req.HTTP, values[:], found, o)
-	return append(dst, ops[13].text...)
+	if p := &ops[10]; req.HTTP && found&(1<<p.slot) != 0 {
+		dst = appendText(dst, values[p.slot&(maxLookups-1)], o.Encoding)
+	} else {
+		dst = p.missing(dst, o)
+	}
+	dst = appendLit(dst, ops[11].text)
+	if p := &ops[12]; req.HTTP && found&(1<<p.slot) != 0 {
+		dst = appendText(dst, values[p.slot&(maxLookups-1)], o.Encoding)
+	} else {
+		dst = p.missing(dst, o)
+	}
+	return appendLit(dst, ops[13].text)
 }
 
-// appendLookup appends the value of the %…header.NAME op p, whose message
-// is HTTP or not, from the values resolve found.
-func appendLookup(dst []byte, p *op, http bool, values [][]byte, found uint, o *Options) []byte {
-	if !http || found&(1<<p.slot) == 0 {
-		return p.missing(dst, o)
+// appendLit appends s, of a few bytes as bytes: the call to copy them
+// costs more than their appends.
+func appendLit(dst []byte, s string) []byte {
+	switch len(s) {
+	case 0:
+		return dst
+	case 1:
+		return append(dst, s[0])
+	case 2:
+		return append(dst, s[0], s[1])
+	case 3:
+		return append(dst, s[0], s[1], s[2])
 	}
-	return appendText(dst, values[p.slot], o.Encoding)
+	return append(dst, s...)
 }
 
 // appendText is appendEncoded for bytes, with the common case inlined: the
@@ -466,22 +504,22 @@ func appendText(dst, b []byte, enc Encoding) []byte {
 
 // resolve finds the values of the header look-ups of a side in m (an HTTP
 // message) in one pass over its fields (lookupFields).
-func (f *Format) resolve(m *entry.Message, s side, values [][]byte) (found uint) {
-	keys := f.keys[s]
-	if len(keys) == 0 {
+func (f *Format) resolve(m *entry.Message, s side, values *[maxLookups][]byte) (found uint) {
+	ks := &f.keys[s]
+	if len(ks.keys) == 0 {
 		return 0
 	}
 	if !m.HasFields {
 		var buf [fieldBuf]entry.Field
-		return lookupFields(m.Bytes, m.HeaderFields(buf[:]), keys, &f.first[s], values)
+		return lookupFields(m.Bytes, m.HeaderFields(buf[:]), ks, values)
 	}
-	return lookupFields(m.Bytes, m.Fields, keys, &f.first[s], values)
+	return lookupFields(m.Bytes, m.Fields, ks, values)
 }
 
 // missing appends the not-found value of the op.
 func (p *op) missing(dst []byte, o *Options) []byte {
 	if p.hasNF {
-		return append(dst, p.nf...)
+		return appendLit(dst, p.nf)
 	}
 	return append(dst, o.NotFound...)
 }
@@ -596,10 +634,16 @@ func appendPadded(dst []byte, v int64, width int) []byte {
 // second: under load most entries share their second with the previous one,
 // and strftime is the costliest part of the default format.
 func appendStamp(dst []byte, c *stampCache, tf *strftime.Strftime, t time.Time, loc *time.Location) []byte {
-	sec := t.Unix()
-	if c.n > 0 && c.tf == tf && c.loc == loc && c.sec == sec {
+	if c.n > 0 && c.tf == tf && c.loc == loc && c.sec == t.Unix() {
 		return append(dst, c.buf[:c.n]...)
 	}
+	return formatStamp(dst, c, tf, t, loc)
+}
+
+// formatStamp is appendStamp when the cache does not hold t's second: it
+// renders t and caches the text. (appendCLF tests the cache itself.)
+func formatStamp(dst []byte, c *stampCache, tf *strftime.Strftime, t time.Time, loc *time.Location) []byte {
+	sec := t.Unix()
 	start := len(dst)
 	dst = tf.FormatBuffer(dst, t.In(loc))
 	if n := len(dst) - start; n <= len(c.buf) {
@@ -617,6 +661,12 @@ func appendAddr(dst []byte, c *addrCache, a netip.Addr) []byte {
 	if c.n > 0 && c.addr == a {
 		return append(dst, c.buf[:c.n]...)
 	}
+	return formatAddr(dst, c, a)
+}
+
+// formatAddr is appendAddr when the cache does not hold a: it renders a and
+// caches the text. (appendCLF tests the cache itself.)
+func formatAddr(dst []byte, c *addrCache, a netip.Addr) []byte {
 	start := len(dst)
 	dst = a.AppendTo(dst)
 	if n := len(dst) - start; n <= len(c.buf) {
