@@ -100,7 +100,7 @@ func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
 func entryContainer(e *entry.Entry) string { return e.Container }
 
 // configure sets the engine's hooks the extras need: the pcap tap, and
-// bodies for --json-body. Call it on the Config whose Emit is p.emit.
+// bodies for --json-body. Call it on the Config whose Emit is p.emitter().
 func (p *printer) configure(cfg *sniff.Config) {
 	x := p.extras
 	if x == nil {
