@@ -45,9 +45,11 @@ func runLive(o *options, cfg sniff.Config, out *printer, stderr io.Writer) int {
 	defer stop()
 
 	cfg.FlushAfter = o.flushAfter
-	if names, done := sidecarNames(stopCtx, stderr); names != nil {
-		defer done()
-		cfg.Emit = nameEntries(cfg.Emit, "", names)
+	if out.needsNames() {
+		if names, done := sidecarNames(stopCtx, stderr); names != nil {
+			defer done()
+			cfg.Emit = nameEntries(cfg.Emit, "", names)
+		}
 	}
 	h := &liveHandler{eng: sniff.New(cfg), out: out, stop: stop}
 	// Open returned: the socket is bound with its filter and ring, so a

@@ -99,6 +99,17 @@ func setupExtras(o *options, stdout io.Writer) (*extras, io.Writer, error) {
 // captured in (sniffer attach).
 func entryContainer(e *entry.Entry) string { return e.Container }
 
+// needsNames reports whether anything the printer makes reads the
+// entries' peer names (Entry.SourceName, DestName): the format's
+// %source.name and %dest.name, --json's source and dest, the pairs of
+// --summary and --expect-reuse. A sidecar looks names up only then: two
+// table look-ups per entry, and a connection to the engine, otherwise
+// for nothing.
+func (p *printer) needsNames() bool {
+	x := p.extras
+	return p.format.NeedsNames() || x != nil && (x.json || x.agg != nil)
+}
+
 // configure sets the engine's hooks the extras need: the pcap tap, and
 // bodies for --json-body. Call it on the Config whose Emit is p.emitter().
 func (p *printer) configure(cfg *sniff.Config) {

@@ -289,6 +289,7 @@ type Format struct {
 	needsBodies bool
 	needsHello  bool
 	needsACKs   bool
+	needsNames  bool
 	// clf: the ops are those of Default, which Append renders with
 	// appendCLF, the same steps without the dispatch over op kinds.
 	clf bool
@@ -305,6 +306,11 @@ func (f *Format) NeedsBodies() bool { return f.needsBodies }
 // bytes: the engine must then keep the first bytes of a request that is not
 // HTTP, up to one TLS record (5+16384 bytes), even without bodies.
 func (f *Format) NeedsClientHello() bool { return f.needsHello }
+
+// NeedsNames reports whether the format prints peer names (%source.name,
+// %dest.name): only then is a live capture's table of names worth
+// consulting for every entry.
+func (f *Format) NeedsNames() bool { return f.needsNames }
 
 // NeedsPureACKs reports whether what the format prints may depend on pure
 // ACKs (TCP segments with no payload and none of SYN, FIN, RST), so that a
@@ -646,6 +652,8 @@ func Parse(format string) (*Format, error) {
 			f.needsBodies = true
 		case opTLSSNI, opTLSVersion:
 			f.needsHello = true
+		case opName:
+			f.needsNames = true
 		}
 		f.needsACKs = f.needsACKs || needsPureACKs(o)
 		f.ops = append(f.ops, o)

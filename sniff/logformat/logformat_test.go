@@ -446,6 +446,19 @@ func TestNeedsClientHello(t *testing.T) {
 	}
 }
 
+func TestNeedsNames(t *testing.T) {
+	for format, want := range map[string]bool{Default: false, full: false, Raw: false, "%container": false,
+		"%source.name": true, "x %dest.name(-)": true} {
+		f, err := Parse(format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.NeedsNames(); got != want {
+			t.Errorf("Parse(%q).NeedsNames() = %v, want %v", format, got, want)
+		}
+	}
+}
+
 func TestNilOptions(t *testing.T) {
 	f, err := Parse("%connection.time|%request.timestamp(%s)")
 	if err != nil {
