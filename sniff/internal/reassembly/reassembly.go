@@ -237,13 +237,13 @@ func (h *Half) Segment(seq Seq, payload []byte, fin bool, ts time.Time, r Receiv
 	return h.SegmentCut(seq, payload, 0, fin, ts, r)
 }
 
-// TakeNext and TakeAck take the usual segment of a started half with
-// fewer checks than SegmentCut (TakeNext inlines): TakeNext the next n
-// bytes (n > 0, none lost, nothing waiting, no FIN), without delivering
-// them; TakeAck a segment without payload (captured: its caller checks),
-// lost bytes or FIN inside the window. Each reports whether it took the
-// segment: the caller then gives the bytes TakeNext took to its
-// Receiver's Data, which completes what SegmentCut would do; otherwise the
+// TakeNext and TakeAck take the usual segments of a started half with
+// fewer checks than SegmentCut (TakeNext inlines). TakeNext takes the next
+// n bytes (n > 0, none lost, nothing waiting, no FIN) without delivering
+// them: the caller hands them to its Receiver's Data, which completes what
+// SegmentCut would do. TakeAck takes a segment without lost bytes or FIN
+// that starts inside the window; its caller has checked that it carries no
+// payload. Each reports whether it took the segment; when it did not, the
 // caller calls SegmentCut.
 func (h *Half) TakeNext(seq Seq, n int, lost int64, fin bool) bool {
 	if n == 0 || fin || !h.started || seq != h.next || lost > 0 || h.finSeen || len(h.pending) != 0 {
