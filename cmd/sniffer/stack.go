@@ -97,8 +97,9 @@ type nsCapture struct {
 	done chan struct{}
 	// conns maps the engine's connection numbers to the output's.
 	conns map[uint64]uint64
-	// live is when the capture was opened.
-	live time.Time
+	// live is when the capture was opened, stopped when it ended (zero
+	// while it runs): what began outside that span it did not see.
+	live, stopped time.Time
 }
 
 // newStack returns a stack without captures; names names the peers (nil:
@@ -436,24 +437,34 @@ func (s *stack) Stats() (live.Stats, error) {
 
 // shutdown ends every capture and prints every entry held.
 func (s *stack) shutdown() {
+	// Every capture is told to stop, then each one's end awaited and
+	// noted (elsewhere), then every engine finishes: the captures stop
+	// as close together as they can, and what one saw after another
+	// stopped is printed from it.
 	s.mu.Lock()
-	ids := make([]string, 0, len(s.caps))
-	for id := range s.caps {
-		ids = append(ids, id)
+	cs := make([]*nsCapture, 0, len(s.caps))
+	for _, c := range s.caps {
+		cs = append(cs, c)
 	}
 	s.mu.Unlock()
-	for _, id := range ids {
-		s.mu.Lock()
-		c := s.caps[id]
-		s.mu.Unlock()
+	for _, c := range cs {
 		if c.src != nil {
 			c.cancel()
+		}
+	}
+	for _, c := range cs {
+		if c.src != nil {
 			<-c.done
 		}
 		s.mu.Lock()
+		c.stopped = s.clock()
+		s.mu.Unlock()
+	}
+	for _, c := range cs {
+		s.mu.Lock()
 		c.eng.Finish()
 		addStats(&s.stats, c.eng.Stats())
-		delete(s.caps, id)
+		delete(s.caps, c.t.ID)
 		s.mu.Unlock()
 		if c.src != nil {
 			s.endSource(c)
@@ -511,10 +522,12 @@ func (c *nsCapture) Tick(now time.Time) {
 // this namespace saw begin at start (zero: it did not see it begin), is
 // printed from another captured namespace. A connection between two
 // captured targets is the client's when the client's capture was live at
-// its start (it saw the connection whole), else the server's.
+// its start (it saw the connection whole), else the server's: one that
+// began after the client's capture stopped (the captures of a shutdown
+// stop one after the other) is the server's too.
 func (c *nsCapture) elsewhere(client, server netip.Addr, start time.Time) bool {
 	if o := c.s.owner[client.Unmap()]; o != nil && o != c {
-		return !start.IsZero() && !o.live.After(start)
+		return !start.IsZero() && !o.live.After(start) && (o.stopped.IsZero() || start.Before(o.stopped))
 	}
 	if o := c.s.owner[server.Unmap()]; o != nil && o != c {
 		return start.IsZero()

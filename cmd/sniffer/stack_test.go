@@ -93,6 +93,27 @@ func TestStackDedupe(t *testing.T) {
 	}
 }
 
+// TestStackClientStoppedFirst: connections that began after the client's
+// capture stopped (a shutdown stops the captures one after the other) are
+// printed from the server's namespace, which saw them, not skipped as the
+// client's.
+func TestStackClientStoppedFirst(t *testing.T) {
+	s, stdout, _ := newTestStack(t, "%container %request.url")
+	client := s.add(nsenter.Target{ID: "c", Name: "web_1", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.2")}}, nil)
+	server := s.add(nsenter.Target{ID: "s", Name: "api_1", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.3")}}, nil)
+	before := time.Unix(1, 0) // before the capture's packets
+	client.live, server.live, client.stopped = time.Time{}, time.Time{}, before
+	s.clock = func() time.Time { return before } // the shutdown notes the same stop
+	replay(t, server, "../../sniff/reuse/testdata/leaky.pcap")
+	s.shutdown()
+	if err := s.out.close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(stdout.String(), "api_1 "); got != 5 || s.skipped != 0 {
+		t.Errorf("%d entries from api_1, %d skipped: want 5 and 0:\n%s", got, s.skipped, stdout.String())
+	}
+}
+
 // TestStackLateClient: a connection that began before its client's capture
 // was live is printed from the server's namespace, which saw it whole; the
 // client's copy, which missed its start, is left out.
