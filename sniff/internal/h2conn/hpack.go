@@ -57,8 +57,7 @@ type tableEntry struct {
 	nlen int
 }
 
-func (e tableEntry) name() string  { return e.line[:e.nlen] }
-func (e tableEntry) value() string { return e.line[e.nlen+2 : len(e.line)-2] }
+func (e tableEntry) name() string { return e.line[:e.nlen] }
 
 // size is the entry's RFC 7541 4.1 size.
 func (e tableEntry) size() int { return len(e.line) - 4 + entryOverhead }

@@ -1327,13 +1327,6 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-func upperASCII(c byte) byte {
-	if 'a' <= c && c <= 'z' {
-		c -= 'a' - 'A'
-	}
-	return c
-}
-
 // asciiEqualFold reports whether b equals the lower-case ASCII string s,
 // ignoring case.
 func asciiEqualFold(b []byte, s string) bool {
