@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"testing"
 	"time"
@@ -137,6 +138,11 @@ func TestRing(t *testing.T) {
 	if h.ticks == 0 {
 		t.Error("no Tick")
 	}
+	// Segments came every 2 ms, blocks at most every BlockTimeout: the
+	// waits after the first block were direct (ring.wait).
+	if runtime.GOMAXPROCS(0) >= 2 && src.ring.directWaits.Load() == 0 {
+		t.Error("no direct wait while packets flowed")
+	}
 	st, err := src.Stats()
 	if err != nil {
 		t.Fatal(err)
@@ -171,5 +177,72 @@ func TestOpenErrors(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Op != "create the TPACKET_V3 ring (16 blocks of 524388 bytes)" || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("odd block size: %v", err)
+	}
+}
+
+// TestInterfaceGone: when the interface the capture is bound to goes away
+// while packets flow, Run stops with the error (ENETDOWN), from a direct
+// wait as from the netpoller's.
+func TestInterfaceGone(t *testing.T) {
+	inPrivateNetns(t)
+	require.Tool(t, "ip")
+	// A veth pair; the peer's address has a static neighbour entry, so
+	// that datagrams to it leave by snfa at once (no ARP).
+	for _, args := range [][]string{
+		{"link", "add", "snfa", "type", "veth", "peer", "name", "snfb"},
+		{"addr", "add", "10.201.0.1/24", "dev", "snfa"},
+		{"link", "set", "snfa", "up"},
+		{"link", "set", "snfb", "up"},
+		{"neigh", "add", "10.201.0.2", "lladdr", "02:00:00:00:00:02", "dev", "snfa"},
+	} {
+		// The command runs in this thread's namespace, which goes
+		// with the test: nothing to clean up.
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	src, err := Open(Config{Interface: "snfa", Filter: "udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	conn, err := net.Dial("udp", "10.201.0.2:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stopSend := make(chan struct{})
+	defer close(stopSend)
+	go func() {
+		for {
+			select {
+			case <-stopSend:
+				return
+			case <-time.After(2 * time.Millisecond):
+				conn.Write([]byte("ping")) // fails once the link is gone
+			}
+		}
+	}()
+	h := &payloadCounter{}
+	done := make(chan error, 1)
+	go func() { done <- src.Run(context.Background(), h) }()
+	direct := runtime.GOMAXPROCS(0) >= 2
+	for deadline := time.Now().Add(10 * time.Second); direct && src.ring.directWaits.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no direct wait in 10 s of packets every 2 ms")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out, err := exec.Command("ip", "link", "del", "snfa").CombinedOutput(); err != nil {
+		t.Fatalf("ip link del: %v: %s", err, out)
+	}
+	select {
+	case err := <-done:
+		var e *Error
+		if !errors.Is(err, unix.ENETDOWN) || !errors.As(err, &e) || e.Op != "wait for a ring block" {
+			t.Fatalf("Run: %v; want the wait's ENETDOWN", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the interface went away")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -47,6 +48,7 @@ const (
 type ring struct {
 	file *os.File        // the socket, non-blocking, in Go's netpoller
 	conn syscall.RawConn // file's, to wait for a block
+	fd   int             // file's descriptor, for waitDirect's ppoll(2)
 	mem  []byte          // the mapping: nb blocks of bs bytes
 	bs   int             // block size
 	nb   int             // number of blocks
@@ -57,6 +59,12 @@ type ring struct {
 	check func(fd uintptr) bool
 	woken bool  // check was called again after a wake-up (see checkBlock)
 	werr  error // a socket error checkBlock found
+
+	// flowing is set when a wait ends with a block and cleared when one
+	// ends without: while it is set, waits may be direct (see wait).
+	flowing bool
+	// directWaits counts the waits made by waitDirect.
+	directWaits atomic.Uint64
 
 	// walk is where Run is in the current block (walk.b nil when it has
 	// no block): kept here, not in Run, so that a second Run carries on.
@@ -137,7 +145,7 @@ func openRing(cfg Config, raw []bpf.RawInstruction, ifindex int, name string) (r
 	if err != nil {
 		return nil, &Error{Op: "register the socket with the Go netpoller", Err: err}
 	}
-	r = &ring{file: file, conn: conn, mem: mem, bs: cfg.BlockSize, nb: cfg.NumBlocks}
+	r = &ring{file: file, conn: conn, fd: fd, mem: mem, bs: cfg.BlockSize, nb: cfg.NumBlocks}
 	r.check = r.checkBlock
 	return r, nil
 }
@@ -167,21 +175,96 @@ func (r *ring) release() {
 	}
 }
 
-// wait waits until the current block is handed over, at most d. It parks
-// the goroutine in the netpoller (the kernel wakes the socket's waiters
-// when it retires a block) rather than blocking a thread in poll(2). It
+// wait waits until the current block is handed over, at most d. It
 // returns nil when the block is there, an error satisfying
 // errors.Is(err, os.ErrDeadlineExceeded) when d passed, or the socket's
 // error (ENETDOWN when the interface goes away).
+//
+// It waits in one of two ways. Idle, it parks the goroutine in Go's
+// netpoller (waitPoller): the process then sleeps, sysmon included.
+// While packets flow (the last wait ended with a block), it blocks the
+// goroutine's thread in ppoll(2) (waitDirect) instead, if the process can
+// spare that thread's P (directOK). Parking costs a trip through the
+// scheduler per block: epoll_pwait, a timer reset, often another thread
+// woken, and sysmon woken again at the next system call, after which it
+// polls every 20 µs while the process works. A direct wait costs one
+// system call. It is made without telling the runtime (a raw system call),
+// as a system call that outlasts 10 ms would have its P taken by sysmon,
+// which resets sysmon to its 20 µs polling. The runtime sees a goroutine
+// that runs: sysmon preempts it every 10 ms with a signal, which ends the
+// ppoll early (EINTR), and so does a stop-the-world. That is why the
+// direct wait is only for a busy capture: idle, it would wake 100 times a
+// second. BENCHMARKS.md has the measurements.
 func (r *ring) wait(d time.Duration) error {
+	if r.flowing && directOK() {
+		dd := min(d, maxDirectWait)
+		err := r.waitDirect(dd)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || d == dd {
+			return err
+		}
+		d -= dd
+	}
+	return r.waitPoller(d)
+}
+
+// maxDirectWait bounds one direct wait: past it, the rest of a wait is in
+// the netpoller.
+const maxDirectWait = 50 * time.Millisecond
+
+// runningSources counts the Sources whose Run is running.
+var runningSources atomic.Int32
+
+// directOK tells whether a direct wait may hold its thread's P: only when
+// there is another P, and no other capture of this process needs one (a
+// multi-namespace attach runs a capture per namespace).
+func directOK() bool {
+	return runningSources.Load() == 1 && runtime.GOMAXPROCS(0) >= 2
+}
+
+// waitPoller is wait in Go's netpoller: the socket is non-blocking, and
+// the kernel wakes its waiters when it retires a block.
+func (r *ring) waitPoller(d time.Duration) error {
 	if err := r.file.SetReadDeadline(time.Now().Add(d)); err != nil {
 		return err
 	}
 	r.woken, r.werr = false, nil
 	if err := r.conn.Read(r.check); err != nil {
+		r.flowing = false
 		return err
 	}
+	r.flowing = r.werr == nil
 	return r.werr
+}
+
+// waitDirect is wait in ppoll(2), made as a raw system call (see wait).
+// A wake-up without a block that is not the socket's error (which a real
+// ring does not give) leaves the rest of the wait to the netpoller rather
+// than poll again at once.
+func (r *ring) waitDirect(d time.Duration) error {
+	r.directWaits.Add(1)
+	deadline := time.Now().Add(d)
+	for !r.ready() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			r.flowing = false
+			return os.ErrDeadlineExceeded
+		}
+		fds := [1]unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
+		ts := unix.NsecToTimespec(int64(left))
+		n, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		switch {
+		case e == unix.EINTR || (e == 0 && n == 0):
+			// Preempted, or the time is up: look again.
+		case e != 0:
+			return os.NewSyscallError("ppoll", e)
+		case !r.ready():
+			if v, err := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
+				return unix.Errno(v)
+			}
+			return r.waitPoller(time.Until(deadline))
+		}
+	}
+	return nil
 }
 
 // checkBlock is wait's condition, called by the netpoller first and then

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"runtime"
 	"strings"
@@ -227,7 +228,9 @@ func fakeRing(t *testing.T, nb, bs int) (*ring, *os.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &ring{file: pr, conn: conn, mem: make([]byte, nb*bs), bs: bs, nb: nb}
+	var fd int
+	conn.Control(func(f uintptr) { fd = int(f) }) // not pr.Fd(): that makes it blocking
+	r := &ring{file: pr, conn: conn, fd: fd, mem: make([]byte, nb*bs), bs: bs, nb: nb}
 	r.check = r.checkBlock
 	return r, pw
 }
@@ -292,13 +295,8 @@ func TestRunFakeRing(t *testing.T) {
 		cancel()
 		go func() {
 			time.Sleep(testConfig.BlockTimeout)
-			// Run reads the status word meanwhile: write the rest of
-			// the block, then the status, as the kernel does.
-			tmp := make([]byte, r.bs)
-			putBlock(tmp, 0, at(before, "d"), at(time.Now().Add(time.Hour), "after"))
-			copy(blk(2)[:bdStatus], tmp)
-			copy(blk(2)[bdStatus+4:], tmp[bdStatus+4:])
-			atomic.StoreUint32(r.status(2), unix.TP_STATUS_USER)
+			// Run reads the status word meanwhile (handOver).
+			handOver(r, 2, at(before, "d"), at(time.Now().Add(time.Hour), "after"))
 			wake.Write([]byte{0})
 		}()
 	}
@@ -410,5 +408,123 @@ func TestRunFakeRingWrap(t *testing.T) {
 	// deadline); not per block.
 	if allocs := m1.Mallocs - m0.Mallocs; allocs > 20 {
 		t.Errorf("%d allocations for %d blocks", allocs, blocks)
+	}
+}
+
+// handOver fills block i of r with pkts while a wait may be reading its
+// status word, as the kernel does: the rest of the block first, then the
+// status, atomically.
+func handOver(r *ring, i int, pkts ...fakePacket) {
+	tmp := make([]byte, r.bs)
+	putBlock(tmp, 0, pkts...)
+	b := r.mem[i*r.bs : (i+1)*r.bs]
+	copy(b[:bdStatus], tmp)
+	copy(b[bdStatus+4:], tmp[bdStatus+4:])
+	atomic.StoreUint32(r.status(i), unix.TP_STATUS_USER)
+}
+
+// TestWaitDirect: a direct wait returns at once for a block that is
+// there, wakes for one handed over while it waits, times out (and stops
+// the flow) when none comes, and leaves the rest of its wait to the
+// netpoller when woken without a block, rather than spin.
+func TestWaitDirect(t *testing.T) {
+	r, wake := fakeRing(t, testConfig.NumBlocks, testConfig.BlockSize)
+	past := time.Now().Add(-time.Second)
+	blk := func(i int) []byte { return r.mem[i*r.bs : (i+1)*r.bs] }
+
+	putBlock(blk(0), unix.TP_STATUS_USER, at(past, "a"))
+	r.flowing = true
+	if err := r.waitDirect(time.Second); err != nil || !r.flowing {
+		t.Fatalf("block there: %v, flowing %v; want nil, true", err, r.flowing)
+	}
+	r.release()
+
+	// Handed over while the wait is in ppoll.
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		handOver(r, 1, at(past, "b"))
+		wake.Write([]byte{0})
+	}()
+	start := time.Now()
+	if err := r.waitDirect(10 * time.Second); err != nil || !r.ready() {
+		t.Fatalf("block handed over: %v, ready %v; want nil, true", err, r.ready())
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("woken after %v", el)
+	}
+	r.release()
+
+	// The pipe stays readable (nothing reads the wake byte): woken
+	// without a block, the wait goes on in the netpoller until its end.
+	const d = 60 * time.Millisecond
+	start = time.Now()
+	err := r.waitDirect(d)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || r.flowing {
+		t.Fatalf("no block: %v, flowing %v; want a deadline error, false", err, r.flowing)
+	}
+	if el := time.Since(start); el < d {
+		t.Errorf("returned after %v; want %v", el, d)
+	}
+	if n := r.directWaits.Load(); n != 3 {
+		t.Errorf("%d direct waits counted; want 3", n)
+	}
+
+	// With no wake-up at all, the direct wait times out by itself.
+	r2, _ := fakeRing(t, testConfig.NumBlocks, testConfig.BlockSize)
+	r2.flowing = true
+	start = time.Now()
+	if err := r2.waitDirect(d); !errors.Is(err, os.ErrDeadlineExceeded) || r2.flowing {
+		t.Fatalf("quiet: %v, flowing %v; want a deadline error, false", err, r2.flowing)
+	}
+	if el := time.Since(start); el < d {
+		t.Errorf("quiet: returned after %v; want %v", el, d)
+	}
+}
+
+// TestWaitChoosesDirect: the first wait, and any after one that timed
+// out, is in the netpoller; while blocks come, waits are direct, but only
+// when a single capture runs and there is a second P.
+func TestWaitChoosesDirect(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	r, wake := fakeRing(t, testConfig.NumBlocks, testConfig.BlockSize)
+	past := time.Now().Add(-time.Second)
+	hand := func(i int) {
+		time.Sleep(5 * time.Millisecond)
+		handOver(r, i, at(past, "x"))
+		wake.Write([]byte{0})
+	}
+	runningSources.Add(1)
+	defer runningSources.Add(-1)
+	go hand(0)
+	if err := r.wait(time.Minute); err != nil || r.directWaits.Load() != 0 || !r.flowing {
+		t.Fatalf("first wait: %v, %d direct, flowing %v; want nil, 0, true", err, r.directWaits.Load(), r.flowing)
+	}
+	r.release()
+	// The fake's pipe stays readable, so this direct wait is woken
+	// at once and goes on in the netpoller, where the next block wakes it.
+	go hand(1)
+	if err := r.wait(time.Minute); err != nil || r.directWaits.Load() != 1 {
+		t.Fatalf("second wait: %v, %d direct; want nil, 1", err, r.directWaits.Load())
+	}
+	r.release()
+	runningSources.Add(1) // another capture runs: netpoller only
+	go hand(2)
+	err := r.wait(time.Minute)
+	runningSources.Add(-1)
+	if err != nil || r.directWaits.Load() != 1 {
+		t.Fatalf("two captures: %v, %d direct; want nil, 1", err, r.directWaits.Load())
+	}
+	r.release()
+	if err := r.wait(10 * time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) || r.flowing {
+		t.Fatalf("no block: %v, flowing %v", err, r.flowing)
+	}
+	if r.directWaits.Load() != 2 {
+		t.Fatalf("%d direct waits; want 2", r.directWaits.Load())
+	}
+	before := r.directWaits.Load()
+	if err := r.wait(10 * time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) || r.directWaits.Load() != before {
+		t.Fatalf("after a timeout: %v, %d direct; want the netpoller", err, r.directWaits.Load())
 	}
 }
