@@ -68,6 +68,7 @@ import (
 	"time"
 
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/ascii"
 	"github.com/sniffer/sniffer/sniff/jsonlog"
 	"github.com/sniffer/sniffer/sniff/logformat"
 )
@@ -449,7 +450,7 @@ func appendCookies(dst []byte, m *entry.Message, response bool) []byte {
 	n := 0
 	for _, f := range m.HeaderFields(buf[:]) {
 		name, value, ok := f.Split(m.Bytes)
-		if !ok || !equalFold(trimName(name), want) {
+		if !ok || !ascii.EqualFold(trimName(name), want) {
 			continue
 		}
 		for len(value) > 0 {
@@ -475,25 +476,6 @@ func appendCookies(dst []byte, m *entry.Message, response bool) []byte {
 		}
 	}
 	return append(dst, ']')
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }
 
 // appendQuery appends the queryString pairs of a request target.
@@ -544,7 +526,7 @@ func appendURL(dst []byte, e *entry.Entry, method, target []byte) []byte {
 		}
 	}
 	dst = append(dst, "http://"...)
-	if equalFold(method, "CONNECT") && validAuthority(target) {
+	if ascii.EqualFold(method, "CONNECT") && validAuthority(target) {
 		return append(append(dst, target...), '/') // authority-form
 	}
 	if host, ok := logformat.Header(&e.Request, "Host"); ok && validAuthority(host) {
@@ -568,9 +550,9 @@ func appendURL(dst []byte, e *entry.Entry, method, target []byte) []byte {
 // (case-insensitive), 0 if it has neither.
 func httpScheme(b []byte) int {
 	switch {
-	case len(b) > 7 && equalFold(b[:7], "http://"):
+	case len(b) > 7 && ascii.EqualFold(b[:7], "http://"):
 		return 7
-	case len(b) > 8 && equalFold(b[:8], "https://"):
+	case len(b) > 8 && ascii.EqualFold(b[:8], "https://"):
 		return 8
 	}
 	return 0

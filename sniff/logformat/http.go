@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/ascii"
 	"github.com/sniffer/sniffer/sniff/internal/httpframe"
 )
 
@@ -224,7 +225,7 @@ func newHeaderKey(name string, slot uint8) headerKey {
 // word, and the mask with 0x20 at its letters.
 func foldWord(s string) (w, m uint64) {
 	for i := len(s) - 1; i >= 0; i-- {
-		c := lower(s[i])
+		c := ascii.Lower(s[i])
 		w, m = w<<8|uint64(c), m<<8
 		if 'a' <= c && c <= 'z' {
 			m |= 0x20
@@ -239,7 +240,7 @@ func (k *headerKey) match(b []byte) bool {
 	if k.fold != nil {
 		return k.fold.Match(b)
 	}
-	return equalFoldASCII(b, k.name)
+	return ascii.EqualFold(b, k.name)
 }
 
 // maxLookups bounds the header look-ups that Append resolves together.
@@ -264,7 +265,7 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 	if !plainName(name) {
 		// Split every field: only the empty name can match.
 		for _, f := range fields {
-			if n, v, ok := f.Split(m.Bytes); ok && equalFoldASCII(n, name) {
+			if n, v, ok := f.Split(m.Bytes); ok && ascii.EqualFold(n, name) {
 				return v, true
 			}
 		}
@@ -273,7 +274,7 @@ func findHeader(m *entry.Message, name string) ([]byte, bool) {
 	// A keySet of one key, built without add's append, which allocates.
 	one := [1]headerKey{{name: name}}
 	ks := keySet{keys: one[:], all: 1}
-	ks.first[lower(name[0])], ks.first[upper(name[0])] = 1, 1
+	ks.first[ascii.Lower(name[0])], ks.first[ascii.Upper(name[0])] = 1, 1
 	var v [maxLookups][]byte
 	if lookupFields(m.Bytes, fields, &ks, &v) == 0 {
 		return nil, false
@@ -293,8 +294,8 @@ type keySet struct {
 // add adds k to the set, which holds fewer than maxLookups keys.
 func (ks *keySet) add(k headerKey) {
 	bit := uint8(1) << len(ks.keys)
-	ks.first[lower(k.name[0])] |= bit
-	ks.first[upper(k.name[0])] |= bit
+	ks.first[ascii.Lower(k.name[0])] |= bit
+	ks.first[ascii.Upper(k.name[0])] |= bit
 	ks.all |= bit
 	ks.keys = append(ks.keys, k)
 }
@@ -409,7 +410,7 @@ func fieldValue(b []byte, f *entry.Field, key *headerKey) ([]byte, bool) {
 	name := key.name
 	if f.Name.Len >= 0 {
 		n, v := f.Name.Bytes(b), f.Value.Bytes(b)
-		if n == nil || v == nil || !equalFoldASCII(n, name) {
+		if n == nil || v == nil || !ascii.EqualFold(n, name) {
 			return nil, false
 		}
 		return v[:len(v):len(v)], true
@@ -442,50 +443,11 @@ func colonValue(rest []byte) ([]byte, bool) {
 	return v[:len(v):len(v)], true
 }
 
-// lower returns the ASCII lower case of c.
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		c += 'a' - 'A'
-	}
-	return c
-}
-
-// upper returns the ASCII upper case of c.
-func upper(c byte) byte {
-	if 'a' <= c && c <= 'z' {
-		c -= 'a' - 'A'
-	}
-	return c
-}
-
-// equalFoldASCII reports whether b and s are equal under ASCII case folding.
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // authority returns the :authority of an HTTP/2 request, the host an
 // HTTP/2 client names (it sends no Host header), for the look-ups of
 // "host" that found none.
 func authority(e *entry.Entry, m *entry.Message, name string) ([]byte, bool) {
-	if e.StreamID == 0 || m != &e.Request || !equalFoldASCII([]byte(name), "host") {
+	if e.StreamID == 0 || m != &e.Request || !ascii.EqualFold([]byte(name), "host") {
 		return nil, false
 	}
 	return findHeader(m, ":authority")

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/ascii"
 	"github.com/sniffer/sniffer/sniff/internal/tcp"
 )
 
@@ -289,7 +290,7 @@ func (c *Conn) ProbeServer(b []byte) bool {
 // whether one is registered.
 func (c *Conn) Upgrade(token []byte, up *Exchange) bool {
 	for i := range c.S.Registry {
-		if f := &c.S.Registry[i]; f.Upgrade != "" && equalFold(token, f.Upgrade) {
+		if f := &c.S.Registry[i]; f.Upgrade != "" && ascii.EqualFold(token, f.Upgrade) {
 			c.use(i, up, nil)
 			return true
 		}
@@ -319,25 +320,6 @@ func (c *Conn) replayEarly() {
 		}
 	}
 	c.early = [2]int64{}
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // Begun returns the number of exchanges begun.

@@ -2,6 +2,8 @@ package h2conn
 
 import (
 	"time"
+
+	"github.com/sniffer/sniffer/sniff/internal/ascii"
 )
 
 // EndReason says why a stream was completed.
@@ -77,33 +79,11 @@ func (f *Fields) At(i int) (name, value []byte, unknown bool) {
 // need not be), and whether there is one.
 func (f *Fields) Get(name string) ([]byte, bool) {
 	for _, s := range f.spans {
-		if int(s.nameLen) == len(name) && !s.unknown && equalFold(f.buf[s.nameOff:s.nameOff+s.nameLen], name) {
+		if int(s.nameLen) == len(name) && !s.unknown && ascii.EqualFold(f.buf[s.nameOff:s.nameOff+s.nameLen], name) {
 			return f.buf[s.valOff : s.valOff+s.valLen], true
 		}
 	}
 	return nil, false
-}
-
-// equalFold is bytes.EqualFold for a and b of one length, ASCII only
-// (HTTP field names are tokens), inlined: most names differ at their first
-// byte.
-func equalFold(a []byte, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // skipped reports whether a field is left out of the rendering: its name

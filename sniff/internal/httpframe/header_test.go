@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sniffer/sniffer/sniff/internal/ascii"
 )
 
 // refHeader is the plain reading of framing headers that header must agree
@@ -17,7 +19,7 @@ func refHeader(p *Parser, b []byte) {
 		return
 	}
 	switch name := b[:colon]; {
-	case asciiEqualFold(name, "content-length"):
+	case ascii.EqualFold(name, "content-length"):
 		n := int64(-1)
 		for _, v := range strings.Split(string(b[colon+1:]), ",") {
 			v = strings.TrimSpace(v)
@@ -37,13 +39,13 @@ func refHeader(p *Parser, b []byte) {
 		default:
 			p.contentLength = n
 		}
-	case asciiEqualFold(name, "transfer-encoding"):
+	case ascii.EqualFold(name, "transfer-encoding"):
 		val := bytes.TrimSpace(b[colon+1:])
 		last := val
 		if k := bytes.LastIndexByte(val, ','); k >= 0 {
 			last = bytes.TrimSpace(val[k+1:])
 		}
-		chunked := asciiEqualFold(last, "chunked")
+		chunked := ascii.EqualFold(last, "chunked")
 		p.chunked, p.teOther = chunked, !chunked
 	}
 }
@@ -173,7 +175,7 @@ func TestFoldKey(t *testing.T) {
 		}
 		want := len(b) == len(name)
 		for i := 0; want && i < len(b); i++ {
-			want = lowerASCII(b[i]) == lowerASCII(name[i])
+			want = ascii.Lower(b[i]) == ascii.Lower(name[i])
 		}
 		if got := k.Match(b); got != want {
 			t.Fatalf("NewFoldKey(%q).Match(%q) = %v, want %v", name, b, got, want)

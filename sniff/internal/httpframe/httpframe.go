@@ -26,6 +26,7 @@ import (
 	"encoding/binary"
 
 	"github.com/sniffer/sniffer/sniff/entry"
+	"github.com/sniffer/sniffer/sniff/internal/ascii"
 )
 
 // Kind says which direction a Parser reads.
@@ -998,7 +999,7 @@ func (p *Parser) transferEncoding(v []byte) {
 	if k := bytes.LastIndexByte(val, ','); k >= 0 {
 		last = bytes.TrimSpace(val[k+1:])
 	}
-	if asciiEqualFold(last, "chunked") {
+	if ascii.EqualFold(last, "chunked") {
 		p.chunked, p.teOther = true, false
 	} else {
 		p.chunked, p.teOther = false, true
@@ -1284,7 +1285,7 @@ func (k *FoldKey) match(b []byte) bool {
 	}
 	if len(b) < 8 {
 		for i := range len(b) {
-			if lowerASCII(b[i]) != k.s[i] {
+			if ascii.Lower(b[i]) != k.s[i] {
 				return false
 			}
 		}
@@ -1315,32 +1316,7 @@ var (
 func lowerString(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		b[i] = lowerASCII(c)
+		b[i] = ascii.Lower(c)
 	}
 	return string(b)
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		c += 'a' - 'A'
-	}
-	return c
-}
-
-// asciiEqualFold reports whether b equals the lower-case ASCII string s,
-// ignoring case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }
