@@ -150,30 +150,37 @@ const (
 // Linux SLL2 (276).
 func Decode(link layers.LinkType, data []byte, p *Packet) error {
 	// The usual frame is decoded here, without the calls and the clearing
-	// of p of decodeAny: Ethernet without a VLAN tag, IPv4 without
-	// options, not a fragment and not cut, TCP. Any other frame is decoded
-	// by decodeAny, as every frame could be.
-	if link == layers.LinkTypeEthernet && len(data) >= 14+20+20 && data[12] == etherIPv4>>8 && data[13] == etherIPv4&0xFF && data[14] == 0x45 {
-		ip := data[14:]
-		end := int(binary.BigEndian.Uint16(ip[2:4]))
-		if ip[9] == protoTCP && binary.BigEndian.Uint16(ip[6:8])&0x3FFF == 0 && end >= 20+20 && end <= len(ip) {
-			seg := ip[20:end]
-			if doff := int(seg[12]>>4) * 4; doff >= 20 && doff <= len(seg) {
-				p.Src = netip.AddrFrom4([4]byte(ip[12:16]))
-				p.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
-				p.SrcPort = binary.BigEndian.Uint16(seg[0:2])
-				p.DstPort = binary.BigEndian.Uint16(seg[2:4])
-				p.Seq = binary.BigEndian.Uint32(seg[4:8])
-				p.Ack = binary.BigEndian.Uint32(seg[8:12])
-				p.Flags = Flags(seg[13])
-				p.Window = binary.BigEndian.Uint16(seg[14:16])
-				p.Payload = seg[doff:len(seg):len(seg)]
-				p.Truncated, p.Missing, p.WScale, p.VLAN = false, 0, -1, 0
-				if p.Flags&SYN != 0 {
-					p.WScale = windowScale(seg[20:doff])
-				}
-				return nil
+	// of p of decodeAny: raw IP (a live capture's) or Ethernet without a
+	// VLAN tag (a capture file's), IPv4 without options, not a fragment
+	// and not cut, TCP. Any other frame is decoded by decodeAny, as every
+	// frame could be.
+	var ip []byte
+	switch {
+	case link == layers.LinkTypeRaw && len(data) >= 20+20 && data[0] == 0x45:
+		ip = data
+	case link == layers.LinkTypeEthernet && len(data) >= 14+20+20 && data[12] == etherIPv4>>8 && data[13] == etherIPv4&0xFF && data[14] == 0x45:
+		ip = data[14:]
+	default:
+		return decodeAny(link, data, p)
+	}
+	end := int(binary.BigEndian.Uint16(ip[2:4]))
+	if ip[9] == protoTCP && binary.BigEndian.Uint16(ip[6:8])&0x3FFF == 0 && end >= 20+20 && end <= len(ip) {
+		seg := ip[20:end]
+		if doff := int(seg[12]>>4) * 4; doff >= 20 && doff <= len(seg) {
+			p.Src = netip.AddrFrom4([4]byte(ip[12:16]))
+			p.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
+			p.SrcPort = binary.BigEndian.Uint16(seg[0:2])
+			p.DstPort = binary.BigEndian.Uint16(seg[2:4])
+			p.Seq = binary.BigEndian.Uint32(seg[4:8])
+			p.Ack = binary.BigEndian.Uint32(seg[8:12])
+			p.Flags = Flags(seg[13])
+			p.Window = binary.BigEndian.Uint16(seg[14:16])
+			p.Payload = seg[doff:len(seg):len(seg)]
+			p.Truncated, p.Missing, p.WScale, p.VLAN = false, 0, -1, 0
+			if p.Flags&SYN != 0 {
+				p.WScale = windowScale(seg[20:doff])
 			}
+			return nil
 		}
 	}
 	return decodeAny(link, data, p)

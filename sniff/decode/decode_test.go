@@ -524,15 +524,24 @@ func TestSnapCutAndWindowScale(t *testing.T) {
 // on damaged or unusual ones (a cut, a VLAN tag), both fail or both find
 // the same, every field set (a SYN's window scale too).
 func TestUsualAgrees(t *testing.T) {
+	for _, link := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw} {
+		t.Run(link.String(), func(t *testing.T) { usualAgrees(t, link) })
+	}
+}
+
+// usualAgrees is TestUsualAgrees for frames of one link type.
+func usualAgrees(t *testing.T, link layers.LinkType) {
 	s4 := segment{cli4, srv4, 1, 2, decode.PSH | decode.ACK, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
 	syn := segment{cli4, srv4, 1, 0, decode.SYN, nil}
 	base := [][]byte{
-		frame(layers.LinkTypeEthernet, -1, s4),                     // the usual frame
-		append(frame(layers.LinkTypeEthernet, -1, s4), 0, 0, 0, 0), // padding
-		frame(layers.LinkTypeEthernet, -1, syn),
-		frame(layers.LinkTypeEthernet, 42, s4),
+		frame(link, -1, s4),                     // the usual frame
+		append(frame(link, -1, s4), 0, 0, 0, 0), // padding
+		frame(link, -1, syn),
 	}
-	c := pcaptest.New(layers.LinkTypeEthernet).WindowScale(7)
+	if link == layers.LinkTypeEthernet {
+		base = append(base, frame(link, 42, s4))
+	}
+	c := pcaptest.New(link).WindowScale(7)
 	c.TCP(ts, syn.src, syn.dst, syn.seq, syn.ack, syn.flags, nil)
 	base = append(base, c.Frames()[0]) // a SYN with a window scale option
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -549,7 +558,7 @@ func TestUsualAgrees(t *testing.T) {
 		// Stale fields of an earlier packet, which Decode must overwrite.
 		stale := decode.Packet{Truncated: true, Missing: 7, WScale: 5, VLAN: 9, Payload: []byte("old"), Flags: decode.RST}
 		a, b := stale, stale
-		errA, errB := decode.Decode(layers.LinkTypeEthernet, data, &a), decode.DecodeAny(layers.LinkTypeEthernet, data, &b)
+		errA, errB := decode.Decode(link, data, &a), decode.DecodeAny(link, data, &b)
 		if errA != errB {
 			t.Fatalf("frame % x: Decode %v, the path of every frame %v", data, errA, errB)
 		}
