@@ -46,7 +46,7 @@ func TestEqualFold(t *testing.T) {
 		{"Content_Length", "content-length", false},
 		{"chunked", "CHUNKED", true},
 		{"\xc3\xa9", "\xc3\x89", false}, // é and É: not ASCII, not folded
-		{"k", "\u212a", false},         // the Kelvin sign folds to k in Unicode only
+		{"k", "\u212a", false},          // the Kelvin sign folds to k in Unicode only
 	} {
 		if got := EqualFold([]byte(tc.b), tc.s); got != tc.want {
 			t.Errorf("EqualFold(%q, %q) = %v; want %v", tc.b, tc.s, got, tc.want)
