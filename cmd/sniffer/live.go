@@ -126,8 +126,7 @@ func (h *liveHandler) Packet(ts time.Time, frame []byte) {
 // Tick applies the engine's timers (--flush-after, --idle-timeout) and
 // writes out the buffered entries. The capture calls it every 25 ms while
 // packets flow and every 50 ms without traffic, so an entry reaches a pipe
-// or docker logs within 50 ms of being printed (and the kernel hands a
-// packet over within 50 ms of capturing it), while under load one write
+// or docker logs within 50 ms of being printed, while under load one write
 // carries many entries.
 func (h *liveHandler) Tick(now time.Time) {
 	h.eng.Tick(now)
@@ -160,20 +159,13 @@ func stopContext(o *options, out *printer) (context.Context, context.CancelFunc)
 
 // liveConfig is the capture the options ask for: interface, filter, ring
 // size (-B, in KiB, rounded up to whole blocks), and whether the kernel
-// drops pure ACKs (dropPureACKs, decided by setup). The blocks are
-// live.DefaultBlockSize, or smaller (down to live.MinBlockSize) for a ring
-// too small to hold four of them: the kernel fills the others while the
-// capture reads one.
+// drops pure ACKs (dropPureACKs, decided by setup).
 func liveConfig(o *options) live.Config {
-	bs := live.DefaultBlockSize
-	for bs > live.MinBlockSize && o.bufferKiB<<10 < 4*bs {
-		bs /= 2
-	}
 	return live.Config{
 		Interface:    o.iface,
 		Filter:       o.filter,
-		BlockSize:    bs,
-		NumBlocks:    (o.bufferKiB<<10 + bs - 1) / bs,
+		BlockSize:    live.DefaultBlockSize,
+		NumBlocks:    (o.bufferKiB<<10 + live.DefaultBlockSize - 1) / live.DefaultBlockSize,
 		DropPureACKs: o.dropACKs,
 	}
 }

@@ -376,7 +376,7 @@ func (e *liveEnv) testPrompt(t *testing.T) {
 	got := sn.waitFor(0, "/big/prompt/1", 2*time.Second)
 	d := got.at.Sub(done.at)
 	t.Logf("entry printed %v after the client closed", d)
-	// 100 ms is the design's bound (50 ms block timeout, 50 ms flush),
+	// 100 ms is the design's bound (20 ms block timeout, 50 ms flush),
 	// measured in BENCHMARKS.md; a test only logs it (the machine may be
 	// loaded), and waitFor's bound catches an entry held until the end.
 	finish(t, c)
@@ -384,7 +384,7 @@ func (e *liveEnv) testPrompt(t *testing.T) {
 }
 
 // testDrain: SIGTERM right after the last response: what the kernel still
-// holds (the ring block it has not handed over yet, for up to its 50 ms
+// holds (the ring block it has not handed over yet, for up to its 20 ms
 // timeout) is read before the entries are flushed, so the last exchange is
 // there.
 func (e *liveEnv) testDrain(t *testing.T) {

@@ -257,8 +257,8 @@ func parseOptions(args []string, stdout io.Writer) (*options, error) {
 	if o.maxPending <= 0 || o.maxPendingTotal <= 0 || o.maxKept <= 0 {
 		return nil, &usageError{"--max-pending, --max-pending-total and --max-kept must be positive"}
 	}
-	if o.bufferKiB < 2*live.MinBlockSize>>10 {
-		return nil, &usageError{fmt.Sprintf("-B/--buffer-size must be at least %d (KiB)", 2*live.MinBlockSize>>10)}
+	if o.bufferKiB < 2*live.DefaultBlockSize>>10 {
+		return nil, &usageError{fmt.Sprintf("-B/--buffer-size must be at least %d (KiB)", 2*live.DefaultBlockSize>>10)}
 	}
 	if o.maxPairs <= 0 {
 		return nil, &usageError{"--max-summary-pairs must be positive"}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,34 +88,5 @@ func TestCounts(t *testing.T) {
 	}
 	if !summaryRE.MatchString(strings.Split(want, "\n")[0]) || !summaryRE.MatchString(strings.Split(want, "\n")[1]) {
 		t.Error("the live tests' summaryRE does not match the counts line")
-	}
-}
-
-// TestRingBlocks: -B sizes the ring in blocks of live.DefaultBlockSize,
-// smaller ones for a ring that would hold fewer than four, rounded up to
-// whole blocks.
-func TestRingBlocks(t *testing.T) {
-	for _, tc := range []struct {
-		kib, blockKiB, blocks int
-	}{
-		{8192, 2048, 4}, // the default
-		{10000, 2048, 5},
-		{65536, 2048, 32},
-		{4096, 1024, 4},
-		{2048, 512, 4},
-		{1536, 512, 3},
-		{1024, 512, 2}, // the least -B takes
-	} {
-		o, err := parseOptions([]string{"-B", strconv.Itoa(tc.kib)}, io.Discard)
-		if err != nil {
-			t.Fatalf("-B %d: %v", tc.kib, err)
-		}
-		c := liveConfig(o)
-		if c.BlockSize != tc.blockKiB<<10 || c.NumBlocks != tc.blocks {
-			t.Errorf("-B %d: %d blocks of %d KiB; want %d of %d KiB", tc.kib, c.NumBlocks, c.BlockSize>>10, tc.blocks, tc.blockKiB)
-		}
-	}
-	if _, err := parseOptions([]string{"-B", "1023"}, io.Discard); err == nil {
-		t.Error("-B 1023 accepted")
 	}
 }

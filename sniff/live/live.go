@@ -35,13 +35,8 @@ const (
 	// more than loopback's biggest segment (its MTU is 65536).
 	DefaultSnapLen = 262144
 	// DefaultBlockSize is the size of one ring block. A block must hold
-	// the biggest packet (DefaultSnapLen plus the kernel's headers), so
-	// MinBlockSize is the least for the default snap length. Blocks of
-	// 2 MiB, handed over when full or after DefaultBlockTimeout, wake the
-	// capture about 20 times a second under load where 512 KiB blocks
-	// woke it 70 times; each wake-up finds its caches cold (BENCHMARKS.md).
-	DefaultBlockSize = 2 << 20
-	MinBlockSize     = 512 << 10
+	// the biggest packet (DefaultSnapLen plus the kernel's headers).
+	DefaultBlockSize = 512 << 10
 	// DefaultNumBlocks is the number of blocks of the ring: 8 MiB in all
 	// with DefaultBlockSize. Measured with bench/live.sh (nginx and wrk
 	// saturating 2 CPUs, about 120 000 packets/s on loopback), the capture
@@ -49,13 +44,15 @@ const (
 	// kernel dropped packets in about one run of six with 4 MiB or 8 MiB,
 	// one of 16 with 16 MiB, none of 16 with 32 MiB. 8 MiB is the
 	// compromise with memory (pages the kernel fills count in the RSS).
-	DefaultNumBlocks = 4
+	DefaultNumBlocks = 16
 	// DefaultBlockTimeout is how long the kernel keeps a block that has
 	// packets but is not full before handing it to user space: it bounds
 	// how late a packet is seen.
-	DefaultBlockTimeout = 50 * time.Millisecond
+	DefaultBlockTimeout = 20 * time.Millisecond
 	// DefaultPollTimeout is the longest wait for a block before Run calls
-	// the handler's Tick without traffic.
+	// the handler's Tick without traffic. It must exceed twice BlockTimeout
+	// (the kernel may take two timer periods to hand over a block): Run's
+	// drain at shutdown relies on it.
 	DefaultPollTimeout = 50 * time.Millisecond
 	// DefaultTickInterval is how often Run calls Tick while packets flow.
 	DefaultTickInterval = 25 * time.Millisecond
@@ -114,16 +111,14 @@ func (c Config) withDefaults() Config {
 	if c.PollTimeout <= 0 {
 		c.PollTimeout = DefaultPollTimeout
 	}
+	if c.PollTimeout <= 2*c.BlockTimeout {
+		c.PollTimeout = 2*c.BlockTimeout + 10*time.Millisecond
+	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = DefaultTickInterval
 	}
 	return c
 }
-
-// drainWait is how long Run's drain at shutdown waits for a block when none
-// comes: the kernel may take two timer periods to hand over the block it
-// was filling.
-func (c *Config) drainWait() time.Duration { return 2*c.BlockTimeout + 10*time.Millisecond }
 
 // Handler receives what Run reads. Its methods are called on Run's
 // goroutine, one at a time, so it may own state that is not safe for

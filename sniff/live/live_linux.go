@@ -164,10 +164,10 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 					s.packets.Add(n) // Stats is up to date while the capture idles
 					n = 0
 					h.Tick(now)
-					// More than twice the block-retire timeout passed
-					// since the stop and no block came: the kernel
-					// holds nothing captured before the stop.
-					if !stopAt.IsZero() && now.Sub(stopAt) >= s.cfg.drainWait() {
+					// A whole wait (more than twice the block-retire
+					// timeout) ran after the stop and no block came:
+					// the kernel holds nothing captured before the stop.
+					if !stopAt.IsZero() && now.Sub(stopAt) >= s.cfg.PollTimeout {
 						return nil
 					}
 					continue

@@ -175,7 +175,7 @@ func TestOpenErrors(t *testing.T) {
 	// Not a multiple of the page size: the kernel refuses the ring.
 	_, err = Open(Config{BlockSize: DefaultBlockSize + 100})
 	var e *Error
-	if !errors.As(err, &e) || e.Op != "create the TPACKET_V3 ring (4 blocks of 2097252 bytes)" || !errors.Is(err, unix.EINVAL) {
+	if !errors.As(err, &e) || e.Op != "create the TPACKET_V3 ring (16 blocks of 524388 bytes)" || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("odd block size: %v", err)
 	}
 }
