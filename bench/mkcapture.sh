@@ -4,6 +4,8 @@
 # Needs root, nginx, wrk and tcpdump (apt-get install nginx wrk tcpdump).
 # CLOSE=1 makes every request close its connection (wrk -H 'Connection:
 # close'): one exchange per connection, handshake and close each time.
+# SNIFFER_BIN=path captures with that sniffer's -w instead of tcpdump: raw
+# IP frames, as a live capture decodes them.
 set -euo pipefail
 out=${1:?usage: mkcapture.sh OUT.pcap [SECONDS]}
 secs=${2:-5}
@@ -26,7 +28,11 @@ http {
 }
 CONF
 nginx -c "$dir/nginx.conf" -p "$dir"
-tcpdump -i lo -s 0 -B 65536 -w "$out" "tcp port $port" 2>"$dir/tcpdump.err" &
+if [ -n "${SNIFFER_BIN:-}" ]; then
+    "$SNIFFER_BIN" -i lo -B 65536 -p "tcp port $port" -w "$out" >/dev/null 2>"$dir/tcpdump.err" &
+else
+    tcpdump -i lo -s 0 -B 65536 -w "$out" "tcp port $port" 2>"$dir/tcpdump.err" &
+fi
 tcpdump_pid=$!
 sleep 1
 hdr=()

@@ -53,7 +53,8 @@
 //	_error           "no response captured" on an entry without a response,
 //	                 "the response is not HTTP" when the server answered
 //	                 something else: the response has status 0 and sizes -1
-//	_container       reserved: see Options.Container
+//	_container       the container the entry was captured in, when
+//	                 Options.Container names one
 //
 // Times are in milliseconds with three decimals (microseconds), never
 // negative: each phase starts where the one before it ended.
