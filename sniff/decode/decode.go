@@ -169,12 +169,7 @@ func Decode(link layers.LinkType, data []byte, p *Packet) error {
 		if doff := int(seg[12]>>4) * 4; doff >= 20 && doff <= len(seg) {
 			p.Src = netip.AddrFrom4([4]byte(ip[12:16]))
 			p.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
-			p.SrcPort = binary.BigEndian.Uint16(seg[0:2])
-			p.DstPort = binary.BigEndian.Uint16(seg[2:4])
-			p.Seq = binary.BigEndian.Uint32(seg[4:8])
-			p.Ack = binary.BigEndian.Uint32(seg[8:12])
-			p.Flags = Flags(seg[13])
-			p.Window = binary.BigEndian.Uint16(seg[14:16])
+			tcpFields(seg, p)
 			p.Payload = seg[doff:len(seg):len(seg)]
 			p.Truncated, p.Missing, p.WScale, p.VLAN = false, 0, -1, 0
 			if p.Flags&SYN != 0 {
@@ -370,6 +365,18 @@ func decodeIPv6(data []byte, p *Packet) error {
 	return decodeTCP(data[off:end], orig, p)
 }
 
+// tcpFields reads the fixed fields of the TCP header at the start of seg
+// (at least 20 bytes) into p.
+func tcpFields(seg []byte, p *Packet) {
+	_ = seg[15]
+	p.SrcPort = binary.BigEndian.Uint16(seg[0:2])
+	p.DstPort = binary.BigEndian.Uint16(seg[2:4])
+	p.Seq = binary.BigEndian.Uint32(seg[4:8])
+	p.Ack = binary.BigEndian.Uint32(seg[8:12])
+	p.Flags = Flags(seg[13])
+	p.Window = binary.BigEndian.Uint16(seg[14:16])
+}
+
 // isIPv6Ext reports whether nh is an IPv6 extension header that may come
 // before an upper-layer header.
 func isIPv6Ext(nh byte) bool {
@@ -392,12 +399,7 @@ func decodeTCP(seg []byte, orig int, p *Packet) error {
 	if doff < 20 {
 		return ErrMalformed
 	}
-	p.SrcPort = binary.BigEndian.Uint16(seg[0:2])
-	p.DstPort = binary.BigEndian.Uint16(seg[2:4])
-	p.Seq = binary.BigEndian.Uint32(seg[4:8])
-	p.Ack = binary.BigEndian.Uint32(seg[8:12])
-	p.Flags = Flags(seg[13])
-	p.Window = binary.BigEndian.Uint16(seg[14:16])
+	tcpFields(seg, p)
 	if p.Truncated && orig < doff {
 		// The IP length leaves no room for the options the data offset
 		// announces.
