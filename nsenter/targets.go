@@ -127,10 +127,7 @@ type Selector struct {
 // String describes the selector for messages: "project web" or
 // "label a=b, label c=d".
 func (s Selector) String() string {
-	var parts []string
-	for _, r := range s.Refs {
-		parts = append(parts, r)
-	}
+	parts := append([]string(nil), s.Refs...)
 	keys := make([]string, 0, len(s.Labels))
 	for k := range s.Labels {
 		keys = append(keys, k)

@@ -170,17 +170,15 @@ type Conn struct {
 	lastID [2]uint32
 	ts     time.Time
 
-	// cur* are the sink's target for the block being decoded.
-	curFields *Fields
-	curSide   *Side
-	sink      func(*field)
+	// sink is where the block being decoded goes.
+	sink sink
 }
 
 // New returns a decoder handing streams to h, bounded by lim, started at
 // start.
 func New(h Handler, lim Limits, start Start) *Conn {
 	c := &Conn{h: h, lim: lim.withDefaults()}
-	c.sink = c.addField
+	c.sink = sink{limit: c.lim.MaxHeaderList, truncated: &c.stats.Truncated}
 	c.Reset(start)
 	return c
 }
@@ -188,9 +186,7 @@ func New(h Handler, lim Limits, start Start) *Conn {
 // Reset makes c ready for a new connection started at start, keeping its
 // buffers. Streams still open are dropped without End: call Close first.
 func (c *Conn) Reset(start Start) {
-	for _, s := range c.open {
-		c.free = append(c.free, s)
-	}
+	c.free = append(c.free, c.open...)
 	clear(c.open)
 	c.open = c.open[:0]
 	c.stats = Stats{}
@@ -721,7 +717,7 @@ func (c *Conn) blockEnd(dir int) {
 	} else {
 		c.stats.Orphans++
 	}
-	c.curFields, c.curSide = fields, sd
+	c.sink.fields, c.sink.side = fields, sd
 	incomplete := false
 	if h.blockBig {
 		c.stats.OversizedBlocks++
@@ -729,7 +725,7 @@ func (c *Conn) blockEnd(dir int) {
 		c.late = true
 		incomplete = true
 	} else {
-		unknown, err := h.dec.decode(h.block, c.sink)
+		unknown, err := h.dec.decode(h.block, &c.sink)
 		if err != nil {
 			c.stats.HPACKErrors++
 			h.dec.table.lose()
@@ -741,7 +737,7 @@ func (c *Conn) blockEnd(dir int) {
 		}
 	}
 	h.block = h.block[:0]
-	c.curFields, c.curSide = nil, nil
+	c.sink.fields, c.sink.side = nil, nil
 	if s == nil {
 		return
 	}
@@ -772,23 +768,6 @@ func (c *Conn) blockEnd(dir int) {
 	if !isPush && h.blockEnd {
 		c.endSide(s, dir)
 	}
-}
-
-func (c *Conn) addField(f *field) {
-	fl := c.curFields
-	if fl == nil {
-		return
-	}
-	sz := len(f.name) + len(f.value) + entryOverhead
-	if fl.size+sz > c.lim.MaxHeaderList {
-		if !c.curSide.Truncated {
-			c.curSide.Truncated = true
-			c.stats.Truncated++
-		}
-		return
-	}
-	fl.size += sz
-	fl.add(f)
 }
 
 // grpc reads grpc-status and grpc-message from the response's last block.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sniffer/sniffer/sniff/entry"
 )
 
 // countHandler checks Begin/End pairing.
@@ -26,15 +28,68 @@ func (h *countHandler) End(s *Stream) {
 		h.t.Fatalf("stream %d ended, not begun", s.ID)
 	}
 	delete(h.open, s)
-	b, spans, hl := AppendHead(nil, nil, s, 0)
+	b, fields, hl := AppendHead(nil, nil, s, 0)
 	if hl > len(b) || (hl > 0 && string(b[hl-4:hl]) != "\r\n\r\n") {
 		h.t.Fatalf("header length %d of %q", hl, b)
 	}
-	b, spans, _ = AppendHead(b, spans, s, 1)
-	for _, sp := range spans {
-		if sp.NameStart > sp.NameEnd || sp.NameEnd > sp.ValueStart || sp.ValueEnd > len(b) {
-			h.t.Fatalf("bad span %+v in %d bytes", sp, len(b))
+	checkFields(h.t, b, fields, &s.Request.Headers)
+	n := len(b)
+	b, fields, _ = AppendHead(b, fields[:0], s, 1)
+	for i := range fields {
+		if fields[i].Name.Off < int32(n) {
+			h.t.Fatalf("field %d of the response at %d, before its head at %d", i, fields[i].Name.Off, n)
 		}
+	}
+	checkFields(h.t, b, fields, &s.Response.Headers)
+	for dir := range 2 {
+		checkWithin(h.t, s.Side(dir), dir == 0)
+	}
+}
+
+// checkWithin checks that AppendSideHeadWithin renders what AppendSideHead
+// does when given exactly the room for it, and nothing with a byte less.
+func checkWithin(t testing.TB, sd *Side, request bool) {
+	t.Helper()
+	head, fields := AppendSideHead([]byte("x"), nil, sd, request)
+	n := len(head) - 1
+	got, gotFields, ok := AppendSideHeadWithin(make([]byte, 1, len(head)), nil, sd, request, n)
+	got[0] = 'x'
+	if !ok || !bytes.Equal(got, head) || len(gotFields) != len(fields) {
+		t.Fatalf("within %d: %v %q, want %q", n, ok, got, head)
+	}
+	if n == 0 {
+		return
+	}
+	if _, _, ok := AppendSideHeadWithin(make([]byte, 1, len(head)), nil, sd, request, n-1); ok {
+		t.Fatalf("a %d-byte head rendered within %d", n, n-1)
+	}
+	if _, _, ok := AppendSideHeadWithin(make([]byte, 1, len(head)-1), nil, sd, request, n); ok {
+		t.Fatalf("a %d-byte head rendered in a capacity of %d", n, n-1)
+	}
+}
+
+// checkFields checks that the fields AppendHead gave for a side read (as
+// entry.Field.Split reads them, a line handed on unsplit included) the
+// names and values that were decoded, in order, unknown names left out.
+func checkFields(t testing.TB, b []byte, fields []entry.Field, hf *Fields) {
+	t.Helper()
+	j := 0
+	for i := 0; i < hf.Len(); i++ {
+		name, value, unknown := hf.At(i)
+		if unknown && len(name) == 0 {
+			continue
+		}
+		if j >= len(fields) {
+			t.Fatalf("%d fields for %d decoded", len(fields), hf.Len())
+		}
+		gn, gv, ok := fields[j].Split(b)
+		if !ok || !bytes.Equal(gn, name) || !bytes.Equal(gv, value) {
+			t.Fatalf("field %d %+v reads %q: %q (%v), decoded %q: %q", j, fields[j], gn, gv, ok, name, value)
+		}
+		j++
+	}
+	if j != len(fields) {
+		t.Fatalf("%d fields for %d decoded", len(fields), j)
 	}
 }
 
@@ -136,7 +191,8 @@ func FuzzFrameReader(f *testing.F) {
 
 // FuzzHPACKAgainstXNet: on every block x/net's hpack.Decoder accepts, this
 // decoder gives the same fields, and the same after a second block (the
-// dynamic table kept in step).
+// dynamic table kept in step): handed on one by one, and kept in Fields
+// (where indexed fields take a path of their own).
 func FuzzHPACKAgainstXNet(f *testing.F) {
 	var buf bytes.Buffer
 	e := hpack.NewEncoder(&buf)
@@ -149,8 +205,12 @@ func FuzzHPACKAgainstXNet(f *testing.F) {
 		var want []hpack.HeaderField
 		ref := hpack.NewDecoder(4096, func(hf hpack.HeaderField) { want = append(want, hf) })
 		ref.SetMaxStringLength(1 << 20)
-		var d blockDecoder
+		var d, kd blockDecoder
 		d.table.reset(1 << 20)
+		kd.table.reset(1 << 20)
+		var kept Fields
+		var side Side
+		var truncated uint64
 		for _, blk := range [][]byte{b1, b2} {
 			want = want[:0]
 			if _, err := ref.Write(blk); err != nil {
@@ -160,9 +220,9 @@ func FuzzHPACKAgainstXNet(f *testing.F) {
 				return
 			}
 			var got []hpack.HeaderField
-			_, err := d.decode(blk, func(f *field) {
+			_, err := d.decode(blk, &sink{each: func(f *field) {
 				got = append(got, hpack.HeaderField{Name: string(f.name), Value: string(f.value), Sensitive: f.sensitive})
-			})
+			}})
 			if err != nil {
 				t.Fatalf("x/net accepts %x, this decoder: %v", blk, err)
 			}
@@ -172,6 +232,19 @@ func FuzzHPACKAgainstXNet(f *testing.F) {
 			for i := range got {
 				if got[i] != want[i] {
 					t.Fatalf("%x: field %d %v, x/net %v", blk, i, got[i], want[i])
+				}
+			}
+			kept.reset()
+			if _, err := kd.decode(blk, &sink{fields: &kept, side: &side, limit: 1 << 30, truncated: &truncated}); err != nil {
+				t.Fatalf("x/net accepts %x, this decoder into Fields: %v", blk, err)
+			}
+			if kept.Len() != len(want) {
+				t.Fatalf("%x: %d fields kept, x/net %d", blk, kept.Len(), len(want))
+			}
+			for i := range want {
+				name, value, unknown := kept.At(i)
+				if unknown || string(name) != want[i].Name || string(value) != want[i].Value {
+					t.Fatalf("%x: field %d kept as %q: %q (unknown %v), x/net %v", blk, i, name, value, unknown, want[i])
 				}
 			}
 		}

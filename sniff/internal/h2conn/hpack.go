@@ -1,6 +1,7 @@
 package h2conn
 
 import (
+	"bytes"
 	"errors"
 	"unsafe"
 
@@ -41,7 +42,7 @@ var staticTable = func() [61]hpack.HeaderField {
 var staticLines = func() [61]tableEntry {
 	var t [61]tableEntry
 	for i, f := range staticTable {
-		t[i] = tableEntry{f.Name + ": " + f.Value + "\r\n", len(f.Name)}
+		t[i] = tableEntry{f.Name + ": " + f.Value + "\r\n", len(f.Name), splitsAsLine(view(f.Name), view(f.Value))}
 	}
 	return t
 }()
@@ -51,10 +52,13 @@ const entryOverhead = 32
 
 // tableEntry holds name and value in one string, rendered as the line
 // "name: value\r\n" that Fields keeps: one allocation per insertion, and
-// one copy of an indexed field into its Fields.
+// one copy of an indexed field into its Fields. plain is splitsAsLine of
+// its name and value, worked out once per insertion instead of once per
+// reference.
 type tableEntry struct {
-	line string
-	nlen int
+	line  string
+	nlen  int
+	plain bool
 }
 
 func (e tableEntry) name() string { return e.line[:e.nlen] }
@@ -149,7 +153,7 @@ func (t *dynTable) add(line []byte, nlen int) {
 		t.evictOldest()
 		t.unknownTail = true
 	}
-	t.entries = append(t.entries, tableEntry{string(line), nlen})
+	t.entries = append(t.entries, tableEntry{string(line), nlen, splitsAsLine(line[:nlen], line[nlen+2:len(line)-2])})
 	t.size += uint32(sz)
 }
 
@@ -197,6 +201,59 @@ type field struct {
 	name, value, line []byte
 	unknown           bool
 	sensitive         bool
+	// plain is splitsAsLine(name, value), set when line is.
+	plain bool
+}
+
+// sink takes the fields decode decodes: into fields (nil: the block is
+// decoded for the HPACK state only) while the header list stays within
+// limit bytes (RFC 9113 sizes: name, value and 32 per field); past it,
+// side is marked Truncated (counted in *truncated, once per side) and the
+// fields are not kept. each, when set, is handed every field instead
+// (tests compare the decoder with x/net's).
+type sink struct {
+	fields    *Fields
+	side      *Side
+	limit     int
+	truncated *uint64
+	each      func(*field)
+}
+
+func (k *sink) add(f *field) {
+	if k.each != nil {
+		k.each(f)
+		return
+	}
+	if k.fits(len(f.name) + len(f.value)) {
+		k.fields.add(f)
+	}
+}
+
+// addEntry is add of an indexed field whose entry is known, without a
+// field made for it.
+func (k *sink) addEntry(e *tableEntry) {
+	if k.fits(len(e.line) - 4) {
+		k.fields.addLine(view(e.line), e.nlen, e.plain)
+	}
+}
+
+// fits reports whether a field of n bytes of name and value is kept, and
+// counts it in the list's size when it is.
+func (k *sink) fits(n int) bool {
+	fl := k.fields
+	if fl == nil {
+		return false
+	}
+	sz := n + entryOverhead
+	if fl.size+sz > k.limit {
+		if !k.side.Truncated {
+			k.side.Truncated = true
+			*k.truncated++
+		}
+		return false
+	}
+	fl.size += sz
+	return true
 }
 
 // blockDecoder decodes header blocks of one direction.
@@ -265,19 +322,26 @@ func (d *blockDecoder) entry(i uint64) (e *tableEntry, ok bool) {
 // It returns the number of fields whose name or value was unknown, and an
 // error when the block is malformed (the fields before it were handed on;
 // the table may then be out of step, which the caller handles by losing it).
-func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err error) {
+func (d *blockDecoder) decode(b []byte, k *sink) (unknown int, err error) {
 	f := &d.f
 	for len(b) > 0 {
 		c := b[0]
-		*f = field{}
 		switch {
 		case c&0x80 != 0: // indexed
-			i, n, err := readInt(b, 7)
-			if err != nil {
-				return unknown, err
+			i, n := uint64(c&0x7f), 1
+			if i == 0x7f {
+				if i, n, err = readInt(b, 7); err != nil {
+					return unknown, err
+				}
 			}
 			b = b[n:]
 			e, ok := d.entry(i)
+			if ok && k.each == nil {
+				// The usual field: an entry copied as it is.
+				k.addEntry(e)
+				continue
+			}
+			*f = field{}
 			if !ok {
 				if i == 0 || !d.table.unknownTail {
 					return unknown, errIndex
@@ -288,8 +352,9 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 				f.line = view(e.line)
 				f.name = f.line[:e.nlen]
 				f.value = f.line[e.nlen+2 : len(f.line)-2]
+				f.plain = e.plain
 			}
-			sink(f)
+			k.add(f)
 		case c&0xe0 == 0x20: // dynamic table size update
 			v, n, err := readInt(b, 5)
 			if err != nil {
@@ -308,6 +373,7 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 			}
 			d.table.setMax(uint32(v))
 		default: // literals
+			*f = field{}
 			var prefix uint = 4
 			index := false
 			if c&0xc0 == 0x40 {
@@ -358,6 +424,9 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 			}
 			f.name = d.scratch.b[:nl]
 			f.value = d.scratch.b[vs:ve]
+			if f.line != nil {
+				f.plain = splitsAsLine(f.name, f.value)
+			}
 			if nameUnknown {
 				f.unknown = true
 				unknown++
@@ -373,8 +442,30 @@ func (d *blockDecoder) decode(b []byte, sink func(*field)) (unknown int, err err
 					d.table.add(f.line, len(f.name))
 				}
 			}
-			sink(f)
+			k.add(f)
 		}
 	}
 	return unknown, nil
 }
+
+// splitsAsLine reports whether the line "name: value" is split by
+// entry.LineField into this name and this value, so that the field can be
+// handed on as its line, unsplit (entry.Field with Name.Len < 0), the form
+// the log format's header look-ups read fastest: the name is not empty, has
+// no colon but a pseudo-header's leading one and no trailing blank, and the
+// value has no leading or trailing blank.
+func splitsAsLine(name, value []byte) bool {
+	if len(name) == 0 || isBlank(name[len(name)-1]) {
+		return false
+	}
+	rest := name
+	if rest[0] == ':' {
+		rest = rest[1:]
+	}
+	if bytes.IndexByte(rest, ':') >= 0 {
+		return false
+	}
+	return len(value) == 0 || !isBlank(value[0]) && !isBlank(value[len(value)-1])
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }

@@ -1,8 +1,10 @@
 package h2conn
 
 import (
+	"slices"
 	"time"
 
+	"github.com/sniffer/sniffer/sniff/entry"
 	"github.com/sniffer/sniffer/sniff/internal/ascii"
 )
 
@@ -43,6 +45,9 @@ func (r EndReason) String() string {
 type span struct {
 	nameOff, nameLen, valOff, valLen int32
 	unknown                          bool
+	// plain: the line is "name: value" as entry.LineField splits it
+	// (splitsAsLine).
+	plain bool
 }
 
 // Fields is a decoded header list (or trailer list) in the order received,
@@ -55,12 +60,17 @@ type Fields struct {
 	buf   []byte
 	spans []span
 	size  int // RFC 9113 header list size: name+value+32 per field
+	// hidden counts the bytes of buf left out of the rendering, in
+	// skipped fields.
+	hidden, skipped int
 }
 
 func (f *Fields) reset() {
 	f.buf = f.buf[:0]
 	f.spans = f.spans[:0]
 	f.size = 0
+	f.hidden = 0
+	f.skipped = 0
 }
 
 // Len returns the number of fields.
@@ -92,6 +102,11 @@ func (s *span) skipped() bool { return s.unknown && s.nameLen == 0 }
 
 func (f *Fields) add(fd *field) {
 	name, value, unknown := fd.name, fd.value, fd.unknown
+	if fd.line != nil && !unknown {
+		f.addLine(fd.line, len(name), fd.plain)
+		return
+	}
+	plain := false
 	no := len(f.buf)
 	vo := no
 	switch {
@@ -100,18 +115,31 @@ func (f *Fields) add(fd *field) {
 		vo = no + len(name) + 2
 	case unknown && len(name) == 0:
 		f.buf = append(f.buf, value...)
+		f.hidden += len(value)
+		f.skipped++
 	default:
 		f.buf = append(f.buf, name...)
 		f.buf = append(f.buf, ": "...)
 		vo = len(f.buf)
 		f.buf = append(f.buf, value...)
 		f.buf = append(f.buf, "\r\n"...)
+		plain = splitsAsLine(name, value)
 	}
 	// The span is filled in place: a span built aside and copied in is
 	// read back wider than it was written (a store-forwarding stall).
 	f.spans = append(f.spans, span{})
 	sp := &f.spans[len(f.spans)-1]
-	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.unknown = int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown
+	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.unknown, sp.plain = int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown, plain
+}
+
+// addLine adds a known field of the line "name: value\r\n", name its
+// first nlen bytes; plain is splitsAsLine of its name and value.
+func (f *Fields) addLine(line []byte, nlen int, plain bool) {
+	no := len(f.buf)
+	f.buf = append(f.buf, line...)
+	f.spans = append(f.spans, span{})
+	sp := &f.spans[len(f.spans)-1]
+	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.plain = int32(no), int32(nlen), int32(no+nlen+2), int32(len(line)-nlen-4), plain
 }
 
 // Side is one direction of a stream: the request (client to server) or
@@ -230,20 +258,13 @@ func (s *Stream) Side(dir int) *Side {
 	return &s.Response
 }
 
-// Span locates a header line in the buffer AppendHead builds: the name is
-// buf[NameStart:NameEnd], the value buf[ValueStart:ValueEnd]. Trailer is
-// set for the trailer lines after the body.
-type Span struct {
-	NameStart, NameEnd, ValueStart, ValueEnd int
-	Trailer                                  bool
-}
-
 // Proto is the protocol name in the rendered lines.
 const Proto = "HTTP/2.0"
 
 // AppendHead renders side dir (0 request, 1 response) of s as an
-// HTTP/1-style message appended to dst, and the spans of its header lines
-// appended to spans (offsets in the returned buffer):
+// HTTP/1-style message appended to dst, and the fields of its head's lines
+// appended to fields, located in the returned buffer (offsets from its
+// start, dst's bytes included), as entry.Message.Fields holds them:
 //
 //	GET /path HTTP/2.0\r\n          (request: :method :path, or :authority for CONNECT)
 //	HTTP/2.0 200\r\n                (response: :status; HTTP/2 has no reason phrase)
@@ -253,54 +274,134 @@ const Proto = "HTTP/2.0"
 //	body (the bytes kept)
 //	grpc-status: 0\r\n              (trailers, if any, as lines after the body)
 //
-// Unknown fields (dynamic table entries never seen) are left out: their
-// names are not known. A side without headers renders nothing. Looking up
-// "host" should fall back to ":authority": HTTP/2 clients send the latter.
-// headerLen is the length of the head appended, from its first line
-// through the blank line (entry.Message.HeaderLen), 0 when nothing was
-// appended.
-func AppendHead(dst []byte, spans []Span, s *Stream, dir int) (out []byte, outSpans []Span, headerLen int) {
-	return AppendSide(dst, spans, s.Side(dir), dir == 0)
+// A field whose line entry.LineField splits as it was received is handed
+// on as its line (Name.Len < 0, see entry.Message.Fields), any other (a
+// blank around its value, a colon in its name) split. The trailers' lines
+// have no fields. Unknown fields (dynamic table entries never seen) are
+// left out: their names are not known. A side without headers renders
+// nothing. Looking up "host" should fall back to ":authority": HTTP/2
+// clients send the latter. headerLen is the length of the head appended,
+// from its first line through the blank line (entry.Message.HeaderLen), 0
+// when nothing was appended.
+func AppendHead(dst []byte, fields []entry.Field, s *Stream, dir int) (out []byte, outFields []entry.Field, headerLen int) {
+	return AppendSide(dst, fields, s.Side(dir), dir == 0)
 }
 
 // AppendSide is AppendHead for one side, rendered as a request (request
 // line) or a response (status line) as request says: a connection picked
 // up in the middle may have its ends the other way round from the
 // directions the decoder was fed.
-func AppendSide(dst []byte, spans []Span, sd *Side, request bool) (out []byte, outSpans []Span, headerLen int) {
+func AppendSide(dst []byte, fields []entry.Field, sd *Side, request bool) (out []byte, outFields []entry.Field, headerLen int) {
 	if !sd.hasHeaders {
-		return dst, spans, 0
+		return dst, fields, 0
 	}
 	start := len(dst)
+	dst, fields = AppendSideHead(dst, fields, sd, request)
+	headerLen = len(dst) - start
+	return AppendSideRest(dst, sd), fields, headerLen
+}
+
+// AppendSideHead is the head AppendSide renders, through its blank line
+// (nothing when the side has no headers): what a caller that keeps the
+// head and the rest of the message within separate bounds renders first.
+func AppendSideHead(dst []byte, fields []entry.Field, sd *Side, request bool) ([]byte, []entry.Field) {
+	if !sd.hasHeaders {
+		return dst, fields
+	}
+	a, b := sd.firstLine(request)
+	return appendSideHead(dst, fields, sd, request, a, b)
+}
+
+// AppendSideHeadWithin is AppendSideHead when the head is at most limit
+// bytes long and dst has the capacity for it (it is appended without
+// growing dst); it reports false, having appended nothing, when not.
+func AppendSideHeadWithin(dst []byte, fields []entry.Field, sd *Side, request bool, limit int) ([]byte, []entry.Field, bool) {
+	if !sd.hasHeaders {
+		return dst, fields, true
+	}
+	a, b := sd.firstLine(request)
+	n := len(a) + len(b) + len(sd.Headers.buf) - sd.Headers.hidden + len(Proto) + 6 // + 1 + 1 + 2 + 2 (blanks, line ends)
+	if !request {
+		n-- // one blank in the status line
+	}
+	if n > limit || len(dst)+n > cap(dst) {
+		return dst, fields, false
+	}
+	dst, fields = appendSideHead(dst, fields, sd, request, a, b)
+	return dst, fields, true
+}
+
+// firstLine returns the values of the head's first line: :method and
+// :path (:authority for a CONNECT without :path) of a request, :status of
+// a response (b nil).
+func (sd *Side) firstLine(request bool) (a, b []byte) {
+	if !request {
+		st, _ := sd.Headers.Get(":status")
+		return st, nil
+	}
+	m, _ := sd.Headers.Get(":method")
+	p, ok := sd.Headers.Get(":path")
+	if !ok && string(m) == "CONNECT" {
+		p, _ = sd.Headers.Get(":authority")
+	}
+	return m, p
+}
+
+func appendSideHead(dst []byte, fields []entry.Field, sd *Side, request bool, a, b []byte) ([]byte, []entry.Field) {
 	if request {
-		m, _ := sd.Headers.Get(":method")
-		p, ok := sd.Headers.Get(":path")
-		if !ok && string(m) == "CONNECT" {
-			p, _ = sd.Headers.Get(":authority")
-		}
-		dst = append(dst, m...)
+		dst = append(dst, a...)
 		dst = append(dst, ' ')
-		dst = append(dst, p...)
+		dst = append(dst, b...)
 		dst = append(dst, ' ')
 		dst = append(dst, Proto...)
 	} else {
-		st, _ := sd.Headers.Get(":status")
 		dst = append(dst, Proto...)
 		dst = append(dst, ' ')
-		dst = append(dst, st...)
+		dst = append(dst, a...)
 	}
 	dst = append(dst, "\r\n"...)
-	dst, spans = appendLines(dst, spans, &sd.Headers, false)
-	dst = append(dst, "\r\n"...)
-	headerLen = len(dst) - start
-	dst = append(dst, sd.Body...)
-	dst, spans = appendLines(dst, spans, &sd.Trailers, true)
-	return dst, spans, headerLen
+	dst, fields = appendLines(dst, fields, &sd.Headers, true)
+	return append(dst, "\r\n"...), fields
 }
 
-func appendLines(dst []byte, spans []Span, f *Fields, trailer bool) ([]byte, []Span) {
+// AppendSideRest is what AppendSide renders after the head: the body kept
+// and the trailers' lines.
+func AppendSideRest(dst []byte, sd *Side) []byte {
+	if !sd.hasHeaders {
+		return dst
+	}
+	dst = append(dst, sd.Body...)
+	dst, _ = appendLines(dst, nil, &sd.Trailers, false)
+	return dst
+}
+
+// appendLines appends f's lines to dst and, when want is set, their fields
+// to fields.
+func appendLines(dst []byte, fields []entry.Field, f *Fields, want bool) ([]byte, []entry.Field) {
+	if f.skipped == 0 {
+		// The usual list: every field rendered, f.buf copied whole.
+		shift := int32(len(dst))
+		dst = append(dst, f.buf...)
+		if !want {
+			return dst, fields
+		}
+		n := len(fields)
+		fields = slices.Grow(fields, len(f.spans))[:n+len(f.spans)]
+		out := fields[n:]
+		for i := range out {
+			s, fd := &f.spans[i], &out[i]
+			if s.plain {
+				fd.Name = entry.Span{Off: shift + s.nameOff, Len: -1}
+				fd.Value = entry.Span{Off: shift + s.nameOff, Len: s.valOff + s.valLen - s.nameOff}
+			} else {
+				fd.Name = entry.Span{Off: shift + s.nameOff, Len: s.nameLen}
+				fd.Value = entry.Span{Off: shift + s.valOff, Len: s.valLen}
+			}
+		}
+		return dst, fields
+	}
 	// The lines are in f.buf as rendered: runs of them are copied at once,
-	// the spans moved by the run's offset.
+	// the fields located by the run's offset.
 	run := 0 // start in f.buf of the run not yet copied
 	for i := range f.spans {
 		s := &f.spans[i]
@@ -309,16 +410,21 @@ func appendLines(dst []byte, spans []Span, f *Fields, trailer bool) ([]byte, []S
 			run = int(s.valOff + s.valLen)
 			continue
 		}
+		if !want {
+			continue
+		}
 		// f.buf[x] lands at dst[x+shift] once the run is copied.
-		shift := len(dst) - run
-		spans = append(spans, Span{})
-		sp := &spans[len(spans)-1]
-		sp.Trailer = trailer
-		sp.NameStart = shift + int(s.nameOff)
-		sp.NameEnd = sp.NameStart + int(s.nameLen)
-		sp.ValueStart = shift + int(s.valOff)
-		sp.ValueEnd = sp.ValueStart + int(s.valLen)
+		shift := int32(len(dst) - run)
+		fields = append(fields, entry.Field{})
+		fd := &fields[len(fields)-1]
+		if s.plain {
+			fd.Name = entry.Span{Off: shift + s.nameOff, Len: -1}
+			fd.Value = entry.Span{Off: shift + s.nameOff, Len: s.valOff + s.valLen - s.nameOff}
+		} else {
+			fd.Name = entry.Span{Off: shift + s.nameOff, Len: s.nameLen}
+			fd.Value = entry.Span{Off: shift + s.valOff, Len: s.valLen}
+		}
 	}
 	dst = append(dst, f.buf[run:]...)
-	return dst, spans
+	return dst, fields
 }

@@ -103,9 +103,9 @@ type Decoder struct {
 	upHead, upHeaderLen int
 	// links are the streams begun whose exchange still waits.
 	links []link
-	// tmp and spans are where a side is rendered before it is kept.
+	// tmp and fields are where a side is rendered before it is kept.
 	tmp      []byte
-	spans    []h2conn.Span
+	fields   []entry.Field
 	settings [512]byte
 	// oriented says whether the ends of the connection are known: a
 	// picked-up connection's ends are the transport's guess until a
@@ -346,35 +346,46 @@ func (d *Decoder) fill(x *exchange.Exchange, sd *exchange.Side, m *entry.Message
 	m.HasFields = false
 	if src.HasHeaders() {
 		m.HasFields = true
-		var hl int
-		d.tmp, d.spans, hl = h2conn.AppendSide(d.tmp[:0], d.spans[:0], src, m == &x.X.Request)
+		m.HTTP = true
 		m.Head = base
+		req := m == &x.X.Request
 		sd.InHead = true
 		sd.NewHead = false
-		d.c.Keep(sd, m, d.tmp[:hl])
-		kept := len(sd.Buf) - base
-		m.HTTP = true
-		if kept == hl {
-			m.HeaderLen = hl
+		var direct bool
+		if sd.Buf, m.Fields, direct = h2conn.AppendSideHeadWithin(sd.Buf, m.Fields, src, req, d.c.S.HeaderCap); direct {
+			// The head fitted in the buffer as it was, all of it within
+			// the head's cap, where Keep would have copied it whole: it
+			// was rendered there instead, and Keep of nothing does the
+			// rest of what Keep does.
+			d.c.Keep(sd, m, nil)
+			m.HeaderLen = len(sd.Buf) - base
 		} else {
-			m.HeaderLen = -1
+			d.tmp, d.fields = h2conn.AppendSideHead(d.tmp[:0], d.fields[:0], src, req)
+			d.c.Keep(sd, m, d.tmp)
+			kept := len(sd.Buf) - base
+			if kept == len(d.tmp) {
+				m.HeaderLen = kept
+			} else {
+				m.HeaderLen = -1
+			}
+			// The fields of lines kept (their values whole), located in
+			// the side's buffer.
+			for _, f := range d.fields {
+				if int(f.Value.Off+f.Value.Len) > kept {
+					continue
+				}
+				f.Name.Off += int32(base)
+				f.Value.Off += int32(base)
+				m.Fields = append(m.Fields, f)
+			}
 		}
 		sd.InHead = false
 		sd.HeadEnd = len(sd.Buf)
-		if len(d.tmp) > hl {
-			d.c.Keep(sd, m, d.tmp[hl:])
+		if d.tmp = h2conn.AppendSideRest(d.tmp[:0], src); len(d.tmp) > 0 {
+			d.c.Keep(sd, m, d.tmp)
 		}
 		if src.BodySize > int64(len(src.Body)) {
 			m.BytesTruncated = true
-		}
-		for _, sp := range d.spans {
-			if sp.Trailer || sp.ValueEnd > kept {
-				continue
-			}
-			m.Fields = append(m.Fields, entry.Field{
-				Name:  entry.Span{Off: int32(base + sp.NameStart), Len: int32(sp.NameEnd - sp.NameStart)},
-				Value: entry.Span{Off: int32(base + sp.ValueStart), Len: int32(sp.ValueEnd - sp.ValueStart)},
-			})
 		}
 	}
 	if src.HeadersIncomplete || src.Truncated {
