@@ -745,7 +745,7 @@ func (c *Conn) blockEnd(dir int) {
 		sd.HeadersIncomplete = true
 	}
 	if dir == 1 && !isPush && fields == &sd.Headers {
-		if st, ok := sd.Headers.Get(":status"); ok && len(st) == 3 && st[0] == '1' {
+		if st, ok := sd.Headers.pseudo(pseudoStatus); ok && len(st) == 3 && st[0] == '1' {
 			// Informational: not the response's head.
 			sd.Informational++
 			sd.Headers.reset()

@@ -43,6 +43,15 @@ func (h *countHandler) End(s *Stream) {
 	checkFields(h.t, b, fields, &s.Response.Headers)
 	for dir := range 2 {
 		checkWithin(h.t, s.Side(dir), dir == 0)
+		// Where Fields noted the first-line fields is what Get finds.
+		for p, name := range []string{":method", ":path", ":authority", ":status"} {
+			for _, f := range []*Fields{&s.Side(dir).Headers, &s.Side(dir).Trailers} {
+				v, ok := f.Get(name)
+				if gv, gok := f.pseudo(pseudo(p + 1)); gok != ok || string(gv) != string(v) {
+					h.t.Fatalf("%s noted as %q (%v), Get gives %q (%v)", name, gv, gok, v, ok)
+				}
+			}
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sniffer/sniffer/sniff/internal/ascii"
 )
 
 // The header block decoder of one direction (RFC 7541).
@@ -42,7 +44,7 @@ var staticTable = func() [61]hpack.HeaderField {
 var staticLines = func() [61]tableEntry {
 	var t [61]tableEntry
 	for i, f := range staticTable {
-		t[i] = tableEntry{f.Name + ": " + f.Value + "\r\n", len(f.Name), splitsAsLine(view(f.Name), view(f.Value))}
+		t[i] = tableEntry{f.Name + ": " + f.Value + "\r\n", len(f.Name), splitsAsLine(view(f.Name), view(f.Value)), pseudoOf(view(f.Name))}
 	}
 	return t
 }()
@@ -52,13 +54,14 @@ const entryOverhead = 32
 
 // tableEntry holds name and value in one string, rendered as the line
 // "name: value\r\n" that Fields keeps: one allocation per insertion, and
-// one copy of an indexed field into its Fields. plain is splitsAsLine of
-// its name and value, worked out once per insertion instead of once per
-// reference.
+// one copy of an indexed field into its Fields. plain (splitsAsLine of
+// its name and value) and pseudo (pseudoOf its name) are worked out once
+// per insertion instead of once per reference.
 type tableEntry struct {
-	line  string
-	nlen  int
-	plain bool
+	line   string
+	nlen   int
+	plain  bool
+	pseudo pseudo
 }
 
 func (e tableEntry) name() string { return e.line[:e.nlen] }
@@ -153,7 +156,7 @@ func (t *dynTable) add(line []byte, nlen int) {
 		t.evictOldest()
 		t.unknownTail = true
 	}
-	t.entries = append(t.entries, tableEntry{string(line), nlen, splitsAsLine(line[:nlen], line[nlen+2:len(line)-2])})
+	t.entries = append(t.entries, tableEntry{string(line), nlen, splitsAsLine(line[:nlen], line[nlen+2:len(line)-2]), pseudoOf(line[:nlen])})
 	t.size += uint32(sz)
 }
 
@@ -203,6 +206,8 @@ type field struct {
 	sensitive         bool
 	// plain is splitsAsLine(name, value), set when line is.
 	plain bool
+	// pseudo is pseudoOf(name), set when line is.
+	pseudo pseudo
 }
 
 // sink takes the fields decode decodes: into fields (nil: the block is
@@ -233,7 +238,7 @@ func (k *sink) add(f *field) {
 // field made for it.
 func (k *sink) addEntry(e *tableEntry) {
 	if k.fits(len(e.line) - 4) {
-		k.fields.addLine(view(e.line), e.nlen, e.plain)
+		k.fields.addLine(view(e.line), e.nlen, e.plain, e.pseudo)
 	}
 }
 
@@ -352,7 +357,7 @@ func (d *blockDecoder) decode(b []byte, k *sink) (unknown int, err error) {
 				f.line = view(e.line)
 				f.name = f.line[:e.nlen]
 				f.value = f.line[e.nlen+2 : len(f.line)-2]
-				f.plain = e.plain
+				f.plain, f.pseudo = e.plain, e.pseudo
 			}
 			k.add(f)
 		case c&0xe0 == 0x20: // dynamic table size update
@@ -425,7 +430,7 @@ func (d *blockDecoder) decode(b []byte, k *sink) (unknown int, err error) {
 			f.name = d.scratch.b[:nl]
 			f.value = d.scratch.b[vs:ve]
 			if f.line != nil {
-				f.plain = splitsAsLine(f.name, f.value)
+				f.plain, f.pseudo = splitsAsLine(f.name, f.value), pseudoOf(f.name)
 			}
 			if nameUnknown {
 				f.unknown = true
@@ -469,3 +474,36 @@ func splitsAsLine(name, value []byte) bool {
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+// pseudo names the pseudo-header fields a head's first line is made of
+// (Side.firstLine): Fields notes where the first of each is as it is
+// added, so that rendering a head does not look them up.
+type pseudo uint8
+
+const (
+	notPseudo pseudo = iota
+	pseudoMethod
+	pseudoPath
+	pseudoAuthority
+	pseudoStatus
+	nPseudo = pseudoStatus
+)
+
+// pseudoOf returns which of the first line's pseudo-header fields name
+// names, ASCII case-insensitively as Fields.Get compares.
+func pseudoOf(name []byte) pseudo {
+	if len(name) < len(":path") || name[0] != ':' {
+		return notPseudo
+	}
+	switch {
+	case ascii.EqualFold(name, ":method"):
+		return pseudoMethod
+	case ascii.EqualFold(name, ":path"):
+		return pseudoPath
+	case ascii.EqualFold(name, ":authority"):
+		return pseudoAuthority
+	case ascii.EqualFold(name, ":status"):
+		return pseudoStatus
+	}
+	return notPseudo
+}

@@ -63,6 +63,9 @@ type Fields struct {
 	// hidden counts the bytes of buf left out of the rendering, in
 	// skipped fields.
 	hidden, skipped int
+	// first holds 1 + the index of the first known field of each pseudo
+	// name (0: none), what Get of that name finds.
+	first [nPseudo]int32
 }
 
 func (f *Fields) reset() {
@@ -71,6 +74,25 @@ func (f *Fields) reset() {
 	f.size = 0
 	f.hidden = 0
 	f.skipped = 0
+	f.first = [nPseudo]int32{}
+}
+
+// pseudo returns Get of the name of p.
+func (f *Fields) pseudo(p pseudo) ([]byte, bool) {
+	i := f.first[p-1] - 1
+	if i < 0 {
+		return nil, false
+	}
+	s := &f.spans[i]
+	return f.buf[s.valOff : s.valOff+s.valLen], true
+}
+
+// note records that the field just added, of pseudo name p, is the first
+// of that name if no other was.
+func (f *Fields) note(p pseudo) {
+	if p != notPseudo && f.first[p-1] == 0 {
+		f.first[p-1] = int32(len(f.spans))
+	}
 }
 
 // Len returns the number of fields.
@@ -103,7 +125,7 @@ func (s *span) skipped() bool { return s.unknown && s.nameLen == 0 }
 func (f *Fields) add(fd *field) {
 	name, value, unknown := fd.name, fd.value, fd.unknown
 	if fd.line != nil && !unknown {
-		f.addLine(fd.line, len(name), fd.plain)
+		f.addLine(fd.line, len(name), fd.plain, fd.pseudo)
 		return
 	}
 	plain := false
@@ -130,16 +152,21 @@ func (f *Fields) add(fd *field) {
 	f.spans = append(f.spans, span{})
 	sp := &f.spans[len(f.spans)-1]
 	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.unknown, sp.plain = int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown, plain
+	if !unknown {
+		f.note(pseudoOf(name))
+	}
 }
 
 // addLine adds a known field of the line "name: value\r\n", name its
-// first nlen bytes; plain is splitsAsLine of its name and value.
-func (f *Fields) addLine(line []byte, nlen int, plain bool) {
+// first nlen bytes; plain is splitsAsLine of its name and value, p
+// pseudoOf its name.
+func (f *Fields) addLine(line []byte, nlen int, plain bool, p pseudo) {
 	no := len(f.buf)
 	f.buf = append(f.buf, line...)
 	f.spans = append(f.spans, span{})
 	sp := &f.spans[len(f.spans)-1]
 	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.plain = int32(no), int32(nlen), int32(no+nlen+2), int32(len(line)-nlen-4), plain
+	f.note(p)
 }
 
 // Side is one direction of a stream: the request (client to server) or
@@ -335,14 +362,15 @@ func AppendSideHeadWithin(dst []byte, fields []entry.Field, sd *Side, request bo
 // :path (:authority for a CONNECT without :path) of a request, :status of
 // a response (b nil).
 func (sd *Side) firstLine(request bool) (a, b []byte) {
+	f := &sd.Headers
 	if !request {
-		st, _ := sd.Headers.Get(":status")
+		st, _ := f.pseudo(pseudoStatus)
 		return st, nil
 	}
-	m, _ := sd.Headers.Get(":method")
-	p, ok := sd.Headers.Get(":path")
+	m, _ := f.pseudo(pseudoMethod)
+	p, ok := f.pseudo(pseudoPath)
 	if !ok && string(m) == "CONNECT" {
-		p, _ = sd.Headers.Get(":authority")
+		p, _ = f.pseudo(pseudoAuthority)
 	}
 	return m, p
 }
@@ -389,14 +417,7 @@ func appendLines(dst []byte, fields []entry.Field, f *Fields, want bool) ([]byte
 		fields = slices.Grow(fields, len(f.spans))[:n+len(f.spans)]
 		out := fields[n:]
 		for i := range out {
-			s, fd := &f.spans[i], &out[i]
-			if s.plain {
-				fd.Name = entry.Span{Off: shift + s.nameOff, Len: -1}
-				fd.Value = entry.Span{Off: shift + s.nameOff, Len: s.valOff + s.valLen - s.nameOff}
-			} else {
-				fd.Name = entry.Span{Off: shift + s.nameOff, Len: s.nameLen}
-				fd.Value = entry.Span{Off: shift + s.valOff, Len: s.valLen}
-			}
+			lineField(&out[i], &f.spans[i], shift)
 		}
 		return dst, fields
 	}
@@ -414,17 +435,21 @@ func appendLines(dst []byte, fields []entry.Field, f *Fields, want bool) ([]byte
 			continue
 		}
 		// f.buf[x] lands at dst[x+shift] once the run is copied.
-		shift := int32(len(dst) - run)
 		fields = append(fields, entry.Field{})
-		fd := &fields[len(fields)-1]
-		if s.plain {
-			fd.Name = entry.Span{Off: shift + s.nameOff, Len: -1}
-			fd.Value = entry.Span{Off: shift + s.nameOff, Len: s.valOff + s.valLen - s.nameOff}
-		} else {
-			fd.Name = entry.Span{Off: shift + s.nameOff, Len: s.nameLen}
-			fd.Value = entry.Span{Off: shift + s.valOff, Len: s.valLen}
-		}
+		lineField(&fields[len(fields)-1], s, int32(len(dst)-run))
 	}
 	dst = append(dst, f.buf[run:]...)
 	return dst, fields
+}
+
+// lineField sets fd to the field of s, its line unsplit when plain, at
+// shift bytes past where s locates it.
+func lineField(fd *entry.Field, s *span, shift int32) {
+	if s.plain {
+		fd.Name = entry.Span{Off: shift + s.nameOff, Len: -1}
+		fd.Value = entry.Span{Off: shift + s.nameOff, Len: s.valOff + s.valLen - s.nameOff}
+	} else {
+		fd.Name = entry.Span{Off: shift + s.nameOff, Len: s.nameLen}
+		fd.Value = entry.Span{Off: shift + s.valOff, Len: s.valLen}
+	}
 }
