@@ -9,6 +9,7 @@
 # h2load (apt-get install tcpdump tshark nghttp2-server nghttp2-client).
 #   sudo bench/h2.sh                 # ROUNDS=7 REQUESTS=200000
 #   sudo bench/h2.sh /tmp/h2.pcap
+#   SNIFFER_BIN=path times that binary instead of building ./cmd/sniffer
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rounds=${ROUNDS:-7}
@@ -45,7 +46,7 @@ if [ -z "$cap" ]; then
     grep -E 'captured|dropped' "$work/tcpdump.err"
 fi
 cap=$(realpath "$cap")
-(cd "$here/.." && CGO_ENABLED=0 go build -trimpath -o "$work/sniffer" ./cmd/sniffer)
+if [ -n "${SNIFFER_BIN:-}" ]; then cp "$SNIFFER_BIN" "$work/sniffer"; else (cd "$here/.." && CGO_ENABLED=0 go build -trimpath -o "$work/sniffer" ./cmd/sniffer); fi
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 # cpu CMD... — user+system CPU seconds of one run, output discarded.

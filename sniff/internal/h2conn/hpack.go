@@ -238,7 +238,8 @@ func (k *sink) add(f *field) {
 // field made for it.
 func (k *sink) addEntry(e *tableEntry) {
 	if k.fits(len(e.line) - 4) {
-		k.fields.addLine(view(e.line), e.nlen, e.plain, e.pseudo)
+		k.fields.addLine(view(e.line), e.nlen, e.plain)
+		k.fields.note(e.pseudo)
 	}
 }
 
@@ -251,14 +252,20 @@ func (k *sink) fits(n int) bool {
 	}
 	sz := n + entryOverhead
 	if fl.size+sz > k.limit {
-		if !k.side.Truncated {
-			k.side.Truncated = true
-			*k.truncated++
-		}
+		k.truncate()
 		return false
 	}
 	fl.size += sz
 	return true
+}
+
+// truncate marks the side's header list truncated: a field went past the
+// limit.
+func (k *sink) truncate() {
+	if !k.side.Truncated {
+		k.side.Truncated = true
+		*k.truncated++
+	}
 }
 
 // blockDecoder decodes header blocks of one direction.

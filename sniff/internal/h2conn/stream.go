@@ -125,7 +125,8 @@ func (s *span) skipped() bool { return s.unknown && s.nameLen == 0 }
 func (f *Fields) add(fd *field) {
 	name, value, unknown := fd.name, fd.value, fd.unknown
 	if fd.line != nil && !unknown {
-		f.addLine(fd.line, len(name), fd.plain, fd.pseudo)
+		f.addLine(fd.line, len(name), fd.plain)
+		f.note(fd.pseudo)
 		return
 	}
 	plain := false
@@ -158,15 +159,15 @@ func (f *Fields) add(fd *field) {
 }
 
 // addLine adds a known field of the line "name: value\r\n", name its
-// first nlen bytes; plain is splitsAsLine of its name and value, p
-// pseudoOf its name.
-func (f *Fields) addLine(line []byte, nlen int, plain bool, p pseudo) {
+// first nlen bytes; plain is splitsAsLine of its name and value. The
+// caller notes the field's pseudo name (note): addLine is small enough to
+// be inlined.
+func (f *Fields) addLine(line []byte, nlen int, plain bool) {
 	no := len(f.buf)
 	f.buf = append(f.buf, line...)
 	f.spans = append(f.spans, span{})
 	sp := &f.spans[len(f.spans)-1]
 	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.plain = int32(no), int32(nlen), int32(no+nlen+2), int32(len(line)-nlen-4), plain
-	f.note(p)
 }
 
 // Side is one direction of a stream: the request (client to server) or
@@ -395,7 +396,7 @@ func appendSideHead(dst []byte, fields []entry.Field, sd *Side, request bool, a,
 // AppendSideRest is what AppendSide renders after the head: the body kept
 // and the trailers' lines.
 func AppendSideRest(dst []byte, sd *Side) []byte {
-	if !sd.hasHeaders {
+	if !sd.hasHeaders || len(sd.Body) == 0 && len(sd.Trailers.buf) == 0 {
 		return dst
 	}
 	dst = append(dst, sd.Body...)
