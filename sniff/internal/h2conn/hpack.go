@@ -199,7 +199,7 @@ func readInt(b []byte, n uint) (uint64, int, error) {
 // only the value known when the name's index was unknown).
 //
 // line is the field rendered, "name: value\r\n" (name and value are in
-// it), nil when the name is unknown.
+// it), nil when the name is unknown: set exactly when unknown is not.
 type field struct {
 	name, value, line []byte
 	unknown           bool

@@ -123,39 +123,22 @@ func (f *Fields) Get(name string) ([]byte, bool) {
 func (s *span) skipped() bool { return s.unknown && s.nameLen == 0 }
 
 func (f *Fields) add(fd *field) {
-	name, value, unknown := fd.name, fd.value, fd.unknown
-	if fd.line != nil && !unknown {
-		f.addLine(fd.line, len(name), fd.plain)
+	if fd.line != nil {
+		f.addLine(fd.line, len(fd.name), fd.plain)
 		f.note(fd.pseudo)
 		return
 	}
-	plain := false
+	// A field of unknown name (the decoder renders a line for every other):
+	// its value is kept, and left out of the rendering.
 	no := len(f.buf)
-	vo := no
-	switch {
-	case fd.line != nil:
-		f.buf = append(f.buf, fd.line...)
-		vo = no + len(name) + 2
-	case unknown && len(name) == 0:
-		f.buf = append(f.buf, value...)
-		f.hidden += len(value)
-		f.skipped++
-	default:
-		f.buf = append(f.buf, name...)
-		f.buf = append(f.buf, ": "...)
-		vo = len(f.buf)
-		f.buf = append(f.buf, value...)
-		f.buf = append(f.buf, "\r\n"...)
-		plain = splitsAsLine(name, value)
-	}
+	f.buf = append(f.buf, fd.value...)
+	f.hidden += len(fd.value)
+	f.skipped++
 	// The span is filled in place: a span built aside and copied in is
 	// read back wider than it was written (a store-forwarding stall).
 	f.spans = append(f.spans, span{})
 	sp := &f.spans[len(f.spans)-1]
-	sp.nameOff, sp.nameLen, sp.valOff, sp.valLen, sp.unknown, sp.plain = int32(no), int32(len(name)), int32(vo), int32(len(value)), unknown, plain
-	if !unknown {
-		f.note(pseudoOf(name))
-	}
+	sp.nameOff, sp.valOff, sp.valLen, sp.unknown = int32(no), int32(no), int32(len(fd.value)), true
 }
 
 // addLine adds a known field of the line "name: value\r\n", name its
