@@ -169,6 +169,11 @@ var (
 )
 
 // readInt reads an integer with an n-bit prefix (RFC 7541 5.1) from b.
+// Continuation bytes are read while the next one's bits would still start
+// below bit 63, as x/net's decoder reads them: an encoder may pad a small
+// value with redundant zero continuations (0x80), and a block x/net
+// accepts must decode here too. Every caller bounds the value it gets
+// (an index in range, a size allowed, a length within the block).
 func readInt(b []byte, n uint) (uint64, int, error) {
 	if len(b) == 0 {
 		return 0, 0, errTruncated
@@ -186,7 +191,7 @@ func readInt(b []byte, n uint) (uint64, int, error) {
 			return v, i + 1, nil
 		}
 		m += 7
-		if m >= 28 {
+		if m >= 63 {
 			return 0, 0, errInteger
 		}
 	}
