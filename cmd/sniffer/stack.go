@@ -519,20 +519,39 @@ func (c *nsCapture) Tick(now time.Time) {
 }
 
 // elsewhere reports whether a connection from client to server, which
-// this namespace saw begin at start (zero: it did not see it begin), is
-// printed from another captured namespace. A connection between two
-// captured targets is the client's when the client's capture was live at
-// its start (it saw the connection whole), else the server's: one that
-// began after the client's capture stopped (the captures of a shutdown
-// stop one after the other) is the server's too.
-func (c *nsCapture) elsewhere(client, server netip.Addr, start time.Time) bool {
+// this namespace saw begin at start (zero: it did not see it begin) and
+// last at last, is printed from another captured namespace. A connection
+// between two captured targets is the client's when the client's capture
+// saw it whole: live at its start and not yet stopped at last. Else it is
+// the server's: one begun before the client's capture opened, or still
+// going (or begun) when the client's capture stopped (the captures of a
+// shutdown stop one after the other), which the client's capture saw part
+// of or none of.
+func (c *nsCapture) elsewhere(client, server netip.Addr, start, last time.Time) bool {
 	if o := c.s.owner[client.Unmap()]; o != nil && o != c {
-		return !start.IsZero() && !o.live.After(start) && (o.stopped.IsZero() || start.Before(o.stopped))
+		if last.IsZero() {
+			last = start // an entry without payload
+		}
+		stopped := o.cutoff()
+		return !start.IsZero() && !o.live.After(start) && (stopped.IsZero() || last.Before(stopped))
 	}
 	if o := c.s.owner[server.Unmap()]; o != nil && o != c {
 		return start.IsZero()
 	}
 	return false
+}
+
+// cutoff is when c's capture stopped handing packets over (zero while it
+// runs): its source's stop, seen as soon as the source sees it, so that
+// another namespace's engine draining at the same time knows what this one
+// missed; stopped when there is no source (tests) or it ended otherwise.
+func (c *nsCapture) cutoff() time.Time {
+	if c.src != nil {
+		if t := c.src.Stopped(); !t.IsZero() {
+			return t
+		}
+	}
+	return c.stopped
 }
 
 // number returns the output's number of the engine's connection n.
@@ -553,7 +572,7 @@ func (c *nsCapture) number(n uint64) uint64 {
 // merge heap.
 func (c *nsCapture) emit(e *entry.Entry) {
 	s := c.s
-	if c.elsewhere(e.Client.Addr(), e.Server.Addr(), e.ConnStart) {
+	if c.elsewhere(e.Client.Addr(), e.Server.Addr(), e.ConnStart, e.LastEvent()) {
 		s.skipped++
 		return
 	}
@@ -584,7 +603,9 @@ func (c *nsCapture) connEnd(ce *entry.ConnEnd) {
 	if !ce.Opened {
 		start = time.Time{}
 	}
-	if c.elsewhere(ce.Client.Addr(), ce.Server.Addr(), start) {
+	// A connection's end goes with its start: the capture that saw the
+	// connection begin counts it (the verdict), whatever it saw of the rest.
+	if c.elsewhere(ce.Client.Addr(), ce.Server.Addr(), start, start) {
 		delete(c.conns, ce.Conn)
 		return
 	}

@@ -114,6 +114,30 @@ func TestStackClientStoppedFirst(t *testing.T) {
 	}
 }
 
+// TestStackClientStoppedMidExchange: an exchange whose connection began
+// while the client's capture was live but whose response came after it
+// stopped is printed from the server's namespace, which saw it whole (the
+// client's saw the request at most); those the client's capture saw whole
+// are left to it.
+func TestStackClientStoppedMidExchange(t *testing.T) {
+	s, stdout, _ := newTestStack(t, "%container %request.url")
+	client := s.add(nsenter.Target{ID: "c", Name: "web_1", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.2")}}, nil)
+	server := s.add(nsenter.Target{ID: "s", Name: "api_1", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.3")}}, nil)
+	// leaky.pcap: a connection a second, from 1767323045; the third's
+	// request at .000030 and its response at .000050.
+	cut := time.Unix(1767323047, 40_000)
+	client.live, server.live, client.stopped = time.Time{}, time.Time{}, cut
+	s.clock = func() time.Time { return cut }
+	replay(t, server, "../../sniff/reuse/testdata/leaky.pcap")
+	s.shutdown()
+	if err := s.out.close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(stdout.String(), "api_1 "); got != 3 || s.skipped != 2 {
+		t.Errorf("%d entries from api_1, %d skipped: want 3 (the third, cut in the client's capture, and the two begun after) and 2:\n%s", got, s.skipped, stdout.String())
+	}
+}
+
 // TestStackLateClient: a connection that began before its client's capture
 // was live is printed from the server's namespace, which saw it whole; the
 // client's copy, which missed its start, is left out.

@@ -38,6 +38,9 @@ type Source struct {
 	ring    *ring
 	name    string // "all interfaces" or the interface's name
 	packets atomic.Uint64
+	// stoppedNs is when Run saw its context done (Unix nanoseconds; 0
+	// before): see Stopped.
+	stoppedNs atomic.Int64
 
 	statsMu           sync.Mutex
 	received, dropped uint64 // the kernel's counters so far (it resets them on read)
@@ -142,6 +145,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 		if stopAt.IsZero() && stop.Load() {
 			stopAt = time.Now()
 			stopNs = stopAt.UnixNano()
+			s.stoppedNs.Store(stopNs)
 		}
 		sec, nsec, frame, ok := w.next()
 		if !ok {
@@ -199,6 +203,18 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 			}
 		}
 	}
+}
+
+// Stopped returns when Run saw its context done, zero before: Run hands
+// over the packets captured up to then (within its drain's bound) and
+// none captured after. A caller
+// that merges several captures learns from it what one of them cannot
+// have seen, as soon as that capture stops.
+func (s *Source) Stopped() time.Time {
+	if ns := s.stoppedNs.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Stats returns the counters so far. The kernel's counters are read (and

@@ -52,10 +52,12 @@ type payloadCounter struct {
 	pkts  int
 	ticks int
 	bad   error
+	last  time.Time // the last packet's time
 }
 
 func (h *payloadCounter) Packet(ts time.Time, frame []byte) {
 	h.pkts++
+	h.last = ts
 	if len(frame) < 20 || frame[0]>>4 != 4 || frame[9] != 6 {
 		h.bad = fmt.Errorf("frame % x is not IPv4 TCP", frame[:min(len(frame), 20)])
 	}
@@ -118,6 +120,10 @@ func TestRing(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
+	if !src.Stopped().IsZero() {
+		t.Error("Stopped before the context was done")
+	}
+	cancelled := time.Now()
 	cancel() // right after the last segment: only the drain can get it
 	select {
 	case err := <-done:
@@ -126,6 +132,11 @@ func TestRing(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return")
+	}
+	// The stop Run applied lies between the cancel and its return, after
+	// every packet it handed over.
+	if st := src.Stopped(); st.Before(cancelled) || st.After(time.Now()) || st.Before(h.last) {
+		t.Errorf("Stopped() = %v; want from the cancel at %v on, after the last packet at %v", st, cancelled, h.last)
 	}
 	if h.bad != nil {
 		t.Error(h.bad)

@@ -5,6 +5,7 @@ package live
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // errUnsupported is what Open returns where AF_PACKET does not exist.
@@ -20,6 +21,9 @@ func Open(cfg Config) (*Source, error) {
 
 // Name returns what the Source captures on.
 func (s *Source) Name() string { return "" }
+
+// Stopped returns when Run saw its context done: never here.
+func (s *Source) Stopped() time.Time { return time.Time{} }
 
 // SnapLen returns the bytes kept of each packet.
 func (s *Source) SnapLen() int { return 0 }
