@@ -207,9 +207,8 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 
 // Stopped returns when Run saw its context done, zero before: Run hands
 // over the packets captured up to then (within its drain's bound) and
-// none captured after. A caller
-// that merges several captures learns from it what one of them cannot
-// have seen, as soon as that capture stops.
+// none captured after. A caller that merges several captures learns from
+// it what one of them cannot have seen, as soon as that capture stops.
 func (s *Source) Stopped() time.Time {
 	if ns := s.stoppedNs.Load(); ns != 0 {
 		return time.Unix(0, ns)
